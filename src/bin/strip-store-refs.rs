@@ -1,1 +1,124 @@
-fn main(){}
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+use fixup_hooks::cli::{self, Exit};
+use fixup_hooks::select::Selection;
+use fixup_hooks::store::StoreDir;
+use fixup_hooks::strip::{self, Mode, Options};
+
+/// Find every Nix store reference in trees and neutralise it in place.
+///
+/// A reference is STORE_DIR/ followed by a 32-character Nix32 hash and `-`. Neutralising
+/// overwrites the 32 hash characters with `e` (not in the Nix32 alphabet), so sizes and
+/// offsets stay as they were and a second run finds nothing. References are looked for where
+/// Nix looks for them: file contents, symlink targets (the link is re-created) and names
+/// (reported as errors, never renamed). Every hash being neutralised is also neutralised
+/// where it stands bare, without the store directory, because Nix counts those too.
+///
+/// Exit status: 0 done; 1 an error occurred (each printed with its path) or, with --check,
+/// references remain; 2 the command line was wrong.
+#[derive(Parser, Debug)]
+#[command(name = "strip-store-refs", version, max_term_width = 100)]
+struct Args {
+    /// Trees (or single files) to rewrite in place; symlinks are never followed.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Neutralise only this store path (repeatable), like remove-references-to -t.
+    #[arg(short = 't', long = "target", value_name = "STORE_PATH")]
+    targets: Vec<String>,
+
+    /// Leave references to these alone (repeatable): a store path, a bare hash, or a glob on
+    /// the store path's name, e.g. '*-python3-*' or 'glibc-*'.
+    #[arg(long, value_name = "PATTERN")]
+    keep: Vec<String>,
+
+    /// Also neutralise this hash wherever it stands, e.g. the output's own (repeatable).
+    /// Takes a bare hash or a store path.
+    #[arg(long = "also-hash", value_name = "HASH")]
+    also_hash: Vec<String>,
+
+    /// Store directory [default: $NIX_STORE_DIR, else $NIX_STORE, else /nix/store].
+    #[arg(long, value_name = "DIR")]
+    store_dir: Option<String>,
+
+    /// Change nothing; list each reference that would be neutralised.
+    #[arg(long, conflicts_with = "check")]
+    dry_run: bool,
+
+    /// Change nothing; list each remaining reference as FILE:OFFSET STORE_PATH and exit 1
+    /// if there is any.
+    #[arg(long)]
+    check: bool,
+
+    /// Also print the report on stdout in this format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    report: Option<ReportFormat>,
+
+    /// Worker threads [default: $NIX_BUILD_CORES, else all cores].
+    #[arg(short = 'j', long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReportFormat {
+    Json,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let usage = |message: String| {
+        eprintln!("strip-store-refs: {message}");
+        Exit::Usage.into()
+    };
+    let store = match StoreDir::resolve(args.store_dir.as_deref()) {
+        Ok(store) => store,
+        Err(e) => return usage(e),
+    };
+    let selection = match Selection::new(&store, &args.targets, &args.also_hash, &args.keep) {
+        Ok(selection) => selection,
+        Err(e) => return usage(e.to_string()),
+    };
+    for path in &args.paths {
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            return usage(format!("{}: {e}", path.display()));
+        }
+    }
+    let mode = match (args.dry_run, args.check) {
+        (true, _) => Mode::DryRun,
+        (_, true) => Mode::Check,
+        _ => Mode::Strip,
+    };
+    cli::init_pool(cli::jobs(args.jobs));
+
+    let report = strip::run(
+        &args.paths,
+        &Options {
+            store,
+            selection,
+            mode,
+        },
+    );
+
+    let mut stdout = std::io::stdout().lock();
+    let printed = match args.report {
+        Some(ReportFormat::Json) => report.write_json(&mut stdout),
+        None if mode != Mode::Strip => report.write_references(&mut stdout),
+        None => Ok(()),
+    };
+    let _ = stdout.flush();
+    let _ = report.write_summary(&mut std::io::stderr().lock());
+    if printed.is_err() {
+        return Exit::Failed.into();
+    }
+
+    let remains = mode == Mode::Check && !report.references.is_empty();
+    if remains || !report.errors.is_empty() {
+        Exit::Failed.into()
+    } else {
+        Exit::Ok.into()
+    }
+}

@@ -1,0 +1,200 @@
+//! What a run did, as data: rendered as a short summary for people and as JSON for tools.
+//! Everything in it is sorted, so two runs over the same tree print the same bytes.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Formats a byte count for people (`523.4 MiB`).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// An error that did not stop the run, with the path it concerns.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ErrorEntry {
+    pub path: String,
+    pub message: String,
+}
+
+/// strip-store-refs' report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StripReport {
+    /// `strip`, `dry-run` or `check`.
+    pub mode: &'static str,
+    pub store_dir: String,
+    pub files_scanned: u64,
+    pub bytes_scanned: u64,
+    pub symlinks_scanned: u64,
+    pub directories_scanned: u64,
+    /// Files whose contents were (or, in a dry run, would be) rewritten.
+    pub files_changed: u64,
+    pub symlinks_changed: u64,
+    /// One entry per store path neutralised (or, under `--check`, remaining).
+    pub store_paths: Vec<StorePathStat>,
+    /// Every reference, in path and offset order.
+    pub references: Vec<ReferenceEntry>,
+    /// FIFOs, sockets and devices, which are never opened.
+    pub skipped_special: Vec<String>,
+    pub errors: Vec<ErrorEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct StorePathStat {
+    /// `STORE_DIR/HASH-NAME`, or `STORE_DIR/HASH` when it was only seen bare.
+    pub store_path: String,
+    pub hash: String,
+    pub name: String,
+    pub occurrences: u64,
+    /// Entries (files, symlinks, names) that hold it.
+    pub files: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ReferenceEntry {
+    pub path: String,
+    /// `contents`, `symlink target` or `file name`.
+    pub place: &'static str,
+    /// Byte offset of the hash within the contents, target or name.
+    pub offset: u64,
+    pub store_path: String,
+    /// True when the hash stood without the store directory before it.
+    pub bare: bool,
+}
+
+impl ReferenceEntry {
+    /// `FILE:OFFSET STORE_PATH`, with where and how it was found when that is not plain
+    /// file contents.
+    pub fn line(&self) -> String {
+        let mut line = format!("{}:{} {}", self.path, self.offset, self.store_path);
+        let mut notes = Vec::new();
+        if self.place != "contents" {
+            notes.push(self.place);
+        }
+        if self.bare {
+            notes.push("bare hash");
+        }
+        if !notes.is_empty() {
+            let _ = write!(line, " ({})", notes.join(", "));
+        }
+        line
+    }
+}
+
+impl StripReport {
+    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+
+    /// One line per reference, for `--check` and `--dry-run`.
+    pub fn write_references(&self, out: &mut impl Write) -> io::Result<()> {
+        for r in &self.references {
+            writeln!(out, "{}", r.line())?;
+        }
+        Ok(())
+    }
+
+    /// The short summary printed on stderr.
+    pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
+        let tool = "strip-store-refs";
+        writeln!(
+            out,
+            "{tool}: scanned {} files ({}), {} symlinks, {} directories under {}",
+            self.files_scanned,
+            human_bytes(self.bytes_scanned),
+            self.symlinks_scanned,
+            self.directories_scanned,
+            self.store_dir,
+        )?;
+        let verb = match self.mode {
+            "check" => "remaining",
+            "dry-run" => "would neutralise",
+            _ => "neutralised",
+        };
+        let total: u64 = self.store_paths.iter().map(|s| s.occurrences).sum();
+        if self.mode == "check" {
+            writeln!(
+                out,
+                "{tool}: {} references to {} store paths remain",
+                total,
+                self.store_paths.len()
+            )?;
+        } else {
+            let would = if self.mode == "dry-run" {
+                "would change"
+            } else {
+                "changed"
+            };
+            writeln!(
+                out,
+                "{tool}: {would} {} files and {} symlinks; {} references to {} store paths",
+                self.files_changed,
+                self.symlinks_changed,
+                total,
+                self.store_paths.len()
+            )?;
+        }
+        let width = self
+            .store_paths
+            .iter()
+            .map(|s| s.store_path.len())
+            .max()
+            .unwrap_or(0);
+        for s in &self.store_paths {
+            writeln!(
+                out,
+                "  {verb} {:<width$}  {} occurrences in {} files",
+                s.store_path, s.occurrences, s.files
+            )?;
+        }
+        for path in &self.skipped_special {
+            writeln!(
+                out,
+                "{tool}: {path}: skipped: not a regular file, directory or symlink"
+            )?;
+        }
+        for e in &self.errors {
+            writeln!(out, "{tool}: {}", e.message)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_bytes_picks_unit() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+
+    #[test]
+    fn reference_line_names_place_and_bareness() {
+        let r = ReferenceEntry {
+            path: "venv/bin/python".into(),
+            place: "symlink target",
+            offset: 11,
+            store_path: "/nix/store/x-python3".into(),
+            bare: false,
+        };
+        assert_eq!(
+            r.line(),
+            "venv/bin/python:11 /nix/store/x-python3 (symlink target)"
+        );
+    }
+}

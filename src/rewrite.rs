@@ -1,0 +1,191 @@
+//! Applying a plan in place: same-length overwrites of hash bytes, and symlinks swapped for
+//! new ones by rename. Nothing else about a file changes: not its inode, mode, owner, size
+//! or hard links.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::plan::Hit;
+use crate::store::{HASH_LEN, NEUTRAL_BYTE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error("{}: vanished during the run", path.display())]
+    Vanished { path: PathBuf },
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
+    #[error("{}: changed during the run (offset {offset} no longer holds {expected}); that reference was left untouched", path.display())]
+    Changed {
+        path: PathBuf,
+        offset: u64,
+        expected: String,
+    },
+    #[error("{}: symlink target changed during the run; left untouched", path.display())]
+    LinkChanged { path: PathBuf },
+}
+
+fn io_error<'p>(
+    path: &'p Path,
+    action: &'static str,
+) -> impl FnOnce(io::Error) -> RewriteError + 'p {
+    move |source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            RewriteError::Vanished {
+                path: path.to_path_buf(),
+            }
+        } else {
+            RewriteError::Io {
+                path: path.to_path_buf(),
+                action,
+                source,
+            }
+        }
+    }
+}
+
+/// Makes a file or directory writable by its owner for as long as it lives, then puts the
+/// mode back: a read-only file in a build output is still ours to fix.
+struct WritableFor<'a> {
+    path: &'a Path,
+    restore: Option<Permissions>,
+}
+
+impl<'a> WritableFor<'a> {
+    fn new(path: &'a Path, meta: &fs::Metadata) -> Result<WritableFor<'a>, RewriteError> {
+        let mode = meta.mode() & 0o7777;
+        let mut guard = WritableFor {
+            path,
+            restore: None,
+        };
+        if mode & 0o200 == 0 {
+            fs::set_permissions(path, Permissions::from_mode(mode | 0o200))
+                .map_err(io_error(path, "make writable"))?;
+            guard.restore = Some(Permissions::from_mode(mode));
+        }
+        Ok(guard)
+    }
+
+    fn finish(mut self) -> Result<(), RewriteError> {
+        match self.restore.take() {
+            Some(perms) => {
+                fs::set_permissions(self.path, perms).map_err(io_error(self.path, "restore mode"))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WritableFor<'_> {
+    fn drop(&mut self) {
+        if let Some(perms) = self.restore.take() {
+            let _ = fs::set_permissions(self.path, perms);
+        }
+    }
+}
+
+/// Overwrites each hit's 32 hash bytes with `e`, after checking they still hold the hash.
+/// Returns how many were written and the errors of those that were not; each reference is
+/// one write of its 32 bytes, so it is either fully neutralised or untouched.
+pub fn neutralise_file(path: &Path, hits: &[Hit]) -> (usize, Vec<RewriteError>) {
+    let mut errors = Vec::new();
+    let written = match open_for_write(path) {
+        Ok((file, guard)) => {
+            let mut written = 0;
+            for hit in hits {
+                match neutralise_at(&file, path, hit) {
+                    Ok(()) => written += 1,
+                    Err(e) => errors.push(e),
+                }
+            }
+            drop(file);
+            if let Err(e) = guard.finish() {
+                errors.push(e);
+            }
+            written
+        }
+        Err(e) => {
+            errors.push(e);
+            0
+        }
+    };
+    (written, errors)
+}
+
+fn open_for_write(path: &Path) -> Result<(File, WritableFor<'_>), RewriteError> {
+    let meta = fs::symlink_metadata(path).map_err(io_error(path, "stat"))?;
+    if !meta.file_type().is_file() {
+        return Err(RewriteError::Vanished {
+            path: path.to_path_buf(),
+        });
+    }
+    let guard = WritableFor::new(path, &meta)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_error(path, "open for writing"))?;
+    Ok((file, guard))
+}
+
+fn neutralise_at(file: &File, path: &Path, hit: &Hit) -> Result<(), RewriteError> {
+    let mut current = [0u8; HASH_LEN];
+    let changed = || RewriteError::Changed {
+        path: path.to_path_buf(),
+        offset: hit.offset,
+        expected: hit.hash.to_string(),
+    };
+    match file.read_exact_at(&mut current, hit.offset) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
+        Err(e) => return Err(io_error(path, "read")(e)),
+    }
+    if &current != hit.hash.as_bytes() {
+        return Err(changed());
+    }
+    file.write_all_at(&[NEUTRAL_BYTE; HASH_LEN], hit.offset)
+        .map_err(io_error(path, "write"))
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces the symlink at `path` by one pointing at `new`, if it still points at `old`.
+/// The new link is made under a temporary name beside it and renamed over the old one, so
+/// the name always resolves to one whole target.
+pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<(), RewriteError> {
+    let current = fs::read_link(path).map_err(io_error(path, "read symlink"))?;
+    if current.as_os_str().as_bytes() != old {
+        return Err(RewriteError::LinkChanged {
+            path: path.to_path_buf(),
+        });
+    }
+    let meta = fs::symlink_metadata(path).map_err(io_error(path, "stat"))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent_meta = fs::metadata(parent).map_err(io_error(parent, "stat"))?;
+    let guard = WritableFor::new(parent, &parent_meta)?;
+    let temp = parent.join(format!(
+        ".strip-store-refs.{}.{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    symlink(OsStr::from_bytes(new), &temp).map_err(io_error(&temp, "create symlink"))?;
+    // Keep the owner when we can (running as root); a build user owns its links anyway.
+    let _ = std::os::unix::fs::lchown(&temp, Some(meta.uid()), Some(meta.gid()));
+    if let Err(e) = fs::rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(io_error(path, "replace symlink")(e));
+    }
+    guard.finish()
+}

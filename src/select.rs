@@ -1,0 +1,205 @@
+//! Which references a run neutralises: all of them, or only `-t` targets, less what `--keep`
+//! spares, plus `--also-hash` hashes.
+
+use std::collections::{BTreeMap, HashSet};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::store::{StoreDir, StoreHash};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("-t/--target {0:?}: not a store path under {1} (STORE_DIR/HASH-NAME)")]
+    BadTarget(String, String),
+    #[error("--also-hash {0:?}: neither a 32-character Nix32 hash nor a store path under {1}")]
+    BadHash(String, String),
+    #[error("--keep {0:?}: {1}")]
+    BadKeep(String, String),
+}
+
+/// What `--keep` spares: store paths and bare hashes by hash, anything else as a glob on the
+/// store path's base name (`HASH-NAME`) or its name alone.
+#[derive(Debug, Default)]
+pub struct Keep {
+    hashes: HashSet<StoreHash>,
+    globs: Option<GlobSet>,
+}
+
+impl Keep {
+    pub fn new(store: &StoreDir, patterns: &[String]) -> Result<Keep, SelectError> {
+        let mut keep = Keep::default();
+        let mut globs = GlobSetBuilder::new();
+        let mut any_glob = false;
+        for pattern in patterns {
+            if let Some((hash, _)) = store.parse_path(pattern) {
+                keep.hashes.insert(hash);
+            } else if let Some(hash) = StoreHash::from_bytes(pattern.as_bytes()) {
+                keep.hashes.insert(hash);
+            } else {
+                let glob = Glob::new(pattern)
+                    .map_err(|e| SelectError::BadKeep(pattern.clone(), e.kind().to_string()))?;
+                globs.add(glob);
+                any_glob = true;
+            }
+        }
+        if any_glob {
+            keep.globs = Some(
+                globs
+                    .build()
+                    .map_err(|e| SelectError::BadKeep(patterns.join(" "), e.kind().to_string()))?,
+            );
+        }
+        Ok(keep)
+    }
+
+    pub fn keeps(&self, hash: &StoreHash, name: Option<&str>) -> bool {
+        if self.hashes.contains(hash) {
+            return true;
+        }
+        match (&self.globs, name) {
+            (Some(globs), Some(name)) => {
+                globs.is_match(name) || globs.is_match(format!("{hash}-{name}"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The selection rules of one run.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// `-t`: when given, only these hashes are neutralised.
+    targets: Option<HashSet<StoreHash>>,
+    /// `--also-hash`: neutralised wherever they stand, prefixed or bare.
+    also: HashSet<StoreHash>,
+    keep: Keep,
+}
+
+impl Selection {
+    pub fn new(
+        store: &StoreDir,
+        targets: &[String],
+        also: &[String],
+        keep: &[String],
+    ) -> Result<Selection, SelectError> {
+        let parse_target = |t: &String| {
+            store
+                .parse_path(t)
+                .map(|(hash, _)| hash)
+                .ok_or_else(|| SelectError::BadTarget(t.clone(), store.as_str().into()))
+        };
+        let targets = if targets.is_empty() {
+            None
+        } else {
+            Some(targets.iter().map(parse_target).collect::<Result<_, _>>()?)
+        };
+        let also = also
+            .iter()
+            .map(|h| {
+                StoreHash::from_bytes(h.as_bytes())
+                    .or_else(|| store.parse_path(h).map(|(hash, _)| hash))
+                    .ok_or_else(|| SelectError::BadHash(h.clone(), store.as_str().into()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Selection {
+            targets,
+            also,
+            keep: Keep::new(store, keep)?,
+        })
+    }
+
+    /// The hashes known before anything is scanned, when the run is restricted to them: then
+    /// bare occurrences can be matched during the one pass.
+    pub fn known_up_front(&self) -> Option<HashSet<StoreHash>> {
+        let targets = self.targets.as_ref()?;
+        Some(
+            targets
+                .iter()
+                .chain(&self.also)
+                .filter(|h| !self.keep.keeps(h, None))
+                .copied()
+                .collect(),
+        )
+    }
+
+    /// The hashes to neutralise, given every prefixed hash the scan saw with its names.
+    pub fn wanted(&self, seen: &BTreeMap<StoreHash, Vec<String>>) -> HashSet<StoreHash> {
+        let kept = |hash: &StoreHash| match seen.get(hash) {
+            Some(names) if !names.is_empty() => {
+                names.iter().any(|n| self.keep.keeps(hash, Some(n)))
+            }
+            _ => self.keep.keeps(hash, None),
+        };
+        let discovered: Box<dyn Iterator<Item = &StoreHash>> = match &self.targets {
+            Some(targets) => Box::new(targets.iter()),
+            None => Box::new(seen.keys()),
+        };
+        discovered
+            .chain(&self.also)
+            .filter(|h| !kept(h))
+            .copied()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H1: &str = "0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz";
+    const H2: &str = "9dkwkm28zyrjwsd4sxb1d3m0aqwc6rs4";
+
+    fn store() -> StoreDir {
+        StoreDir::new("/nix/store").unwrap()
+    }
+    fn h(s: &str) -> StoreHash {
+        StoreHash::from_bytes(s.as_bytes()).unwrap()
+    }
+    fn seen() -> BTreeMap<StoreHash, Vec<String>> {
+        [
+            (h(H1), vec!["python3-3.11.7".into()]),
+            (h(H2), vec!["libpq-15".into()]),
+        ]
+        .into()
+    }
+
+    #[test]
+    fn keep_glob_matches_base_name_or_name() {
+        let keep = Keep::new(&store(), &["*-python3-*".into(), "libpq-*".into()]).unwrap();
+        assert!(keep.keeps(&h(H1), Some("python3-3.11.7")));
+        assert!(keep.keeps(&h(H2), Some("libpq-15")));
+        assert!(!keep.keeps(&h(H2), Some("zlib")));
+    }
+
+    #[test]
+    fn keep_by_store_path_or_bare_hash() {
+        let sel = Selection::new(
+            &store(),
+            &[],
+            &[],
+            &[format!("/nix/store/{H1}-x"), H2.into()],
+        )
+        .unwrap();
+        assert!(sel.wanted(&seen()).is_empty());
+    }
+
+    #[test]
+    fn targets_restrict_and_also_adds() {
+        let sel = Selection::new(
+            &store(),
+            &[format!("/nix/store/{H2}-libpq-15")],
+            &["1".repeat(32)],
+            &[],
+        )
+        .unwrap();
+        let wanted = sel.wanted(&seen());
+        assert_eq!(wanted, [h(H2), h(&"1".repeat(32))].into());
+        assert_eq!(sel.known_up_front().unwrap(), wanted);
+    }
+
+    #[test]
+    fn refuses_target_outside_store() {
+        let err = Selection::new(&store(), &["/usr/lib".into()], &[], &[]).unwrap_err();
+        assert!(err.to_string().contains("not a store path"));
+    }
+}

@@ -1,0 +1,386 @@
+//! strip-store-refs: walk → scan → plan → write → report.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::plan::{self, EntryPlan, EntryScan, Place, Plan};
+use crate::report::{ErrorEntry, ReferenceEntry, StorePathStat, StripReport};
+use crate::rewrite;
+use crate::scan::{Found, Scanner};
+use crate::select::Selection;
+use crate::store::{StoreDir, StoreHash};
+use crate::walk::{self, Kind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Neutralise in place.
+    Strip,
+    /// Change nothing; report what would change.
+    DryRun,
+    /// Change nothing; report what remains.
+    Check,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Strip => "strip",
+            Mode::DryRun => "dry-run",
+            Mode::Check => "check",
+        }
+    }
+}
+
+pub struct Options {
+    pub store: StoreDir,
+    pub selection: Selection,
+    pub mode: Mode,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{}: vanished during the run", path.display())]
+    Vanished { path: PathBuf },
+    #[error("{}: cannot read: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Walk(#[from] walk::WalkError),
+}
+
+impl ScanError {
+    fn path(&self) -> &Path {
+        match self {
+            ScanError::Vanished { path } | ScanError::Read { path, .. } => path,
+            ScanError::Walk(e) => &e.path,
+        }
+    }
+}
+
+fn read_error(path: &Path) -> impl FnOnce(io::Error) -> ScanError + '_ {
+    move |source| match source.kind() {
+        io::ErrorKind::NotFound => ScanError::Vanished {
+            path: path.to_path_buf(),
+        },
+        _ => ScanError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// What the parallel scan gathers; merged pairwise, so no lock is held while reading.
+#[derive(Default)]
+struct Tally {
+    files: u64,
+    bytes: u64,
+    symlinks: u64,
+    dirs: u64,
+    scans: Vec<EntryScan>,
+    special: Vec<PathBuf>,
+    errors: Vec<(PathBuf, String)>,
+}
+
+impl Tally {
+    fn merge(mut self, mut other: Tally) -> Tally {
+        self.files += other.files;
+        self.bytes += other.bytes;
+        self.symlinks += other.symlinks;
+        self.dirs += other.dirs;
+        self.scans.append(&mut other.scans);
+        self.special.append(&mut other.special);
+        self.errors.append(&mut other.errors);
+        self
+    }
+
+    fn error(&mut self, path: &Path, message: String) {
+        self.errors.push((path.to_path_buf(), message));
+    }
+
+    fn push(
+        &mut self,
+        path: &Path,
+        place: Place,
+        found: Found,
+        extra: (Option<(u64, u64)>, Option<Vec<u8>>),
+    ) {
+        if !found.is_empty() {
+            self.scans.push(EntryScan {
+                path: path.to_path_buf(),
+                place,
+                found,
+                shared_inode: extra.0,
+                link_target: extra.1,
+            });
+        }
+    }
+}
+
+/// Opens a regular file for reading without following a symlink or blocking on a FIFO that
+/// replaced it since the walk.
+fn open_regular(path: &Path) -> Result<(File, Option<(u64, u64)>), ScanError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_error(path))?;
+    let meta = file.metadata().map_err(read_error(path))?;
+    if !meta.is_file() {
+        return Err(ScanError::Read {
+            path: path.to_path_buf(),
+            source: io::Error::other("no longer a regular file"),
+        });
+    }
+    let inode = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
+    Ok((file, inode))
+}
+
+fn scan_entry(scanner: &Scanner, tally: &mut Tally, entry: walk::Entry) {
+    let path = &entry.path;
+    if !entry.is_root {
+        if let Some(name) = path.file_name() {
+            tally.push(
+                path,
+                Place::Name,
+                scanner.scan_name(name.as_bytes()),
+                (None, None),
+            );
+        }
+    }
+    match entry.kind {
+        Kind::Dir => tally.dirs += 1,
+        Kind::Special => tally.special.push(path.clone()),
+        Kind::Symlink => match std::fs::read_link(path).map_err(read_error(path)) {
+            Ok(target) => {
+                tally.symlinks += 1;
+                let target = target.into_os_string().into_vec();
+                let found = scanner.scan_bytes(&target);
+                tally.push(path, Place::SymlinkTarget, found, (None, Some(target)));
+            }
+            Err(e) => tally.error(path, e.to_string()),
+        },
+        Kind::File => {
+            let result = open_regular(path).and_then(|(file, inode)| {
+                let found = scanner.scan_reader(file).map_err(read_error(path))?;
+                Ok((found, inode))
+            });
+            match result {
+                Ok((found, inode)) => {
+                    tally.files += 1;
+                    tally.bytes += found.len;
+                    tally.push(path, Place::Contents, found, (inode, None));
+                }
+                Err(e) => tally.error(path, e.to_string()),
+            }
+        }
+    }
+}
+
+/// Runs strip-store-refs over `roots` on the current rayon pool.
+pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
+    let known_up_front = opts.selection.known_up_front();
+    let scanner = Scanner::new(&opts.store, known_up_front.as_ref());
+
+    // Walk and scan: one read of every file, in parallel.
+    let tally = roots
+        .iter()
+        .flat_map(|root| walk::walk(root))
+        .par_bridge()
+        .fold(Tally::default, |mut tally, item| {
+            match item {
+                Ok(entry) => scan_entry(&scanner, &mut tally, entry),
+                Err(e) => {
+                    let path = e.path.clone();
+                    tally.error(&path, ScanError::from(e).to_string());
+                }
+            }
+            tally
+        })
+        .reduce(Tally::default, Tally::merge);
+    let Tally {
+        files,
+        bytes,
+        symlinks,
+        dirs,
+        mut scans,
+        mut special,
+        errors: scan_errors,
+    } = tally;
+    scans.sort_by(|a, b| (&a.path, a.place).cmp(&(&b.path, b.place)));
+
+    // Decide what is wanted, now that every prefixed hash in the tree is known.
+    let seen = plan::seen_hashes(&scans);
+    let wanted = opts.selection.wanted(&seen);
+    let mut errors = scan_errors;
+    rescan_overflowed(&opts.store, &wanted, &mut scans, &mut errors);
+
+    let plan = plan::plan(scans, &seen, &wanted);
+
+    let mut report = StripReport {
+        mode: opts.mode.as_str(),
+        store_dir: opts.store.as_str().to_string(),
+        files_scanned: files,
+        bytes_scanned: bytes,
+        symlinks_scanned: symlinks,
+        directories_scanned: dirs,
+        ..StripReport::default()
+    };
+
+    // Write (only in strip mode); names are never renamed behind the user's back.
+    let outcomes: Vec<(bool, Vec<String>)> = match opts.mode {
+        Mode::Strip => plan
+            .entries
+            .par_iter()
+            .map(|e| apply(e, &opts.store, &plan))
+            .collect(),
+        Mode::DryRun => plan
+            .entries
+            .iter()
+            .map(|e| match e.place {
+                Place::Name => (false, vec![name_error(e, &opts.store, &plan)]),
+                _ => (true, Vec::new()),
+            })
+            .collect(),
+        Mode::Check => plan.entries.iter().map(|_| (false, Vec::new())).collect(),
+    };
+    for (entry, (changed, entry_errors)) in plan.entries.iter().zip(&outcomes) {
+        match entry.place {
+            Place::Contents if *changed => report.files_changed += 1,
+            Place::SymlinkTarget if *changed => report.symlinks_changed += 1,
+            _ => {}
+        }
+        errors.extend(entry_errors.iter().map(|m| (entry.path.clone(), m.clone())));
+    }
+
+    fill_references(&mut report, &opts.store, &plan);
+    special.sort();
+    report.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
+    let mut errors: Vec<ErrorEntry> = errors
+        .into_iter()
+        .map(|(path, message)| ErrorEntry {
+            path: path.display().to_string(),
+            message,
+        })
+        .collect();
+    errors.sort();
+    errors.dedup();
+    report.errors = errors;
+    report
+}
+
+/// Files whose runs of Nix32 bytes were too large to keep are read once more, now that the
+/// wanted hashes are known, and matched directly.
+fn rescan_overflowed(
+    store: &StoreDir,
+    wanted: &HashSet<StoreHash>,
+    scans: &mut [EntryScan],
+    errors: &mut Vec<(PathBuf, String)>,
+) {
+    let scanner = Scanner::new(store, Some(wanted));
+    let results: Vec<(usize, Result<Found, ScanError>)> = scans
+        .par_iter()
+        .enumerate()
+        .filter(|(_, s)| s.found.runs_overflowed)
+        .map(|(i, s)| {
+            let found = match s.place {
+                Place::Contents => open_regular(&s.path)
+                    .and_then(|(file, _)| scanner.scan_reader(file).map_err(read_error(&s.path))),
+                Place::SymlinkTarget => {
+                    Ok(scanner.scan_bytes(s.link_target.as_deref().unwrap_or_default()))
+                }
+                Place::Name => {
+                    Ok(scanner
+                        .scan_name(s.path.file_name().map(|n| n.as_bytes()).unwrap_or_default()))
+                }
+            };
+            (i, found)
+        })
+        .collect();
+    for (i, result) in results {
+        match result {
+            Ok(found) => scans[i].found = found,
+            Err(e) => {
+                errors.push((e.path().to_path_buf(), e.to_string()));
+                scans[i].found = Found::default();
+            }
+        }
+    }
+}
+
+/// Applies one entry's plan; returns whether anything was written and the errors.
+fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan) -> (bool, Vec<String>) {
+    match entry.place {
+        Place::Contents => {
+            let (written, errors) = rewrite::neutralise_file(&entry.path, &entry.hits);
+            (
+                written > 0,
+                errors.iter().map(ToString::to_string).collect(),
+            )
+        }
+        Place::SymlinkTarget => {
+            let (old, new) = entry.relink.as_ref().expect("symlink plans carry targets");
+            match rewrite::relink(&entry.path, old, new) {
+                Ok(()) => (true, Vec::new()),
+                Err(e) => (false, vec![e.to_string()]),
+            }
+        }
+        Place::Name => (false, vec![name_error(entry, store, plan)]),
+    }
+}
+
+fn name_error(entry: &EntryPlan, store: &StoreDir, plan: &Plan) -> String {
+    let refs: BTreeSet<String> = entry
+        .hits
+        .iter()
+        .map(|h| store_path_of(store, plan, &h.hash))
+        .collect();
+    let refs: Vec<String> = refs.into_iter().collect();
+    format!(
+        "{}: its name holds a store reference ({}); rename it, strip-store-refs does not rename",
+        entry.path.display(),
+        refs.join(", ")
+    )
+}
+
+fn store_path_of(store: &StoreDir, plan: &Plan, hash: &StoreHash) -> String {
+    let name = plan.names.get(hash).map(String::as_str).unwrap_or("");
+    store.path_of(hash, name).display().to_string()
+}
+
+/// Per-reference lines and per-store-path totals, both sorted.
+fn fill_references(report: &mut StripReport, store: &StoreDir, plan: &Plan) {
+    let mut stats: BTreeMap<String, StorePathStat> = BTreeMap::new();
+    for entry in &plan.entries {
+        let path = entry.path.display().to_string();
+        let mut counted_here = HashSet::new();
+        for hit in &entry.hits {
+            let store_path = store_path_of(store, plan, &hit.hash);
+            let stat = stats
+                .entry(store_path.clone())
+                .or_insert_with(|| StorePathStat {
+                    store_path: store_path.clone(),
+                    hash: hit.hash.to_string(),
+                    name: plan.names.get(&hit.hash).cloned().unwrap_or_default(),
+                    occurrences: 0,
+                    files: 0,
+                });
+            stat.occurrences += 1;
+            if counted_here.insert(hit.hash) {
+                stat.files += 1;
+            }
+            report.references.push(ReferenceEntry {
+                path: path.clone(),
+                place: entry.place.as_str(),
+                offset: hit.offset,
+                store_path,
+                bare: hit.bare,
+            });
+        }
+    }
+    report.store_paths = stats.into_values().collect();
+}

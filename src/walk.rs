@@ -1,0 +1,104 @@
+//! Walking the trees a tool was given, the way Nix serialises them: symlinks are entries,
+//! never followed, and every name below a root is part of the content.
+
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+/// What a walked entry is, from the directory listing (no extra `stat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Symlink,
+    Dir,
+    /// FIFOs, sockets and devices: never opened, since opening a FIFO blocks and reading a
+    /// device is meaningless. Nix cannot put them in an output either.
+    Special,
+}
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub kind: Kind,
+    /// True for the paths the user named; their own names are not part of the tree's content.
+    pub is_root: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot list: {source}", path.display())]
+pub struct WalkError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Every entry under `root`, in sorted name order, symlinks not followed (the root included).
+pub fn walk(root: &Path) -> impl Iterator<Item = Result<Entry, WalkError>> {
+    WalkDir::new(root)
+        .follow_links(false)
+        .follow_root_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|item| match item {
+            Ok(entry) => {
+                let ft = entry.file_type();
+                let kind = if ft.is_symlink() {
+                    Kind::Symlink
+                } else if ft.is_dir() {
+                    Kind::Dir
+                } else if ft.is_file() {
+                    Kind::File
+                } else {
+                    Kind::Special
+                };
+                Ok(Entry {
+                    is_root: entry.depth() == 0,
+                    path: entry.into_path(),
+                    kind,
+                })
+            }
+            Err(err) => {
+                let path = err.path().map(Path::to_path_buf).unwrap_or_default();
+                let source = err
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+                Err(WalkError { path, source })
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn does_not_follow_symlinks_and_sorts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("b")).unwrap();
+        std::fs::write(dir.path().join("b/f"), "x").unwrap();
+        std::fs::write(dir.path().join("a"), "x").unwrap();
+        symlink(dir.path().join("b"), dir.path().join("c")).unwrap();
+        let entries: Vec<_> = walk(dir.path()).map(Result::unwrap).collect();
+        let rel: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.path.strip_prefix(dir.path()).unwrap().to_path_buf(),
+                    e.kind,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rel,
+            vec![
+                (PathBuf::new(), Kind::Dir),
+                (PathBuf::from("a"), Kind::File),
+                (PathBuf::from("b"), Kind::Dir),
+                (PathBuf::from("b/f"), Kind::File),
+                (PathBuf::from("c"), Kind::Symlink),
+            ]
+        );
+        assert!(entries[0].is_root && !entries[1].is_root);
+    }
+}
