@@ -22,6 +22,15 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// `1 file`, `2 files`; `1 directory`, `2 directories`.
+pub fn count(n: u64, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 /// An error that did not stop the run, with the path it concerns.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ErrorEntry {
@@ -112,11 +121,11 @@ impl StripReport {
         let tool = "strip-store-refs";
         writeln!(
             out,
-            "{tool}: scanned {} files ({}), {} symlinks, {} directories under {}",
-            self.files_scanned,
+            "{tool}: scanned {} ({}), {}, {} under {}",
+            count(self.files_scanned, "file"),
             human_bytes(self.bytes_scanned),
-            self.symlinks_scanned,
-            self.directories_scanned,
+            count(self.symlinks_scanned, "symlink"),
+            count(self.directories_scanned, "directory"),
             self.store_dir,
         )?;
         let verb = match self.mode {
@@ -128,9 +137,9 @@ impl StripReport {
         if self.mode == "check" {
             writeln!(
                 out,
-                "{tool}: {} references to {} store paths remain",
-                total,
-                self.store_paths.len()
+                "{tool}: {} to {} remain",
+                count(total, "reference"),
+                count(self.store_paths.len() as u64, "store path")
             )?;
         } else {
             let would = if self.mode == "dry-run" {
@@ -140,11 +149,11 @@ impl StripReport {
             };
             writeln!(
                 out,
-                "{tool}: {would} {} files and {} symlinks; {} references to {} store paths",
-                self.files_changed,
-                self.symlinks_changed,
-                total,
-                self.store_paths.len()
+                "{tool}: {would} {} and {}; {} to {}",
+                count(self.files_changed, "file"),
+                count(self.symlinks_changed, "symlink"),
+                count(total, "reference"),
+                count(self.store_paths.len() as u64, "store path")
             )?;
         }
         let width = self
@@ -156,8 +165,10 @@ impl StripReport {
         for s in &self.store_paths {
             writeln!(
                 out,
-                "  {verb} {:<width$}  {} occurrences in {} files",
-                s.store_path, s.occurrences, s.files
+                "  {verb} {:<width$}  {} in {}",
+                s.store_path,
+                count(s.occurrences, "occurrence"),
+                count(s.files, "file")
             )?;
         }
         for path in &self.skipped_special {

@@ -123,13 +123,19 @@ impl<'h> Scanner<'h> {
 
     /// Streams a reader through the scanner in chunks; a match that straddles two chunks is
     /// found once, because the tail that could still start a match is carried over.
-    pub fn scan_reader<R: Read>(&self, mut reader: R) -> io::Result<Found> {
+    pub fn scan_reader<R: Read>(&self, reader: R) -> io::Result<Found> {
+        self.scan_reader_chunked(reader, CHUNK)
+    }
+
+    /// [`Scanner::scan_reader`] with a chosen chunk size, so tests can put seams anywhere.
+    pub fn scan_reader_chunked<R: Read>(&self, mut reader: R, chunk: usize) -> io::Result<Found> {
         let mut found = Found::default();
         let carry_max = self.lookahead - 1;
-        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + carry_max);
+        let want = chunk.max(1) + carry_max;
+        let mut buf: Vec<u8> = Vec::with_capacity(want);
         let mut base: u64 = 0;
         loop {
-            let eof = fill(&mut reader, &mut buf, CHUNK + carry_max)?;
+            let eof = fill(&mut reader, &mut buf, want)?;
             let limit = if eof {
                 buf.len()
             } else {

@@ -1,0 +1,47 @@
+# Shared pieces of the strip-store-refs integration tests (tests/nix_strip.rs).
+#
+# nonce     a fresh string per test run; it goes into every derivation's
+#           environment so each run builds new store paths (new hashes) and a
+#           cached output of an earlier run can never stand in for this one.
+#           It is NOT put into dependency names, so a stripped tree's bytes
+#           (where only the 32 hash characters become `e`) are the same in
+#           every run and a fixed-output hash stays meaningful.
+# toolPath  absolute path of the strip-store-refs binary under test. It is
+#           copied into the store with builtins.path, so a different binary
+#           is a different input and rebuilds every derivation that runs it.
+# strip     false leaves the tool out of the builder: the control half that
+#           shows Nix does see the references.
+{ nonce, toolPath ? "", strip ? true }:
+rec {
+  system = builtins.currentSystem;
+
+  # A plain derivation: no nixpkgs here, only /bin/sh and the host's tools.
+  # The builder gets a script file; an inline `-c` script gets killed on
+  # Nix 2.8 (shared/research/nix-2.8-here.md).
+  mkDrv = name: script: attrs: derivation ({
+    inherit name system nonce;
+    builder = "/bin/sh";
+    args = [ "-e" script ];
+    PATH = "/usr/bin:/bin";
+  } // attrs);
+
+  # Small dependencies, each a real store path the outputs can refer to.
+  deps = {
+    lib = mkDrv "dep-lib" ./dep.sh { kind = "lib"; };         # lib/libfoo.so, share/data.txt
+    python = mkDrv "dep-python" ./dep.sh { kind = "python"; }; # bin/python, lib/python3.11/os.py
+    linkonly = mkDrv "dep-linkonly" ./dep.sh { kind = "linkonly"; }; # only a symlink points here
+    bareonly = mkDrv "dep-bareonly" ./dep.sh { kind = "bareonly"; }; # only its bare hash appears
+  };
+
+  tool = if strip
+    then builtins.path { path = toolPath; name = "strip-store-refs"; }
+    else "";
+
+  # A derivation under test: run.sh sources the tree scripts listed in
+  # `treeScripts`, which write references to the deps (passed in `attrs`)
+  # into $out, then runs "$tool" $toolArgs "$out" when strip is true.
+  mkTest = name: attrs: mkDrv name ./run.sh ({
+    inherit tool;
+    toolArgs = "";
+  } // attrs);
+}
