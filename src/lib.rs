@@ -4,6 +4,7 @@
 //! and print. Data flows one way: walk → scan → plan → write → report.
 
 pub mod cli;
+pub mod elf;
 pub mod plan;
 pub mod report;
 pub mod rewrite;
