@@ -189,3 +189,61 @@ pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<(), RewriteError> {
     }
     guard.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreHash;
+
+    const H: &[u8; 32] = b"0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz";
+
+    fn hit(offset: u64) -> Hit {
+        Hit {
+            offset,
+            hash: StoreHash::from_bytes(H).unwrap(),
+            bare: false,
+        }
+    }
+
+    #[test]
+    fn a_reference_that_changed_since_the_scan_is_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut bytes = b"/nix/store/".to_vec();
+        bytes.extend_from_slice(H);
+        bytes.extend_from_slice(b"-x and more");
+        fs::write(&path, &bytes).unwrap();
+        // The first hit is stale (wrong offset), the second right: one error, one write.
+        let (written, errors) = neutralise_file(&path, &[hit(3), hit(11)]);
+        assert_eq!(written, 1);
+        assert!(matches!(
+            errors.as_slice(),
+            [RewriteError::Changed { offset: 3, .. }]
+        ));
+        assert_eq!(&fs::read(&path).unwrap()[11..43], &[NEUTRAL_BYTE; 32]);
+    }
+
+    #[test]
+    fn a_hit_past_the_end_of_a_shrunk_file_is_an_error_not_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"short").unwrap();
+        let (written, errors) = neutralise_file(&path, &[hit(100)]);
+        assert_eq!(written, 0);
+        assert!(matches!(errors.as_slice(), [RewriteError::Changed { .. }]));
+        assert_eq!(fs::read(&path).unwrap(), b"short");
+    }
+
+    #[test]
+    fn a_vanished_file_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone");
+        let (_, errors) = neutralise_file(&path, &[hit(0)]);
+        assert_eq!(
+            errors[0].to_string(),
+            format!("{}: vanished during the run", path.display())
+        );
+        let err = relink(&path, b"a", b"b").unwrap_err();
+        assert!(matches!(err, RewriteError::Vanished { .. }));
+    }
+}
