@@ -6,29 +6,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
-
-fn fixture() -> &'static Path {
-    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("FIXUP_HOOKS_FIXTURE") {
-            return PathBuf::from(dir);
-        }
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixture-small");
-        let status =
-            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-fixture"))
-                .args(["--size", "small"])
-                .arg(&dir)
-                .status()
-                .expect("scripts/make-fixture runs");
-        assert!(status.success(), "scripts/make-fixture failed");
-        dir
-    })
-}
 
 /// A private copy of the fixture, since the tool rewrites in place.
 fn copy_of_fixture() -> (tempfile::TempDir, PathBuf) {

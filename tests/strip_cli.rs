@@ -97,7 +97,7 @@ fn names_holding_a_reference_are_errors_and_not_renamed() {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("{}-source", hash(4));
     write(dir.path(), &format!("{name}/file"), "clean");
-    write(dir.path(), "other", format!("{}", store_path(5, "zlib")));
+    write(dir.path(), "other", store_path(5, "zlib"));
 
     let out = run(tool("strip-store-refs").arg(dir.path()));
     assert_eq!(out.status.code(), Some(1));
@@ -370,12 +370,7 @@ fn json_report_is_complete_and_deterministic() {
     let json: serde_json::Value = serde_json::from_str(&one).unwrap();
     assert_eq!(json["files_scanned"], 40);
     assert_eq!(json["store_paths"].as_array().unwrap().len(), 5);
-    assert_eq!(
-        json["store_paths"][0]["files"].as_u64().unwrap()
-            + json["references"].as_array().unwrap().len() as u64
-            > 0,
-        true
-    );
+    assert_eq!(json["references"].as_array().unwrap().len(), 80);
     let q = json["store_paths"]
         .as_array()
         .unwrap()

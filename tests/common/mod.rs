@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 pub const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 
@@ -86,4 +87,25 @@ pub fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// The shared realistic fixture (scripts/make-fixture --size small): `FIXUP_HOOKS_FIXTURE`
+/// when scripts/test built it, else built here into target/fixture-small. Never skipped: a
+/// missing fixture is a failure.
+pub fn fixture() -> &'static Path {
+    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("FIXUP_HOOKS_FIXTURE") {
+            return PathBuf::from(dir);
+        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixture-small");
+        let status =
+            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-fixture"))
+                .args(["--size", "small"])
+                .arg(&dir)
+                .status()
+                .expect("scripts/make-fixture runs");
+        assert!(status.success(), "scripts/make-fixture failed");
+        dir
+    })
 }

@@ -1,0 +1,168 @@
+//! Every offset into the dynamic string table that something other than DT_RPATH/DT_RUNPATH
+//! uses. The linker merges string tails (`libfoo.so` may be the end of `/x/libfoo.so`), so an
+//! in-place rewrite is safe only if no such reference lands inside the old string's span.
+//! If any table cannot be located or sized, we answer Err and the writer copies the table
+//! instead of editing it: being unable to prove safety means "not safe".
+
+use goblin::elf::dynamic::*;
+use goblin::elf::section_header::SHT_DYNSYM;
+
+use super::read::{Dynamic, ElfInfo};
+
+/// Dynamic tags whose value is a string-table offset (besides DT_RPATH/DT_RUNPATH).
+const STRING_TAGS: [u64; 8] = [
+    DT_NEEDED,
+    DT_SONAME,
+    DT_CONFIG,
+    DT_DEPAUDIT,
+    DT_AUDIT,
+    0x7fff_fffd, // DT_AUXILIARY
+    0x7fff_fffe, // DT_USED
+    0x7fff_ffff, // DT_FILTER
+];
+
+pub(crate) fn string_refs(
+    info: &ElfInfo,
+    dynamic: &Dynamic,
+    bytes: &[u8],
+) -> Result<Vec<u64>, String> {
+    let mut refs: Vec<u64> = dynamic
+        .entries
+        .iter()
+        .filter(|e| STRING_TAGS.contains(&e.0))
+        .map(|e| e.1)
+        .collect();
+    dynsym_names(info, dynamic, bytes, &mut refs)?;
+    verneed_names(info, dynamic, bytes, &mut refs)?;
+    verdef_names(info, dynamic, bytes, &mut refs)?;
+    refs.sort_unstable();
+    refs.dedup();
+    Ok(refs)
+}
+
+fn at(info: &ElfInfo, vaddr: u64, len: u64, what: &str) -> Result<u64, String> {
+    info.vaddr_to_offset(vaddr, len)
+        .ok_or_else(|| format!("{what} at {vaddr:#x} is not in the file"))
+}
+
+fn dynsym_names(
+    info: &ElfInfo,
+    d: &Dynamic,
+    bytes: &[u8],
+    refs: &mut Vec<u64>,
+) -> Result<(), String> {
+    let Some(symtab) = d.get(DT_SYMTAB) else {
+        return Ok(());
+    };
+    let codec = info.codec();
+    let entsize = d
+        .get(DT_SYMENT)
+        .unwrap_or(if codec.word_size() == 8 { 24 } else { 16 });
+    let count = dynsym_count(info, d, bytes, symtab)?;
+    let off = at(info, symtab, count * entsize, ".dynsym")?;
+    for i in 0..count {
+        // st_name is the first field in both classes.
+        refs.push(
+            codec
+                .u32(bytes, off + i * entsize)
+                .ok_or(".dynsym truncated")?
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// `.dynsym` has no size in `.dynamic`; the section header or a hash table gives it.
+fn dynsym_count(info: &ElfInfo, d: &Dynamic, bytes: &[u8], symtab: u64) -> Result<u64, String> {
+    let codec = info.codec();
+    if let Some(sh) = info
+        .section_headers
+        .iter()
+        .find(|s| s.sh_type == SHT_DYNSYM && s.sh_addr == symtab)
+    {
+        if let Some(n) = sh.sh_size.checked_div(sh.sh_entsize) {
+            return Ok(n);
+        }
+    }
+    if let Some(hash) = d.get(DT_HASH) {
+        let off = at(info, hash, 8, "DT_HASH")?;
+        return codec
+            .u32(bytes, off + 4)
+            .map(u64::from)
+            .ok_or_else(|| "DT_HASH truncated".into());
+    }
+    let gnu = d
+        .get(DT_GNU_HASH)
+        .ok_or("no section header, DT_HASH or DT_GNU_HASH sizes .dynsym")?;
+    let off = at(info, gnu, 16, "DT_GNU_HASH")?;
+    let word = |o: u64| {
+        codec
+            .u32(bytes, o)
+            .map(u64::from)
+            .ok_or_else(|| "DT_GNU_HASH truncated".to_string())
+    };
+    let (nbuckets, symoffset, bloom) = (word(off)?, word(off + 4)?, word(off + 8)?);
+    let buckets = off + 16 + bloom * codec.word_size() as u64;
+    let mut last = 0;
+    for i in 0..nbuckets {
+        last = last.max(word(buckets + 4 * i)?);
+    }
+    if last < symoffset {
+        return Ok(symoffset);
+    }
+    // Walk the last chain to the entry with the stop bit.
+    let chains = buckets + 4 * nbuckets;
+    while word(chains + 4 * (last - symoffset))? & 1 == 0 {
+        last += 1;
+    }
+    Ok(last + 1)
+}
+
+fn verneed_names(
+    info: &ElfInfo,
+    d: &Dynamic,
+    bytes: &[u8],
+    refs: &mut Vec<u64>,
+) -> Result<(), String> {
+    let Some(vaddr) = d.get(DT_VERNEED) else {
+        return Ok(());
+    };
+    let codec = info.codec();
+    let mut off = at(info, vaddr, 16, "DT_VERNEED")?;
+    let bad = || "DT_VERNEED truncated".to_string();
+    for _ in 0..d.get(DT_VERNEEDNUM).unwrap_or(0) {
+        let cnt = codec.u16(bytes, off + 2).ok_or_else(bad)?;
+        refs.push(codec.u32(bytes, off + 4).ok_or_else(bad)?.into());
+        let mut aux = off + u64::from(codec.u32(bytes, off + 8).ok_or_else(bad)?);
+        for _ in 0..cnt {
+            refs.push(codec.u32(bytes, aux + 8).ok_or_else(bad)?.into());
+            aux += u64::from(codec.u32(bytes, aux + 12).ok_or_else(bad)?);
+        }
+        off += u64::from(codec.u32(bytes, off + 12).ok_or_else(bad)?);
+    }
+    Ok(())
+}
+
+fn verdef_names(
+    info: &ElfInfo,
+    d: &Dynamic,
+    bytes: &[u8],
+    refs: &mut Vec<u64>,
+) -> Result<(), String> {
+    let Some(vaddr) = d.get(DT_VERDEF) else {
+        return Ok(());
+    };
+    let codec = info.codec();
+    let mut off = at(info, vaddr, 20, "DT_VERDEF")?;
+    let bad = || "DT_VERDEF truncated".to_string();
+    for _ in 0..d.get(DT_VERDEFNUM).unwrap_or(0) {
+        let cnt = codec.u16(bytes, off + 6).ok_or_else(bad)?;
+        let mut aux = off + u64::from(codec.u32(bytes, off + 12).ok_or_else(bad)?);
+        for _ in 0..cnt {
+            refs.push(codec.u32(bytes, aux).ok_or_else(bad)?.into());
+            aux += u64::from(codec.u32(bytes, aux + 4).ok_or_else(bad)?);
+        }
+        off += u64::from(codec.u32(bytes, off + 16).ok_or_else(bad)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,493 @@
+//! Planning a RUNPATH / interpreter change as data. Strategies, least invasive first:
+//! 1. in place: the new string fits the old one's span and nothing else shares that span;
+//! 2. a spare DT_NULL slot becomes DT_RUNPATH when the file has no R(UN)PATH entry;
+//! 3. growth: one read-only PT_LOAD appended at the end of the file, holding a copy of
+//!    `.dynstr` plus the new strings (and a longer interpreter). Old string offsets stay valid
+//!    in the copy, so `.dynsym`, hash and version tables are untouched; nothing else moves.
+//!
+//! Anything that cannot be proven safe is a [`Refusal`]; `plan` never touches the file.
+
+use goblin::elf::dynamic::{DT_RPATH, DT_RUNPATH, DT_STRSZ, DT_STRTAB};
+use goblin::elf::header::ET_DYN;
+use goblin::elf::program_header::{PF_R, PT_LOAD, PT_NULL, PT_PHDR};
+use goblin::elf::ProgramHeader;
+
+use super::read::{slice, strtab_string, Dynamic, ElfInfo, StrTab};
+use super::refs::string_refs;
+
+pub use super::apply::{apply, WriteError};
+
+/// What the caller wants; `None` leaves that part alone. Values are raw bytes without NUL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    pub runpath: Option<Vec<u8>>,
+    pub interpreter: Option<Vec<u8>>,
+}
+
+/// Overwrite `bytes.len()` bytes at `offset` of the original file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Patch {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// The most invasive technique an edit uses, in increasing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Strategy {
+    InPlace,
+    DtNullSlot,
+    AppendedLoad,
+}
+
+/// A planned edit: patches inside the original bytes plus bytes appended after them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub patches: Vec<Patch>,
+    pub tail: Vec<u8>,
+    pub strategy: Strategy,
+    /// One line for a dry run / report, e.g. "RUNPATH rewritten in place".
+    pub description: String,
+    /// What the result must read back as (checked by `apply`).
+    pub change: Change,
+}
+
+/// Why a file is left alone. The caller adds the path.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("{0} contains a NUL byte")]
+    NulInValue(&'static str),
+    #[error("not dynamically linked (no PT_DYNAMIC)")]
+    NotDynamic,
+    #[error("no dynamic string table (DT_STRTAB)")]
+    NoStringTable,
+    #[error("no PT_INTERP to change")]
+    NoInterpreter,
+    #[error("no RUNPATH/RPATH entry and no spare DT_NULL slot in .dynamic to add one (moving .dynamic is not supported)")]
+    NoSpareDynamicSlot,
+    #[error("no PT_NULL program header to reuse for the new segment, and {0}")]
+    NoProgramHeaderSlot(&'static str),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Plan `change` against `info` (parsed from `bytes`). `Ok(None)`: already as requested.
+pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit>, Refusal> {
+    for (name, v) in [
+        ("RUNPATH", &change.runpath),
+        ("interpreter", &change.interpreter),
+    ] {
+        if v.as_ref().is_some_and(|v| v.contains(&0)) {
+            return Err(Refusal::NulInValue(name));
+        }
+    }
+    let mut p = Planner {
+        info,
+        bytes,
+        patches: Vec::new(),
+        grow: Growth::default(),
+        notes: Vec::new(),
+        strategy: Strategy::InPlace,
+    };
+    if let Some(new) = &change.runpath {
+        p.runpath(new)?;
+    }
+    if let Some(new) = &change.interpreter {
+        p.interpreter(new)?;
+    }
+    if p.grow.needed() {
+        p.append_segment()?;
+    }
+    if p.patches.is_empty() && p.grow.tail.is_empty() {
+        return Ok(None);
+    }
+    p.patches.sort_by_key(|x| x.offset);
+    if p.patches
+        .windows(2)
+        .any(|w| w[0].offset + w[0].bytes.len() as u64 > w[1].offset)
+    {
+        return Err(Refusal::Unsupported(
+            "internal: planned patches overlap".into(),
+        ));
+    }
+    Ok(Some(Edit {
+        patches: p.patches,
+        tail: p.grow.tail,
+        strategy: p.strategy,
+        description: p.notes.join("; "),
+        change: change.clone(),
+    }))
+}
+
+/// Work that needs the appended segment, collected before it is laid out.
+#[derive(Default)]
+struct Growth {
+    /// Bytes to add after the copied `.dynstr`, and the dynamic entries to point at them
+    /// (entry index → offset in `new_strings`).
+    new_strings: Vec<u8>,
+    string_entries: Vec<(usize, u64, u64)>, // (entry index, tag, offset in new_strings)
+    /// Spans of the old table to NUL in the copy (and in place): old RUNPATH strings.
+    blank: Vec<(u64, u64)>,
+    interpreter: Option<Vec<u8>>,
+    tail: Vec<u8>,
+}
+
+impl Growth {
+    fn needed(&self) -> bool {
+        !self.string_entries.is_empty() || self.interpreter.is_some()
+    }
+}
+
+struct Planner<'a> {
+    info: &'a ElfInfo,
+    bytes: &'a [u8],
+    patches: Vec<Patch>,
+    grow: Growth,
+    notes: Vec<String>,
+    strategy: Strategy,
+}
+
+impl Planner<'_> {
+    fn use_strategy(&mut self, s: Strategy, note: String) {
+        self.strategy = self.strategy.max(s);
+        self.notes.push(note);
+    }
+
+    fn runpath(&mut self, new: &[u8]) -> Result<(), Refusal> {
+        let d = self.info.dynamic.as_ref().ok_or(Refusal::NotDynamic)?;
+        let strtab = d.strtab.ok_or(Refusal::NoStringTable)?;
+        // Every R(UN)PATH entry gets the new value, keeping its tag: RPATH stays RPATH.
+        let targets: Vec<(usize, u64, u64)> = (d.entries.iter().enumerate())
+            .filter(|(_, e)| e.0 == DT_RPATH || e.0 == DT_RUNPATH)
+            .map(|(i, e)| (i, e.0, e.1))
+            .collect();
+        if targets.is_empty() {
+            if d.spare_null_slots == 0 {
+                return Err(Refusal::NoSpareDynamicSlot);
+            }
+            let slot = d.entries.len();
+            self.grow.string_entries.push((slot, DT_RUNPATH, 0));
+            self.grow.new_strings.extend_from_slice(new);
+            self.grow.new_strings.push(0);
+            self.use_strategy(
+                Strategy::DtNullSlot,
+                "DT_RUNPATH added in a spare DT_NULL slot".into(),
+            );
+            return Ok(());
+        }
+        let old: Vec<&[u8]> = targets
+            .iter()
+            .map(|t| strtab_string(self.bytes, &strtab, t.2).unwrap_or_default())
+            .collect();
+        if old.iter().all(|o| *o == new) {
+            return Ok(());
+        }
+        let mut spans: Vec<(u64, u64)> = targets
+            .iter()
+            .zip(&old)
+            .map(|(t, o)| (t.2, t.2 + o.len() as u64))
+            .collect();
+        spans.sort_unstable();
+        spans.dedup();
+        let unshared = self.unshared(d, &strtab, &spans);
+        let kinds = if targets.iter().any(|t| t.1 == DT_RPATH) {
+            "RPATH"
+        } else {
+            "RUNPATH"
+        };
+        if let Ok(()) = &unshared {
+            if spans.iter().all(|(s, e)| new.len() as u64 <= e - s) {
+                for (s, e) in &spans {
+                    let mut b = new.to_vec();
+                    b.resize((e - s) as usize, 0);
+                    self.patches.push(Patch {
+                        offset: strtab.offset + s,
+                        bytes: b,
+                    });
+                }
+                self.use_strategy(Strategy::InPlace, format!("{kinds} rewritten in place"));
+                return Ok(());
+            }
+            self.grow.blank = spans.clone();
+        }
+        for t in &targets {
+            self.grow.string_entries.push((t.0, t.1, 0));
+        }
+        self.grow.new_strings.extend_from_slice(new);
+        self.grow.new_strings.push(0);
+        let why = match unshared {
+            Ok(()) => "longer than the old string".to_string(),
+            Err(e) => format!("old string not editable in place: {e}"),
+        };
+        self.notes
+            .push(format!("{kinds} set in a copy of .dynstr ({why})"));
+        Ok(())
+    }
+
+    /// Ok if no other string reference overlaps any of `spans` (`[start, NUL]` offsets).
+    fn unshared(&self, d: &Dynamic, strtab: &StrTab, spans: &[(u64, u64)]) -> Result<(), String> {
+        let mut refs = string_refs(self.info, d, self.bytes)?;
+        // Distinct R(UN)PATH strings may share tails with each other, too.
+        refs.extend(spans.iter().map(|s| s.0));
+        for r in refs {
+            let end = r + strtab_string(self.bytes, strtab, r).map_or(0, |s| s.len() as u64);
+            for &(s, e) in spans {
+                // A reference to exactly the NUL is an empty string, which NUL-filling keeps.
+                if (r, end) != (s, e) && r != e && r <= e && end >= s {
+                    return Err(format!("string offset {r:#x} shares bytes with it"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn interpreter(&mut self, new: &[u8]) -> Result<(), Refusal> {
+        let interp = self
+            .info
+            .interpreter
+            .as_ref()
+            .ok_or(Refusal::NoInterpreter)?;
+        if interp.path == new {
+            return Ok(());
+        }
+        if new.len() < interp.range.size as usize {
+            let mut b = new.to_vec();
+            b.resize(interp.range.size as usize, 0);
+            self.patches.push(Patch {
+                offset: interp.range.offset,
+                bytes: b,
+            });
+            self.use_strategy(Strategy::InPlace, "interpreter rewritten in place".into());
+        } else {
+            self.grow.interpreter = Some(new.to_vec());
+            self.notes
+                .push("PT_INTERP moved to the appended segment (longer)".into());
+        }
+        Ok(())
+    }
+
+    fn append_segment(&mut self) -> Result<(), Refusal> {
+        let info = self.info;
+        let codec = info.codec();
+        let unsupported = |m: &str| Refusal::Unsupported(m.to_string());
+        let loads: Vec<&ProgramHeader> = info.loads().collect();
+        if loads.windows(2).any(|w| w[0].p_vaddr > w[1].p_vaddr) {
+            return Err(unsupported("PT_LOAD entries are not sorted by address"));
+        }
+        let last_load = info
+            .program_headers
+            .iter()
+            .rposition(|p| p.p_type == PT_LOAD)
+            .ok_or_else(|| unsupported("no PT_LOAD"))?;
+
+        // Where the new table entry goes: a PT_NULL slot, or a moved (longer) table.
+        let null_slot = info
+            .program_headers
+            .iter()
+            .position(|p| p.p_type == PT_NULL);
+        let move_table = match null_slot {
+            Some(_) => false,
+            None if info.e_type == ET_DYN && info.interpreter.is_none() => true,
+            None if info.interpreter.is_some() => {
+                return Err(Refusal::NoProgramHeaderSlot(
+                    "an executable's program header table cannot move",
+                ))
+            }
+            None => {
+                return Err(Refusal::NoProgramHeaderSlot(
+                    "the program header table only moves in shared libraries",
+                ))
+            }
+        };
+        if move_table && info.program_headers.iter().any(|p| p.p_type == PT_PHDR) {
+            return Err(Refusal::NoProgramHeaderSlot(
+                "the table cannot move out of memory while PT_PHDR maps it",
+            ));
+        }
+        if move_table && info.program_headers.len() + 1 >= 0xffff {
+            return Err(unsupported("too many program headers"));
+        }
+
+        // Placement: P covers every alignment the loader may apply; the segment starts in a
+        // P-region above everything mapped, so it shares no page with another segment, and
+        // its file offset is only page-aligned (congruent mod P) to keep padding small.
+        let page = info.arch_page_size();
+        let align = loads
+            .iter()
+            .map(|p| p.p_align)
+            .chain([page])
+            .max()
+            .unwrap_or(page);
+        if !align.is_power_of_two() {
+            return Err(unsupported("PT_LOAD alignment is not a power of two"));
+        }
+        let file_len = self.bytes.len() as u64;
+        let seg_off = file_len.next_multiple_of(page);
+        let top = info
+            .program_headers
+            .iter()
+            .filter(|p| p.p_type != PT_NULL)
+            .map(|p| p.p_vaddr.saturating_add(p.p_memsz))
+            .max()
+            .unwrap_or(0);
+        let seg_vaddr = top
+            .checked_next_multiple_of(align)
+            .ok_or_else(|| unsupported("address space exhausted"))?
+            + seg_off % align;
+
+        let d = info.dynamic.as_ref();
+        let mut seg: Vec<u8> = Vec::new();
+        let phnum = info.program_headers.len() + usize::from(move_table);
+
+        if !self.grow.string_entries.is_empty() {
+            let d = d.ok_or(Refusal::NotDynamic)?;
+            let strtab = d.strtab.ok_or(Refusal::NoStringTable)?;
+            let start = seg.len() as u64;
+            let old =
+                slice(self.bytes, strtab.offset, strtab.size).ok_or(Refusal::NoStringTable)?;
+            let mut copy = old.to_vec();
+            for &(s, e) in &self.grow.blank {
+                copy[s as usize..e as usize].fill(0);
+                self.patches.push(Patch {
+                    offset: strtab.offset + s,
+                    bytes: vec![0; (e - s) as usize],
+                });
+            }
+            let appended_at = copy.len() as u64;
+            copy.extend_from_slice(&self.grow.new_strings);
+            seg.extend_from_slice(&copy);
+            let (vaddr, size) = (seg_vaddr + start, copy.len() as u64);
+            for (i, &(tag, _)) in d.entries.iter().enumerate() {
+                match tag {
+                    DT_STRTAB => self.patch_dyn(d, i, tag, vaddr),
+                    DT_STRSZ => self.patch_dyn(d, i, tag, size),
+                    _ => {}
+                }
+            }
+            for &(i, tag, off) in &self.grow.string_entries.clone() {
+                self.patch_dyn(d, i, tag, appended_at + off);
+            }
+            self.patch_section(strtab.offset, strtab.vaddr, seg_off + start, vaddr, size);
+        }
+
+        let mut phdrs = info.program_headers.clone();
+        if let Some(new) = self.grow.interpreter.clone() {
+            let interp = info.interpreter.as_ref().ok_or(Refusal::NoInterpreter)?;
+            let start = seg.len() as u64;
+            seg.extend_from_slice(&new);
+            seg.push(0);
+            let size = new.len() as u64 + 1;
+            let ph = phdrs
+                .iter_mut()
+                .find(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
+                .ok_or(Refusal::NoInterpreter)?;
+            let old_vaddr = ph.p_vaddr;
+            (ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz) = (
+                seg_off + start,
+                seg_vaddr + start,
+                seg_vaddr + start,
+                size,
+                size,
+            );
+            self.patch_section(
+                interp.range.offset,
+                old_vaddr,
+                seg_off + start,
+                seg_vaddr + start,
+                size,
+            );
+        }
+
+        // A moved table goes after the segment, in no PT_LOAD: objcopy/strip re-lay any
+        // segment that includes the program headers as if they sat at its start, and shifted
+        // ours onto .bss's page (a segfault after `strip -g`). glibc's dlopen copies a table
+        // that no segment maps; a PT_PHDR would need it mapped, so that case is refused above.
+        let seg_size = seg.len() as u64;
+        let table_pos = seg.len().next_multiple_of(8) as u64;
+        let load = ProgramHeader {
+            p_type: PT_LOAD,
+            p_flags: PF_R,
+            p_offset: seg_off,
+            p_vaddr: seg_vaddr,
+            p_paddr: seg_vaddr,
+            p_filesz: seg_size,
+            p_memsz: seg_size,
+            p_align: align,
+        };
+        if !codec.fits_word(seg_vaddr + seg_size) {
+            return Err(unsupported(
+                "new segment does not fit a 32-bit address space",
+            ));
+        }
+        // The loader maps PT_LOADs in table order and expects ascending addresses, so the new
+        // (highest) one goes right after the last existing PT_LOAD.
+        match null_slot {
+            Some(k) if k > last_load => phdrs[k] = load,
+            Some(k) => {
+                phdrs.remove(k);
+                phdrs.insert(last_load, load);
+            }
+            None => phdrs.insert(last_load + 1, load),
+        }
+        let table: Vec<u8> = phdrs.iter().flat_map(|p| codec.encode_phdr(p)).collect();
+        if move_table {
+            seg.resize(table_pos as usize, 0);
+            seg.extend_from_slice(&table);
+            let (phoff_at, phnum_at) = codec.ehdr_phoff_phnum();
+            let mut b = Vec::new();
+            codec.put_word(&mut b, seg_off + table_pos);
+            self.patches.push(Patch {
+                offset: phoff_at,
+                bytes: b,
+            });
+            let mut b = Vec::new();
+            codec.put_u16(&mut b, phnum as u16);
+            self.patches.push(Patch {
+                offset: phnum_at,
+                bytes: b,
+            });
+        } else {
+            self.patches.push(Patch {
+                offset: info.phoff,
+                bytes: table,
+            });
+        }
+        self.grow.tail = vec![0; (seg_off - file_len) as usize];
+        self.grow.tail.extend_from_slice(&seg);
+        self.use_strategy(
+            Strategy::AppendedLoad,
+            format!(
+                "appended PT_LOAD at offset {seg_off:#x} vaddr {seg_vaddr:#x} ({seg_size} bytes, align {align:#x}; {})",
+                if move_table { "program header table moved after it" } else { "PT_NULL slot reused" }
+            ),
+        );
+        Ok(())
+    }
+
+    fn patch_dyn(&mut self, d: &Dynamic, index: usize, tag: u64, val: u64) {
+        self.patches.push(Patch {
+            offset: d.entry_offset(index),
+            bytes: self.info.codec().encode_dyn(tag, val),
+        });
+    }
+
+    /// Point the section header that described old data (matched by offset and address) at
+    /// its new home, so `strip`/`objcopy` carry the live copy, not the stale one.
+    fn patch_section(&mut self, old_off: u64, old_vaddr: u64, off: u64, vaddr: u64, size: u64) {
+        let codec = self.info.codec();
+        let (a, o, s) = codec.shdr_addr_offset_size();
+        let entsize = if codec.word_size() == 8 { 64 } else { 40 };
+        for (i, sh) in self.info.section_headers.iter().enumerate() {
+            if sh.sh_offset == old_off && sh.sh_addr == old_vaddr && sh.sh_size > 0 {
+                let base = self.info.shoff + i as u64 * entsize;
+                for (field, v) in [(a, vaddr), (o, off), (s, size)] {
+                    let mut b = Vec::new();
+                    codec.put_word(&mut b, v);
+                    self.patches.push(Patch {
+                        offset: base + field,
+                        bytes: b,
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! The writer, judged by external oracles: readelf, patchelf --print-*, ld.so itself.
+
+mod elf_common;
+use elf_common::*;
+
+use std::os::unix::fs::PermissionsExt;
+
+use fixup_hooks::elf::{plan, Change, ElfInfo, Refusal, Strategy};
+
+fn new_dtags() -> &'static [u8] {
+    b"-Wl,--enable-new-dtags"
+}
+
+fn old_dtags() -> &'static [u8] {
+    b"-Wl,--disable-new-dtags"
+}
+
+/// Checks every patched library gets: readelf quiet, patchelf agrees, it loads, and
+/// `strip -g` either yields a loadable file or refuses (binutils cannot relocate a program
+/// header table outside the first segment; it says "not enough room" and writes nothing).
+fn assert_library_ok(lib: &std::path::Path, want_runpath: &str) {
+    assert_readelf_clean(lib);
+    assert_eq!(patchelf(lib, "--print-rpath"), want_runpath);
+    dlopen(lib, "fixture_answer").expect("patched library loads");
+    if let Some(stripped) = strip_copy(lib) {
+        assert_readelf_clean(&stripped);
+        dlopen(&stripped, "fixture_answer").expect("stripped library loads");
+    } else {
+        assert!(
+            info(lib).phoff > 0x1000,
+            "strip refused a file whose program headers did not move"
+        );
+    }
+}
+
+#[test]
+fn same_length_runpath_is_rewritten_in_place() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    let before = std::fs::read(&lib).unwrap();
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert_eq!(edit.strategy, Strategy::InPlace);
+    assert!(edit.tail.is_empty());
+    assert_eq!(std::fs::metadata(&lib).unwrap().len(), before.len() as u64);
+    let i = info(&lib);
+    assert_eq!(
+        i.dynamic.unwrap().runpath.unwrap().bytes,
+        STORE_REAL.as_bytes()
+    );
+    assert_library_ok(&lib, STORE_REAL);
+}
+
+#[test]
+fn same_length_rpath_stays_rpath() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), old_dtags()],
+    );
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert_eq!(edit.strategy, Strategy::InPlace);
+    let dy = info(&lib).dynamic.unwrap();
+    assert_eq!(dy.rpath.unwrap().bytes, STORE_REAL.as_bytes());
+    assert_eq!(dy.runpath, None);
+    assert_library_ok(&lib, STORE_REAL);
+}
+
+#[test]
+fn shorter_runpath_is_nul_filled_in_place() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    let edit = patch_file(&lib, &runpath("$ORIGIN"));
+    assert_eq!(edit.strategy, Strategy::InPlace);
+    assert_eq!(edit.patches.len(), 1);
+    assert_eq!(
+        edit.patches[0].bytes.len(),
+        STORE_E.len(),
+        "the old NUL stays"
+    );
+    assert!(edit.patches[0].bytes[7..].iter().all(|&b| b == 0));
+    assert_library_ok(&lib, "$ORIGIN");
+}
+
+#[test]
+fn unchanged_runpath_plans_nothing() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    assert_eq!(plan_file(&lib, &runpath(STORE_E)), Ok(None));
+    assert_eq!(plan_file(&lib, &Change::default()), Ok(None));
+}
+
+#[test]
+fn longer_runpath_in_library_appends_segment_and_moves_phdr_table() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    let edit = patch_file(&lib, &runpath(STORE_LONG));
+    assert_eq!(edit.strategy, Strategy::AppendedLoad);
+    assert!(
+        edit.description.contains("program header table moved"),
+        "{}",
+        edit.description
+    );
+    let i = info(&lib);
+    assert_eq!(
+        i.dynamic.unwrap().runpath.unwrap().bytes,
+        STORE_LONG.as_bytes()
+    );
+    assert!(
+        !std::fs::read(&lib)
+            .unwrap()
+            .windows(STORE_E.len())
+            .any(|w| w == STORE_E.as_bytes()),
+        "old string blanked"
+    );
+    assert_library_ok(&lib, STORE_LONG);
+    assert_eq!(
+        strip_copy(&lib),
+        None,
+        "binutils refuses (rather than corrupts) a moved phdr table"
+    );
+}
+
+#[test]
+fn longer_rpath_stays_rpath_when_grown() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag("$ORIGIN"), old_dtags()],
+    );
+    patch_file(&lib, &runpath(STORE_LONG));
+    let dy = info(&lib).dynamic.unwrap();
+    assert_eq!(dy.rpath.unwrap().bytes, STORE_LONG.as_bytes());
+    assert_eq!(dy.runpath, None);
+    assert_library_ok(&lib, STORE_LONG);
+}
+
+#[test]
+fn missing_runpath_uses_spare_dt_null_slot() {
+    let d = tmp();
+    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let slots = info(&lib).dynamic.unwrap().spare_null_slots;
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert!(
+        edit.description.contains("DT_NULL slot"),
+        "{}",
+        edit.description
+    );
+    let dy = info(&lib).dynamic.unwrap();
+    assert_eq!(dy.runpath.unwrap().bytes, STORE_REAL.as_bytes());
+    assert_eq!(dy.spare_null_slots, slots - 1);
+    assert_library_ok(&lib, STORE_REAL);
+}
+
+#[test]
+fn refuses_missing_runpath_without_spare_dt_null_slot() {
+    let d = tmp();
+    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    fill_spare_dynamic_slots(&lib);
+    assert_eq!(info(&lib).dynamic.unwrap().spare_null_slots, 0);
+    assert_eq!(
+        plan_file(&lib, &runpath(STORE_REAL)),
+        Err(Refusal::NoSpareDynamicSlot)
+    );
+}
+
+#[test]
+fn tail_shared_runpath_is_not_clobbered() {
+    // GNU ld merges string tails: NEEDED "libc.so.6" becomes the end of this RUNPATH.
+    let d = tmp();
+    let shared = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x/libc.so.6";
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[
+            &rpath_flag(shared),
+            new_dtags(),
+            b"-Wl,--no-as-needed",
+            b"-lc",
+        ],
+    );
+    let i = info(&lib);
+    let dy = i.dynamic.as_ref().unwrap();
+    let rp = dy.runpath.as_ref().unwrap().strtab_offset;
+    let needed_offsets: Vec<u64> = dy
+        .entries
+        .iter()
+        .filter(|e| e.0 == 1)
+        .map(|e| e.1)
+        .collect();
+    assert!(
+        needed_offsets.iter().any(|&n| n > rp && n <= rp + shared.len() as u64),
+        "fixture: the linker did not tail-merge (NEEDED at {needed_offsets:x?}, RUNPATH at {rp:#x})"
+    );
+    let same_len = "/nix/store/0c9d3k2l8x7v1mq5w4r6t2y9u3i8o7p1-x/libc.so.X";
+    let edit = patch_file(&lib, &runpath(same_len));
+    assert_eq!(
+        edit.strategy,
+        Strategy::AppendedLoad,
+        "must not rewrite a shared span in place"
+    );
+    assert_eq!(info(&lib).dynamic.unwrap().needed, dy.needed);
+    assert_library_ok(&lib, same_len);
+}
+
+#[test]
+fn no_section_headers_sizes_dynsym_from_gnu_hash() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags(), b"-Wl,--hash-style=gnu"],
+    );
+    drop_section_headers(&lib);
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert_eq!(edit.strategy, Strategy::InPlace);
+    // (patchelf refuses files without section headers, so no oracle here but the loader.)
+    dlopen(&lib, "fixture_answer").unwrap();
+}
+
+#[test]
+fn sysv_hash_library_grows_and_loads() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags(), b"-Wl,--hash-style=sysv"],
+    );
+    drop_section_headers(&lib);
+    patch_file(&lib, &runpath(STORE_LONG));
+    dlopen(&lib, "fixture_answer").unwrap();
+}
+
+#[test]
+fn huge_page_alignment_is_respected_when_growing() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[
+            &rpath_flag("$ORIGIN"),
+            new_dtags(),
+            b"-Wl,-z,max-page-size=0x200000",
+        ],
+    );
+    let size_before = std::fs::metadata(&lib).unwrap().len();
+    patch_file(&lib, &runpath(STORE_LONG));
+    let i = info(&lib);
+    let last = i.loads().last().unwrap();
+    assert_eq!(last.p_align, 0x200000);
+    assert_eq!(last.p_vaddr % 0x200000, last.p_offset % 0x200000);
+    assert!(
+        std::fs::metadata(&lib).unwrap().len() < size_before + 0x3000,
+        "padding stays page-sized"
+    );
+    assert_library_ok(&lib, STORE_LONG);
+}
+
+#[test]
+fn executable_runs_after_in_place_runpath_rewrite() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(STORE_E), new_dtags(), b"-pie"],
+    );
+    assert!(
+        run(&exe).is_err(),
+        "fixture: library not found before patching"
+    );
+    let real = d.path().to_str().unwrap();
+    assert_eq!(patch_file(&exe, &runpath(real)).strategy, Strategy::InPlace);
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+    assert_eq!(patchelf(&exe, "--print-rpath"), real);
+}
+
+#[test]
+fn refuses_growth_in_executable_without_pt_null() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag("$ORIGIN"), new_dtags(), b"-pie"],
+    );
+    let before = std::fs::read(&exe).unwrap();
+    let r = plan_file(&exe, &runpath(STORE_LONG));
+    assert!(matches!(r, Err(Refusal::NoProgramHeaderSlot(_))), "{r:?}");
+    assert_eq!(std::fs::read(&exe).unwrap(), before);
+}
+
+#[test]
+fn executable_with_pt_null_slot_grows_and_runs() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag("$ORIGIN/nowhere"), new_dtags(), b"-pie"],
+    );
+    null_out_phdr(&exe, goblin::elf::program_header::PT_NOTE);
+    let long = format!("{STORE_LONG}:{}", d.path().display());
+    let edit = patch_file(&exe, &runpath(&long));
+    assert!(
+        edit.description.contains("PT_NULL slot reused"),
+        "{}",
+        edit.description
+    );
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+    assert_eq!(patchelf(&exe, "--print-rpath"), long);
+    let stripped = strip_copy(&exe).expect("strip -g works when the table did not move");
+    assert_eq!(run(&stripped).unwrap(), "42");
+}
+
+#[test]
+fn non_pie_executable_runs_after_runpath_rewrite() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(STORE_E), old_dtags(), b"-no-pie"],
+    );
+    assert_eq!(info(&exe).e_type, goblin::elf::header::ET_EXEC);
+    patch_file(&exe, &runpath(d.path().to_str().unwrap()));
+    assert_eq!(run(&exe).unwrap(), "42");
+}
+
+#[test]
+fn shorter_interpreter_is_rewritten_in_place() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(d.path().to_str().unwrap())],
+    );
+    let ld = d.path().join("ld.so");
+    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    let ld = ld.to_str().unwrap();
+    assert!(
+        ld.len() < system_interpreter().len(),
+        "fixture: temp path too long"
+    );
+    let edit = patch_file(&exe, &interpreter(ld));
+    assert_eq!(edit.strategy, Strategy::InPlace);
+    assert_eq!(patchelf(&exe, "--print-interpreter"), ld);
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+}
+
+#[test]
+fn longer_interpreter_moves_into_appended_segment_when_pt_null_is_free() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(d.path().to_str().unwrap())],
+    );
+    null_out_phdr(&exe, goblin::elf::program_header::PT_NOTE);
+    let long_dir = d
+        .path()
+        .join("a-rather-long-directory-name-for-the-dynamic-loader");
+    std::fs::create_dir(&long_dir).unwrap();
+    let ld = long_dir.join("ld-linux-x86-64.so.2");
+    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    let ld = ld.to_str().unwrap();
+    let edit = patch_file(&exe, &interpreter(ld));
+    assert_eq!(edit.strategy, Strategy::AppendedLoad);
+    assert_eq!(patchelf(&exe, "--print-interpreter"), ld);
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+}
+
+#[test]
+fn refuses_longer_interpreter_without_pt_null() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(d.path(), "exe", d.path(), &[]);
+    let long = format!(
+        "{}/{}",
+        "/a-rather-long-directory-name-for-the-dynamic-loader", "ld.so"
+    );
+    assert!(matches!(
+        plan_file(&exe, &interpreter(&long)),
+        Err(Refusal::NoProgramHeaderSlot(_))
+    ));
+}
+
+#[test]
+fn refuses_interpreter_change_in_library() {
+    let d = tmp();
+    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    assert_eq!(
+        plan_file(&lib, &interpreter("/lib/ld.so")),
+        Err(Refusal::NoInterpreter)
+    );
+}
+
+#[test]
+fn refuses_nul_in_runpath() {
+    let d = tmp();
+    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let c = Change {
+        runpath: Some(b"/a\0/b".to_vec()),
+        interpreter: None,
+    };
+    assert_eq!(plan_file(&lib, &c), Err(Refusal::NulInValue("RUNPATH")));
+}
+
+#[test]
+fn apply_keeps_file_mode_and_leaves_no_temp_file() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o555)).unwrap();
+    patch_file(&lib, &runpath(STORE_LONG));
+    assert_eq!(
+        std::fs::metadata(&lib).unwrap().permissions().mode() & 0o777,
+        0o555
+    );
+    let names: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.to_string_lossy().starts_with('.')),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn apply_rejects_an_edit_that_does_not_match_the_file() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    let bytes = std::fs::read(&lib).unwrap();
+    let mut edit = plan(
+        &ElfInfo::parse(&bytes).unwrap().unwrap(),
+        &bytes,
+        &runpath(STORE_REAL),
+    )
+    .unwrap()
+    .unwrap();
+    edit.change.runpath = Some(b"/something/else".to_vec());
+    let err = fixup_hooks::elf::apply(&lib, &bytes, &edit).unwrap_err();
+    assert!(err.to_string().contains("self-check"), "{err}");
+    assert_eq!(std::fs::read(&lib).unwrap(), bytes, "original untouched");
+}
