@@ -12,4 +12,5 @@ pub mod scan;
 pub mod select;
 pub mod store;
 pub mod strip;
+pub mod venv;
 pub mod walk;

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("fix-venv: not yet implemented");
+    std::process::exit(1);
+}
