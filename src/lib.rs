@@ -5,8 +5,10 @@
 
 pub mod cli;
 pub mod elf;
+pub mod patch;
 pub mod plan;
 pub mod report;
+pub mod resolve;
 pub mod rewrite;
 pub mod scan;
 pub mod select;

@@ -184,6 +184,141 @@ impl StripReport {
     }
 }
 
+/// patch-rpaths' report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PatchReport {
+    /// `patch` or `dry-run`.
+    pub mode: &'static str,
+    pub files_scanned: u64,
+    pub elf_files: u64,
+    pub non_elf: u64,
+    /// ELF files of another class or machine than the target, left alone.
+    pub foreign: Vec<String>,
+    /// Static executables, objects and other ELF files without a dynamic section.
+    pub not_dynamic: u64,
+    /// Dynamic files that already had the right RUNPATH and interpreter.
+    pub unchanged: u64,
+    /// Files left as they were because a library they need is missing.
+    pub blocked: u64,
+    pub patched: Vec<PatchedEntry>,
+    pub missing: Vec<MissingEntry>,
+    /// The `--libs` directories and the RUNPATH directories found from them, in search order.
+    pub search_dirs: Vec<String>,
+    pub errors: Vec<ErrorEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PatchedEntry {
+    pub path: String,
+    pub old_runpath: Option<String>,
+    /// Absent when only the interpreter changed.
+    pub new_runpath: Option<String>,
+    pub old_interpreter: Option<String>,
+    pub new_interpreter: Option<String>,
+    /// How the file was changed (in place, spare dynamic slot, appended segment).
+    pub how: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MissingEntry {
+    pub path: String,
+    pub soname: String,
+    /// Packages named by the stripped RUNPATH entries the file had (`eeee…-NAME`).
+    pub came_from: Vec<String>,
+    /// Matched `--ignore-missing`: a warning, not an error.
+    pub ignored: bool,
+}
+
+impl MissingEntry {
+    pub fn line(&self) -> String {
+        let hint = match self.came_from.as_slice() {
+            [] => "add the package that provides it to buildInputs".to_string(),
+            [one] => format!("it came from {one}: add that package to buildInputs"),
+            many => format!(
+                "it came from one of {}: add that package to buildInputs",
+                many.join(", ")
+            ),
+        };
+        let what = if self.ignored {
+            "warning: ignoring missing"
+        } else {
+            "error: missing"
+        };
+        format!("{what} {} wanted by {} — {hint}", self.soname, self.path)
+    }
+}
+
+impl PatchReport {
+    pub fn failed_missing(&self) -> usize {
+        self.missing.iter().filter(|m| !m.ignored).count()
+    }
+
+    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+
+    /// For `--dry-run`: each file that would change, old → new.
+    pub fn write_plan(&self, out: &mut impl Write) -> io::Result<()> {
+        let none = "(none)".to_string();
+        for p in &self.patched {
+            writeln!(out, "{} ({})", p.path, p.how)?;
+            if let Some(new) = &p.new_runpath {
+                writeln!(
+                    out,
+                    "  RUNPATH     {} -> {}",
+                    p.old_runpath.as_ref().unwrap_or(&none),
+                    new
+                )?;
+            }
+            if let Some(new) = &p.new_interpreter {
+                writeln!(
+                    out,
+                    "  interpreter {} -> {}",
+                    p.old_interpreter.as_ref().unwrap_or(&none),
+                    new
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
+        let tool = "patch-rpaths";
+        let verb = if self.mode == "dry-run" {
+            "would patch"
+        } else {
+            "patched"
+        };
+        writeln!(
+            out,
+            "{tool}: scanned {} ({} ELF, {} not ELF); {verb} {}, {} already right, {} left for missing libraries, {} not dynamic, {} foreign",
+            count(self.files_scanned, "file"),
+            self.elf_files,
+            self.non_elf,
+            self.patched.len(),
+            self.unchanged,
+            self.blocked,
+            self.not_dynamic,
+            self.foreign.len(),
+        )?;
+        for m in &self.missing {
+            writeln!(out, "{tool}: {}", m.line())?;
+        }
+        if self.failed_missing() > 0 {
+            writeln!(
+                out,
+                "{tool}: {} could not be satisfied (--ignore-missing GLOB turns them into warnings)",
+                count(self.failed_missing() as u64, "dependency")
+            )?;
+        }
+        for e in &self.errors {
+            writeln!(out, "{tool}: {}", e.message)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,133 @@
-fn main() {
-    eprintln!("patch-rpaths: not yet implemented");
-    std::process::exit(1);
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+use fixup_hooks::cli::{self, Exit};
+use fixup_hooks::patch::{self, Options};
+use fixup_hooks::store::StoreDir;
+
+/// Point every ELF file under PATH at the libraries it needs: autoPatchelf's job, in one pass.
+///
+/// For each dynamic ELF file (symlinks are not followed) every DT_NEEDED is resolved, in this
+/// order: the file's own $ORIGIN RUNPATH entries (a wheel's .libs; they are kept as they are),
+/// the libraries under PATH themselves, the --libs directories in the order given, then the
+/// RUNPATHs (without $ORIGIN) of the libraries found there. A library must match the file's ELF
+/// class and machine, and its OSABI (SYSV goes with any). Libraries in --libc are found by the
+/// loader and add no entry (unless --keep-libc).
+///
+/// The new RUNPATH is: the existing $ORIGIN entries, then the directories that satisfied a
+/// DT_NEEDED, then --runtime-dependency directories; duplicates, stripped (eeee…) and dangling
+/// entries dropped. Executables with an interpreter get --interpreter. Files are rewritten
+/// only when something changes, through a temporary file that is checked before it replaces
+/// the original.
+///
+/// Exit status: 0 done; 1 a library is missing (unless ignored), a file could not be patched
+/// (it is left untouched), or another error; 2 the command line was wrong.
+#[derive(Parser, Debug)]
+#[command(name = "patch-rpaths", version, max_term_width = 100)]
+struct Args {
+    /// Trees (or single files) to patch in place.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// A directory of libraries to resolve against (repeatable; searched in this order).
+    #[arg(long = "libs", value_name = "DIR")]
+    libs: Vec<PathBuf>,
+
+    /// The C library's directory: sonames found there need no RUNPATH entry.
+    #[arg(long, value_name = "DIR")]
+    libc: Option<PathBuf>,
+
+    /// Put the libc directory on the RUNPATH too, when it satisfies a DT_NEEDED.
+    #[arg(long)]
+    keep_libc: bool,
+
+    /// Append this directory to every patched RUNPATH (repeatable), e.g. for dlopen().
+    #[arg(long = "runtime-dependency", value_name = "DIR")]
+    runtime_dependencies: Vec<PathBuf>,
+
+    /// The program interpreter for executables; its class and machine also decide which files
+    /// are patched [default: this machine's].
+    #[arg(long, value_name = "PATH")]
+    interpreter: Option<PathBuf>,
+
+    /// A missing library whose name matches is a warning, not an error (repeatable; '*' for
+    /// all).
+    #[arg(long = "ignore-missing", value_name = "GLOB")]
+    ignore_missing: Vec<String>,
+
+    /// Store directory, for naming the package a stripped RUNPATH entry came from [default:
+    /// $NIX_STORE_DIR, else $NIX_STORE, else /nix/store].
+    #[arg(long, value_name = "DIR")]
+    store_dir: Option<String>,
+
+    /// Change nothing; print each file's old and new RUNPATH and interpreter.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Also print the report on stdout in this format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    report: Option<ReportFormat>,
+
+    /// Worker threads [default: $NIX_BUILD_CORES, else all cores].
+    #[arg(short = 'j', long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReportFormat {
+    Json,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let usage = |message: String| {
+        eprintln!("patch-rpaths: {message}");
+        Exit::Usage.into()
+    };
+    let store = match StoreDir::resolve(args.store_dir.as_deref()) {
+        Ok(store) => store,
+        Err(e) => return usage(e),
+    };
+    for path in &args.paths {
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            return usage(format!("{}: {e}", path.display()));
+        }
+    }
+    for dir in args.libs.iter().chain(&args.libc) {
+        if !dir.is_dir() {
+            return usage(format!("{}: not a directory", dir.display()));
+        }
+    }
+    cli::init_pool(cli::jobs(args.jobs));
+    let opts = Options {
+        libs: args.libs,
+        libc: args.libc,
+        keep_libc: args.keep_libc,
+        runtime_dependencies: args.runtime_dependencies,
+        interpreter: args.interpreter,
+        ignore_missing: args.ignore_missing,
+        dry_run: args.dry_run,
+        store,
+    };
+    let report = match patch::run(&args.paths, &opts) {
+        Ok(report) => report,
+        Err(e) => return usage(e.to_string()),
+    };
+
+    let mut stdout = std::io::stdout().lock();
+    let printed = match args.report {
+        Some(ReportFormat::Json) => report.write_json(&mut stdout),
+        None if opts.dry_run => report.write_plan(&mut stdout),
+        None => Ok(()),
+    };
+    let _ = stdout.flush();
+    let _ = report.write_summary(&mut std::io::stderr().lock());
+    if printed.is_err() || report.failed_missing() > 0 || !report.errors.is_empty() {
+        Exit::Failed.into()
+    } else {
+        Exit::Ok.into()
+    }
 }

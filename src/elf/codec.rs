@@ -5,7 +5,7 @@
 use goblin::elf::ProgramHeader;
 
 /// ELF class (`e_ident[EI_CLASS]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
     Elf32,
     Elf64,

@@ -32,6 +32,8 @@ pub fn neutral(path: &str) -> String {
 pub fn tool(name: &str) -> Command {
     let exe = match name {
         "strip-store-refs" => env!("CARGO_BIN_EXE_strip-store-refs"),
+        "patch-rpaths" => env!("CARGO_BIN_EXE_patch-rpaths"),
+        "fix-venv" => env!("CARGO_BIN_EXE_fix-venv"),
         other => panic!("unknown tool {other}"),
     };
     let mut cmd = Command::new(exe);

@@ -1,0 +1,465 @@
+//! patch-rpaths: walk → read every ELF file once → resolve → plan → write → report.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use crate::elf::{self, Change, Class, Edit, ElfInfo};
+use crate::report::{ErrorEntry, MissingEntry, PatchReport, PatchedEntry};
+use crate::resolve::{self, Compat, Found, Index, TreeLibrary};
+use crate::store::{name_after, StoreDir, HASH_LEN, NEUTRAL_BYTE};
+use crate::walk::{self, Kind};
+
+pub struct Options {
+    pub libs: Vec<PathBuf>,
+    pub libc: Option<PathBuf>,
+    pub keep_libc: bool,
+    pub runtime_dependencies: Vec<PathBuf>,
+    pub interpreter: Option<PathBuf>,
+    pub ignore_missing: Vec<String>,
+    pub dry_run: bool,
+    pub store: StoreDir,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    #[error("--ignore-missing {0:?}: {1}")]
+    BadGlob(String, String),
+    #[error("--interpreter {}: {reason}", path.display())]
+    BadInterpreter { path: PathBuf, reason: String },
+}
+
+/// One ELF file as read: the map stays open so each file is read and parsed once.
+struct ElfFile {
+    path: PathBuf,
+    map: Mmap,
+    info: ElfInfo,
+}
+
+/// What the read phase gathers.
+#[derive(Default)]
+struct Tally {
+    files: u64,
+    non_elf: u64,
+    elves: Vec<ElfFile>,
+    errors: Vec<(PathBuf, String)>,
+}
+
+impl Tally {
+    fn merge(mut self, mut other: Tally) -> Tally {
+        self.files += other.files;
+        self.non_elf += other.non_elf;
+        self.elves.append(&mut other.elves);
+        self.errors.append(&mut other.errors);
+        self
+    }
+}
+
+fn read_elf(path: &Path, tally: &mut Tally) {
+    tally.files += 1;
+    let result = (|| -> std::io::Result<Option<Mmap>> {
+        let mut file = File::open(path)?;
+        let mut magic = [0u8; 4];
+        if file.read(&mut magic)? < 4 || &magic != b"\x7fELF" {
+            return Ok(None);
+        }
+        // SAFETY: the map is only read; the files are build outputs nothing else writes now.
+        Ok(Some(unsafe { Mmap::map(&file)? }))
+    })();
+    match result {
+        Ok(None) => tally.non_elf += 1,
+        Ok(Some(map)) => match ElfInfo::parse(&map) {
+            Ok(Some(info)) => tally.elves.push(ElfFile {
+                path: path.to_path_buf(),
+                map,
+                info,
+            }),
+            Ok(None) => tally.non_elf += 1,
+            Err(e) => tally.errors.push((
+                path.to_path_buf(),
+                format!("{}: not a valid ELF file: {e}", path.display()),
+            )),
+        },
+        Err(e) => tally.errors.push((
+            path.to_path_buf(),
+            format!("{}: cannot read: {e}", path.display()),
+        )),
+    }
+}
+
+/// The class and machine files must have to be patched: the interpreter's, else this host's.
+fn target(interpreter: Option<&Path>) -> Result<(Class, u16), OptionsError> {
+    if let Some(interp) = interpreter {
+        let bad = |reason: String| OptionsError::BadInterpreter {
+            path: interp.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(interp).map_err(|e| bad(e.to_string()))?;
+        let info = ElfInfo::parse(&bytes)
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(|| bad("not an ELF file".into()))?;
+        return Ok((info.class, info.machine));
+    }
+    let machine = if cfg!(target_arch = "x86_64") {
+        62
+    } else if cfg!(target_arch = "aarch64") {
+        183
+    } else if cfg!(target_arch = "x86") {
+        3
+    } else {
+        0
+    };
+    let class = if cfg!(target_pointer_width = "64") {
+        Class::Elf64
+    } else {
+        Class::Elf32
+    };
+    Ok((class, machine))
+}
+
+/// Runs patch-rpaths over `roots` on the current rayon pool.
+pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsError> {
+    let ignore = ignore_set(&opts.ignore_missing)?;
+    let (class, machine) = target(opts.interpreter.as_deref())?;
+
+    // Read: every regular file once; ELF files are mapped and parsed lazily.
+    let tally = roots
+        .iter()
+        .flat_map(|root| walk::walk(root))
+        .par_bridge()
+        .fold(Tally::default, |mut tally, item| {
+            match item {
+                Ok(entry) if entry.kind == Kind::File => read_elf(&entry.path, &mut tally),
+                Ok(_) => {}
+                Err(e) => tally.errors.push((e.path.clone(), e.to_string())),
+            }
+            tally
+        })
+        .reduce(Tally::default, Tally::merge);
+    let Tally {
+        files,
+        non_elf,
+        mut elves,
+        mut errors,
+    } = tally;
+    elves.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let mut report = PatchReport {
+        mode: if opts.dry_run { "dry-run" } else { "patch" },
+        files_scanned: files,
+        non_elf,
+        ..PatchReport::default()
+    };
+
+    // Only dynamic files of the target's class and machine take part.
+    let (ours, others): (Vec<ElfFile>, Vec<ElfFile>) = elves
+        .into_iter()
+        .partition(|f| f.info.class == class && f.info.machine == machine);
+    report.foreign = others
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    let (dynamic, static_): (Vec<ElfFile>, Vec<ElfFile>) =
+        ours.into_iter().partition(|f| f.info.dynamic.is_some());
+    report.not_dynamic = static_.len() as u64;
+    report.elf_files = (dynamic.len() + static_.len() + others.len()) as u64;
+
+    // Resolve: the tree's own libraries first, then --libs, then RUNPATHs of those.
+    let tree: Vec<TreeLibrary> = dynamic
+        .iter()
+        .filter(|f| {
+            f.path
+                .file_name()
+                .is_some_and(|n| resolve::is_library_name(n.as_bytes()))
+        })
+        .map(|f| TreeLibrary {
+            path: f.path.clone(),
+            compat: Compat::of(&f.info),
+            search: resolve::search_entries(&f.info),
+        })
+        .collect();
+    let index = Index::new(tree, &opts.libs, opts.libc.clone());
+
+    // Plan each file.
+    let plans: Vec<FilePlan> = dynamic
+        .par_iter()
+        .map(|f| plan_file(f, &index, opts, &ignore))
+        .collect();
+
+    // Write.
+    let outcomes: Vec<Option<String>> = plans
+        .par_iter()
+        .zip(&dynamic)
+        .map(|(plan, file)| match (&plan.edit, opts.dry_run) {
+            (Ok(Some(edit)), false) => elf::apply(&file.path, &file.map, edit)
+                .err()
+                .map(|e| e.to_string()),
+            (Err(reason), _) => Some(format!(
+                "{}: cannot patch: {reason}; left untouched",
+                file.path.display()
+            )),
+            _ => None,
+        })
+        .collect();
+
+    for (plan, outcome) in plans.into_iter().zip(outcomes) {
+        report.missing.extend(plan.missing);
+        match (outcome, plan.edit) {
+            (Some(message), _) => errors.push((plan.path.clone(), message)),
+            (None, Ok(Some(edit))) => report.patched.push(PatchedEntry {
+                path: plan.path.display().to_string(),
+                old_runpath: plan.old_runpath.map(lossy),
+                new_runpath: edit.change.runpath.clone().map(lossy),
+                old_interpreter: plan.old_interpreter.map(lossy),
+                new_interpreter: edit.change.interpreter.clone().map(lossy),
+                how: edit.description.clone(),
+            }),
+            (None, _) if plan.blocked => report.blocked += 1,
+            (None, _) => report.unchanged += 1,
+        }
+    }
+    let mut errors: Vec<ErrorEntry> = errors
+        .into_iter()
+        .map(|(path, message)| ErrorEntry {
+            path: path.display().to_string(),
+            message,
+        })
+        .collect();
+    errors.sort();
+    report.errors = errors;
+    report.search_dirs = index
+        .dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    Ok(report)
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn ignore_set(globs: &[String]) -> Result<GlobSet, OptionsError> {
+    let mut set = GlobSetBuilder::new();
+    for g in globs {
+        set.add(Glob::new(g).map_err(|e| OptionsError::BadGlob(g.clone(), e.kind().to_string()))?);
+    }
+    set.build()
+        .map_err(|e| OptionsError::BadGlob(globs.join(" "), e.kind().to_string()))
+}
+
+struct FilePlan {
+    path: PathBuf,
+    old_runpath: Option<Vec<u8>>,
+    old_interpreter: Option<Vec<u8>>,
+    edit: Result<Option<Edit>, elf::Refusal>,
+    missing: Vec<MissingEntry>,
+    /// Left alone because a library it needs is missing.
+    blocked: bool,
+}
+
+/// `$ORIGIN` and `${ORIGIN}` expanded against the file's directory.
+fn expand_origin(entry: &[u8], dir: &Path) -> PathBuf {
+    let dir = dir.as_os_str().as_bytes();
+    let mut out = Vec::new();
+    let mut rest = entry;
+    while !rest.is_empty() {
+        if let Some(r) = rest
+            .strip_prefix(b"${ORIGIN}")
+            .or_else(|| rest.strip_prefix(b"$ORIGIN"))
+        {
+            out.extend_from_slice(dir);
+            rest = r;
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    PathBuf::from(OsStr::from_bytes(&out))
+}
+
+/// The package name a stripped entry (`STORE_DIR/eeee…-NAME/lib`) came from.
+fn stripped_name(store: &StoreDir, entry: &[u8]) -> Option<String> {
+    let rest = entry.strip_prefix(store.prefix())?;
+    let (hash, tail) = (rest.get(..HASH_LEN)?, rest.get(HASH_LEN..)?);
+    if !hash.iter().all(|&b| b == NEUTRAL_BYTE) {
+        return None;
+    }
+    let name = name_after(tail.strip_prefix(b"-")?);
+    (!name.is_empty()).then_some(name)
+}
+
+/// The stripped packages a missing soname most likely came from: those whose name holds the
+/// soname's stem (`libxml2.so.2` → `xml2` → `libxml2-2.13.8`), else all of them.
+fn likely_sources(soname: &[u8], stripped: &BTreeSet<String>) -> Vec<String> {
+    let name = String::from_utf8_lossy(soname);
+    let base = name.split(".so").next().unwrap_or(&name);
+    let stem = base.strip_prefix("lib").unwrap_or(base);
+    let matching: Vec<String> = stripped
+        .iter()
+        .filter(|p| {
+            !stem.is_empty()
+                && p.split('-')
+                    .next()
+                    .is_some_and(|first| first.contains(stem))
+        })
+        .cloned()
+        .collect();
+    if matching.is_empty() {
+        stripped.iter().cloned().collect()
+    } else {
+        matching
+    }
+}
+
+fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) -> FilePlan {
+    let info = &file.info;
+    let dynamic = info
+        .dynamic
+        .as_ref()
+        .expect("only dynamic files are planned");
+    let dir = file.path.parent().unwrap_or(Path::new("."));
+    let old_entries = resolve::runpath_of(info);
+    let old_runpath = dynamic
+        .runpath
+        .as_ref()
+        .or(dynamic.rpath.as_ref())
+        .map(|s| s.bytes.clone());
+
+    // Existing $ORIGIN entries stay, in order, while they point at something.
+    let origin_entries: Vec<&Vec<u8>> = old_entries
+        .iter()
+        .filter(|e| {
+            e.windows(7).any(|w| w == b"$ORIGIN") || e.windows(9).any(|w| w == b"${ORIGIN}")
+        })
+        .filter(|e| expand_origin(e, dir).is_dir())
+        .collect();
+    let origin_dirs: Vec<PathBuf> = origin_entries
+        .iter()
+        .map(|e| expand_origin(e, dir))
+        .collect();
+
+    let compat = Compat::of(info);
+    let mut new_entries: Vec<Vec<u8>> = origin_entries.iter().map(|e| (*e).clone()).collect();
+    let mut missing = Vec::new();
+    let came_from: BTreeSet<String> = old_entries
+        .iter()
+        .filter_map(|e| stripped_name(&opts.store, e))
+        .collect();
+    for needed in &dynamic.needed {
+        match index.find(needed, &compat, &origin_dirs) {
+            Some(Found::AlreadySatisfied) => {}
+            Some(Found::Libc(libc)) if opts.keep_libc => {
+                new_entries.push(libc.into_os_string().into_vec())
+            }
+            Some(Found::Libc(_)) => {}
+            Some(Found::Dir(d)) => new_entries.push(d.into_os_string().into_vec()),
+            None => {
+                let soname = lossy(needed.clone());
+                missing.push(MissingEntry {
+                    path: file.path.display().to_string(),
+                    ignored: ignore.is_match(&soname),
+                    soname,
+                    came_from: likely_sources(needed, &came_from),
+                });
+            }
+        }
+    }
+    for dep in &opts.runtime_dependencies {
+        if dep.is_dir() {
+            new_entries.push(dep.as_os_str().as_bytes().to_vec());
+        }
+    }
+    let mut seen = BTreeSet::new();
+    new_entries.retain(|e| seen.insert(e.clone()));
+    let new_runpath = new_entries.join(&b':');
+
+    let runpath = match &old_runpath {
+        Some(old) if *old == new_runpath => None,
+        None if new_runpath.is_empty() => None,
+        _ => Some(new_runpath),
+    };
+    let interpreter = match (&info.interpreter, &opts.interpreter) {
+        (Some(old), Some(new)) if old.path != new.as_os_str().as_bytes() => {
+            Some(new.as_os_str().as_bytes().to_vec())
+        }
+        _ => None,
+    };
+    // A file whose libraries cannot all be found is left as it was: the run fails anyway, and
+    // half a RUNPATH would only hide which package is missing.
+    let blocked = missing.iter().any(|m| !m.ignored);
+    let edit = if blocked || (runpath.is_none() && interpreter.is_none()) {
+        Ok(None)
+    } else {
+        elf::plan(
+            info,
+            &file.map,
+            &Change {
+                runpath,
+                interpreter,
+            },
+        )
+    };
+    FilePlan {
+        path: file.path.clone(),
+        old_runpath,
+        old_interpreter: info.interpreter.as_ref().map(|i| i.path.clone()),
+        edit,
+        missing,
+        blocked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_expands_both_spellings() {
+        let dir = Path::new("/out/lib/site/pkg");
+        assert_eq!(
+            expand_origin(b"$ORIGIN/../pkg.libs", dir),
+            PathBuf::from("/out/lib/site/pkg/../pkg.libs")
+        );
+        assert_eq!(
+            expand_origin(b"${ORIGIN}", dir),
+            PathBuf::from("/out/lib/site/pkg")
+        );
+    }
+
+    #[test]
+    fn missing_soname_is_traced_to_the_package_named_like_it() {
+        let stripped: BTreeSet<String> = ["libxml2-2.13.8", "openssl-3.0.16", "zlib-1.3.1"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            likely_sources(b"libxml2.so.2", &stripped),
+            ["libxml2-2.13.8"]
+        );
+        assert_eq!(
+            likely_sources(b"libssl.so.3", &stripped),
+            ["openssl-3.0.16"]
+        );
+        assert_eq!(likely_sources(b"libz.so.1", &stripped), ["zlib-1.3.1"]);
+        assert_eq!(likely_sources(b"libffi.so.8", &stripped).len(), 3);
+    }
+
+    #[test]
+    fn stripped_entry_names_its_package() {
+        let store = StoreDir::new("/nix/store").unwrap();
+        let e = format!("/nix/store/{}-postgresql-15.18-lib/lib", "e".repeat(32));
+        assert_eq!(
+            stripped_name(&store, e.as_bytes()).as_deref(),
+            Some("postgresql-15.18-lib")
+        );
+        let real = "/nix/store/0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz-x/lib";
+        assert_eq!(stripped_name(&store, real.as_bytes()), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! Library resolution: which directory satisfies each DT_NEEDED of a file, searched the way
+//! autoPatchelf does, but in an order that never depends on readdir.
+//!
+//! Order: the file's own `$ORIGIN` entries (a wheel's `.libs`, which stay on the RUNPATH as
+//! they are), the libraries under the patched trees themselves, the `--libs` directories in the
+//! order given, then the RUNPATHs (without `$ORIGIN`) of the libraries found there, breadth
+//! first. A candidate must have the file's ELF class and machine, and a compatible OSABI.
+
+use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::elf::{Class, ElfInfo};
+
+const ELFOSABI_SYSV: u8 = 0;
+const ELFOSABI_GNU: u8 = 3;
+
+/// What must match between a file and a library that satisfies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Compat {
+    pub class: Class,
+    pub machine: u16,
+    pub osabi: u8,
+}
+
+impl Compat {
+    pub fn of(info: &ElfInfo) -> Compat {
+        Compat {
+            class: info.class,
+            machine: info.machine,
+            osabi: info.osabi,
+        }
+    }
+
+    /// SYSV is the generic ABI and goes with any; GNU (Linux) is SYSV plus extensions.
+    pub fn accepts(&self, lib: &Compat) -> bool {
+        let osabi_ok = self.osabi == lib.osabi
+            || [self.osabi, lib.osabi].contains(&ELFOSABI_SYSV)
+            || (self.osabi == ELFOSABI_GNU && lib.osabi == ELFOSABI_SYSV);
+        self.class == lib.class && self.machine == lib.machine && osabi_ok
+    }
+}
+
+/// True for names the loader can load as shared objects (`libfoo.so`, `libfoo.so.1.2`).
+pub fn is_library_name(name: &[u8]) -> bool {
+    memchr::memmem::find(name, b".so").is_some_and(|at| {
+        let rest = &name[at + 3..];
+        rest.is_empty() || rest[0] == b'.'
+    })
+}
+
+/// A library the tree itself holds: its path (the name the loader would open) and its ABI.
+#[derive(Clone, Debug)]
+pub struct TreeLibrary {
+    pub path: PathBuf,
+    pub compat: Compat,
+    /// Its RUNPATH/RPATH entries without `$ORIGIN`, searched after `--libs`.
+    pub search: Vec<PathBuf>,
+}
+
+/// Where a DT_NEEDED was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// An absolute DT_NEEDED that exists, or a `$ORIGIN` entry the file already has.
+    AlreadySatisfied,
+    /// In the libc directory: the loader finds it; no entry needed.
+    Libc(PathBuf),
+    /// In this directory, which goes on the RUNPATH.
+    Dir(PathBuf),
+}
+
+/// The searchable set of libraries for one run.
+pub struct Index {
+    /// Libraries under the patched trees, by file name, in sorted path order.
+    tree: BTreeMap<Vec<u8>, Vec<TreeLibrary>>,
+    /// `--libs` directories, then the RUNPATH directories found from them, in search order.
+    dirs: Vec<PathBuf>,
+    libc: Option<PathBuf>,
+    /// Header of each candidate file looked at, so each is read once.
+    headers: Mutex<HashMap<PathBuf, Option<Compat>>>,
+}
+
+impl Index {
+    /// `tree` must be sorted by path; `libs` in the order given.
+    pub fn new(tree: Vec<TreeLibrary>, libs: &[PathBuf], libc: Option<PathBuf>) -> Index {
+        let mut by_name: BTreeMap<Vec<u8>, Vec<TreeLibrary>> = BTreeMap::new();
+        let mut queue: VecDeque<PathBuf> = VecDeque::new();
+        for lib in &tree {
+            queue.extend(lib.search.iter().cloned());
+        }
+        for lib in tree {
+            if let Some(name) = lib.path.file_name() {
+                by_name
+                    .entry(name.as_bytes().to_vec())
+                    .or_default()
+                    .push(lib);
+            }
+        }
+        // --libs first, in order; then breadth first through the RUNPATHs of what they hold,
+        // and of the tree's own libraries.
+        let mut dirs = Vec::new();
+        let mut seen = HashSet::new();
+        let mut pending: VecDeque<PathBuf> = libs.iter().cloned().collect();
+        pending.extend(queue);
+        while let Some(dir) = pending.pop_front() {
+            if !seen.insert(dir.clone()) || !dir.is_dir() {
+                continue;
+            }
+            for lib in libraries_in(&dir) {
+                pending.extend(runpath_dirs(&lib));
+            }
+            dirs.push(dir);
+        }
+        Index {
+            tree: by_name,
+            dirs,
+            libc,
+            headers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The directories searched after the tree, in order (for reports and tests).
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// Finds one DT_NEEDED for a file at `file` with ABI `compat` whose `$ORIGIN`-relative
+    /// RUNPATH entries expand to `origin_dirs`.
+    pub fn find(&self, needed: &[u8], compat: &Compat, origin_dirs: &[PathBuf]) -> Option<Found> {
+        let name = Path::new(std::ffi::OsStr::from_bytes(needed));
+        if needed.contains(&b'/') {
+            return (name.is_absolute() && name.exists()).then_some(Found::AlreadySatisfied);
+        }
+        if origin_dirs
+            .iter()
+            .any(|d| self.usable(&d.join(name), compat))
+        {
+            return Some(Found::AlreadySatisfied);
+        }
+        if let Some(libc) = &self.libc {
+            if self.usable(&libc.join(name), compat) {
+                return Some(Found::Libc(libc.clone()));
+            }
+        }
+        if let Some(libs) = self.tree.get(needed) {
+            if let Some(lib) = libs.iter().find(|l| compat.accepts(&l.compat)) {
+                let dir = lib.path.parent().map(Path::to_path_buf).unwrap_or_default();
+                return Some(Found::Dir(dir));
+            }
+        }
+        self.dirs
+            .iter()
+            .find(|d| self.usable(&d.join(name), compat))
+            .map(|d| Found::Dir(d.clone()))
+    }
+
+    /// An existing ELF file (symlinks followed, as the loader does) that `compat` accepts.
+    fn usable(&self, path: &Path, compat: &Compat) -> bool {
+        let mut headers = self.headers.lock().expect("no panics while held");
+        let lib = headers
+            .entry(path.to_path_buf())
+            .or_insert_with(|| read_compat(path));
+        lib.is_some_and(|lib| compat.accepts(&lib))
+    }
+}
+
+/// Reads just the ELF identification and header fields that decide compatibility.
+fn read_compat(path: &Path) -> Option<Compat> {
+    let mut header = [0u8; 64];
+    let mut file = File::open(path).ok()?;
+    let n = file.read(&mut header).ok()?;
+    let bytes = &header[..n];
+    if n < 20 || &bytes[..4] != b"\x7fELF" {
+        return None;
+    }
+    let class = match bytes[4] {
+        1 => Class::Elf32,
+        2 => Class::Elf64,
+        _ => return None,
+    };
+    let machine = match bytes[5] {
+        1 => u16::from_le_bytes([bytes[18], bytes[19]]),
+        2 => u16::from_be_bytes([bytes[18], bytes[19]]),
+        _ => return None,
+    };
+    Some(Compat {
+        class,
+        machine,
+        osabi: bytes[7],
+    })
+}
+
+/// The shared objects directly in `dir` (not recursive), sorted by name.
+fn libraries_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut libs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| is_library_name(e.file_name().as_bytes()))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    libs.sort();
+    libs
+}
+
+/// A library's RUNPATH/RPATH entries, without those that depend on `$ORIGIN`.
+fn runpath_dirs(lib: &Path) -> Vec<PathBuf> {
+    let Ok(file) = File::open(lib) else {
+        return Vec::new();
+    };
+    // SAFETY: read-only map of a file we only read; a concurrent truncation could fault, which
+    // for a library in a build input does not happen.
+    let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
+        return Vec::new();
+    };
+    match ElfInfo::parse(&map) {
+        Ok(Some(info)) => search_entries(&info),
+        _ => Vec::new(),
+    }
+}
+
+/// The absolute, `$ORIGIN`-free entries of a file's RUNPATH (or RPATH).
+pub fn search_entries(info: &ElfInfo) -> Vec<PathBuf> {
+    runpath_of(info)
+        .into_iter()
+        .filter(|e| !e.windows(7).any(|w| w == b"$ORIGIN") && e.first() == Some(&b'/'))
+        .map(|e| PathBuf::from(std::ffi::OsStr::from_bytes(&e)))
+        .collect()
+}
+
+/// The entries of a file's RUNPATH, else its RPATH.
+pub fn runpath_of(info: &ElfInfo) -> Vec<Vec<u8>> {
+    let Some(dynamic) = &info.dynamic else {
+        return Vec::new();
+    };
+    let Some(s) = dynamic.runpath.as_ref().or(dynamic.rpath.as_ref()) else {
+        return Vec::new();
+    };
+    s.bytes
+        .split(|&b| b == b':')
+        .filter(|e| !e.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names() {
+        for ok in ["libz.so", "libz.so.1", "libz.so.1.3.1", "_rust.abi3.so"] {
+            assert!(is_library_name(ok.as_bytes()), "{ok}");
+        }
+        for no in ["libz.sox", "libz.a", "so", "x.so-1"] {
+            assert!(!is_library_name(no.as_bytes()), "{no}");
+        }
+    }
+
+    #[test]
+    fn osabi_sysv_goes_with_any() {
+        let gnu = Compat {
+            class: Class::Elf64,
+            machine: 62,
+            osabi: ELFOSABI_GNU,
+        };
+        let sysv = Compat {
+            osabi: ELFOSABI_SYSV,
+            ..gnu
+        };
+        let freebsd = Compat { osabi: 9, ..gnu };
+        assert!(gnu.accepts(&sysv) && sysv.accepts(&gnu) && sysv.accepts(&freebsd));
+        assert!(!gnu.accepts(&freebsd));
+        assert!(!gnu.accepts(&Compat {
+            machine: 183,
+            ..gnu
+        }));
+    }
+}

@@ -1,0 +1,630 @@
+//! patch-rpaths as a user runs it, over fixtures gcc builds at test time.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const STRIPPED: &str = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+
+fn gcc(args: &[&str]) {
+    let out = Command::new("gcc").args(args).output().expect("gcc runs");
+    assert!(
+        out.status.success(),
+        "gcc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `dir/lib<name>.so.1` exporting `<name>_value()`, optionally needing other libraries.
+fn lib(dir: &Path, name: &str, needs: &[(&str, &Path)]) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let src = dir.join(format!("{name}.c"));
+    let calls: String = needs
+        .iter()
+        .map(|(n, _)| format!(" + {n}_value()"))
+        .collect();
+    let decls: String = needs
+        .iter()
+        .map(|(n, _)| format!("int {n}_value(void);\n"))
+        .collect();
+    fs::write(
+        &src,
+        format!("{decls}int {name}_value(void) {{ return 1{calls}; }}\n"),
+    )
+    .unwrap();
+    let so = dir.join(format!("lib{name}.so.1"));
+    let mut args = vec![
+        "-shared".to_string(),
+        "-fPIC".into(),
+        "-o".into(),
+        so.display().to_string(),
+    ];
+    args.push(format!("-Wl,-soname,lib{name}.so.1"));
+    args.push(src.display().to_string());
+    for (n, d) in needs {
+        args.push(d.join(format!("lib{n}.so.1")).display().to_string());
+    }
+    gcc(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    fs::remove_file(src).unwrap();
+    so
+}
+
+/// An extension-module-like `.so` needing the given libraries, with `runpath` (RUNPATH, or
+/// RPATH when `rpath`), built against copies so no real path leaks into it.
+fn module(path: &Path, needs: &[(&str, &Path)], runpath: Option<&str>, rpath: bool) -> PathBuf {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let src = path.with_extension("c");
+    let calls: String = needs
+        .iter()
+        .map(|(n, _)| format!(" + {n}_value()"))
+        .collect();
+    let decls: String = needs
+        .iter()
+        .map(|(n, _)| format!("int {n}_value(void);\n"))
+        .collect();
+    fs::write(
+        &src,
+        format!("{decls}int getpid(void);\nint module_value(void) {{ return 0{calls} + 0 * getpid(); }}\n"),
+    )
+    .unwrap();
+    let mut args = vec![
+        "-shared".to_string(),
+        "-fPIC".into(),
+        "-o".into(),
+        path.display().to_string(),
+    ];
+    args.push(src.display().to_string());
+    for (n, d) in needs {
+        args.push(format!("-L{}", d.display()));
+        args.push(format!("-l:lib{n}.so.1"));
+    }
+    if let Some(r) = runpath {
+        args.push(format!("-Wl,-rpath,{r}"));
+        args.push(
+            if rpath {
+                "-Wl,--disable-new-dtags"
+            } else {
+                "-Wl,--enable-new-dtags"
+            }
+            .into(),
+        );
+    }
+    gcc(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    fs::remove_file(src).unwrap();
+    path.to_path_buf()
+}
+
+fn readelf_d(path: &Path) -> String {
+    let out = Command::new("readelf")
+        .args(["-dW"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "readelf warns: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of the file's RUNPATH (or RPATH) as readelf prints it, with the tag.
+fn runpath(path: &Path) -> Option<(String, String)> {
+    readelf_d(path).lines().find_map(|l| {
+        let tag = if l.contains("(RUNPATH)") {
+            "RUNPATH"
+        } else if l.contains("(RPATH)") {
+            "RPATH"
+        } else {
+            return None;
+        };
+        let value = l.split('[').nth(1)?.trim_end_matches(']').to_string();
+        Some((tag.to_string(), value))
+    })
+}
+
+/// Loads the module with the machine's Python and calls `module_value`.
+fn load(path: &Path) -> Result<i64, String> {
+    let out = Command::new("python3.11")
+        .args([
+            "-c",
+            "import ctypes,os,sys; print(ctypes.CDLL(sys.argv[1], os.RTLD_NOW).module_value())",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A libc directory with only glibc in it, as a Nix glibc output has.
+fn libc_dir(root: &Path) -> PathBuf {
+    let dir = root.join("glibc/lib");
+    if dir.exists() {
+        return dir;
+    }
+    fs::create_dir_all(&dir).unwrap();
+    for l in [
+        "libc.so.6",
+        "libm.so.6",
+        "libdl.so.2",
+        "libpthread.so.0",
+        "ld-linux-x86-64.so.2",
+    ] {
+        std::os::unix::fs::symlink(Path::new("/lib/x86_64-linux-gnu").join(l), dir.join(l))
+            .unwrap();
+    }
+    dir
+}
+
+fn patch(args: &[&Path], flags: &[&str]) -> std::process::Output {
+    run(tool("patch-rpaths").args(flags).args(args))
+}
+
+fn flag(name: &str, path: &Path) -> [String; 2] {
+    [name.to_string(), path.display().to_string()]
+}
+
+/// What strip-store-refs leaves in a FOD for a [`store_like`] directory: the same length,
+/// `STORE_DIR/eeee…-NAME/lib`.
+fn stripped_twin(real: &Path) -> String {
+    let s = real.display().to_string();
+    format!("{STRIPPED}{}", &s[STRIPPED.len()..])
+}
+
+/// `ROOT/sss…-NAME/lib`, padded so that `-NAME/lib` stands exactly where it does in a store
+/// path: restoring it over its stripped twin is a same-length rewrite, as in real use.
+fn store_like(root: &Path, name: &str) -> PathBuf {
+    let root_len = root.as_os_str().len() + 1;
+    assert!(
+        root_len < STRIPPED.len(),
+        "temporary directory path too long"
+    );
+    root.join(format!(
+        "{}-{name}/lib",
+        "s".repeat(STRIPPED.len() - root_len)
+    ))
+}
+
+#[test]
+fn relinks_a_stripped_runpath_to_the_libs_directory_in_place() {
+    let t = tempfile::tempdir().unwrap();
+    let pq = store_like(t.path(), "postgresql-15.18-lib");
+    lib(&pq, "pq", &[]);
+    let m = module(
+        &t.path().join("venv/_psycopg.so"),
+        &[("pq", &pq)],
+        Some(&stripped_twin(&pq)),
+        false,
+    );
+    let size = fs::metadata(&m).unwrap().len();
+    assert!(load(&m).is_err(), "cannot load before patching");
+
+    let libc = libc_dir(t.path());
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &pq))
+        .args(flag("--libc", &libc))
+        .arg(t.path().join("venv")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        runpath(&m),
+        Some(("RUNPATH".into(), pq.display().to_string()))
+    );
+    assert_eq!(
+        fs::metadata(&m).unwrap().len(),
+        size,
+        "same-length rewrite stays in place"
+    );
+    assert_eq!(load(&m), Ok(1));
+    assert!(stderr(&out).contains("patched 1,"), "{}", stderr(&out));
+}
+
+#[test]
+fn keeps_origin_entries_and_adds_nothing_they_satisfy() {
+    let t = tempfile::tempdir().unwrap();
+    let libs = t.path().join("site/pkg.libs");
+    lib(&libs, "bundled", &[]);
+    let m = module(
+        &t.path().join("site/pkg/_ext.so"),
+        &[("bundled", &libs)],
+        Some("$ORIGIN/../pkg.libs"),
+        false,
+    );
+    let before = fs::read(&m).unwrap();
+    let out = patch(
+        &[&t.path().join("site")],
+        &["--libc", libc_dir(t.path()).to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read(&m).unwrap(),
+        before,
+        "a wheel's $ORIGIN RUNPATH is already right"
+    );
+    assert_eq!(load(&m), Ok(1));
+}
+
+#[test]
+fn libraries_under_the_tree_are_found_before_libs_dirs() {
+    let t = tempfile::tempdir().unwrap();
+    let inside = t.path().join("out/lib");
+    let outside = t.path().join("elsewhere");
+    lib(&inside, "dep", &[]);
+    lib(&outside, "dep", &[]);
+    let m = module(
+        &t.path().join("out/bin/mod.so"),
+        &[("dep", &inside)],
+        None,
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &outside))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m).unwrap().1, inside.display().to_string());
+}
+
+#[test]
+fn libs_directories_are_searched_in_the_order_given() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    lib(&a, "dep", &[]);
+    lib(&b, "dep", &[]);
+    let m = module(&t.path().join("out/mod.so"), &[("dep", &a)], None, false);
+    let libc = libc_dir(t.path());
+    for (first, second) in [(&a, &b), (&b, &a)] {
+        let out = run(tool("patch-rpaths")
+            .args(flag("--libs", first))
+            .args(flag("--libs", second))
+            .args(flag("--libc", &libc))
+            .arg(t.path().join("out")));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(runpath(&m).unwrap().1, first.display().to_string());
+    }
+}
+
+#[test]
+fn runpaths_of_found_libraries_are_searched_too() {
+    let t = tempfile::tempdir().unwrap();
+    let (base, top) = (t.path().join("base/lib"), t.path().join("top/lib"));
+    lib(&base, "base", &[]);
+    let top_so = lib(&top, "top", &[("base", &base)]);
+    // top's own RUNPATH names base; the module needs both but is only given --libs top.
+    let ok = Command::new("patchelf")
+        .args(["--set-rpath"])
+        .arg(&base)
+        .arg(&top_so)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let m = module(
+        &t.path().join("out/mod.so"),
+        &[("top", &top), ("base", &base)],
+        None,
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &top))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        runpath(&m).unwrap().1,
+        format!("{}:{}", top.display(), base.display())
+    );
+    assert_eq!(load(&m), Ok(3));
+}
+
+#[test]
+fn a_library_of_another_machine_is_not_a_candidate() {
+    let t = tempfile::tempdir().unwrap();
+    let (foreign, native) = (t.path().join("arm"), t.path().join("x86"));
+    let f = lib(&foreign, "dep", &[]);
+    lib(&native, "dep", &[]);
+    // Same name, but claims to be aarch64 (e_machine 183): must be skipped.
+    let mut bytes = fs::read(&f).unwrap();
+    bytes[18..20].copy_from_slice(&183u16.to_le_bytes());
+    fs::write(&f, bytes).unwrap();
+    let m = module(
+        &t.path().join("out/mod.so"),
+        &[("dep", &native)],
+        None,
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &foreign))
+        .args(flag("--libs", &native))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m).unwrap().1, native.display().to_string());
+}
+
+#[test]
+fn libc_satisfies_without_an_entry_unless_keep_libc() {
+    let t = tempfile::tempdir().unwrap();
+    let libc = libc_dir(t.path());
+    let gone = stripped_twin(&store_like(t.path(), "gone"));
+    let m = module(&t.path().join("out/mod.so"), &[], Some(&gone), false);
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libc", &libc))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        runpath(&m).unwrap().1,
+        "",
+        "the stripped entry is dropped, nothing added"
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libc", &libc))
+        .arg("--keep-libc")
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m).unwrap().1, libc.display().to_string());
+}
+
+#[test]
+fn rpath_stays_rpath() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "zlib-1.3.1");
+    lib(&d, "z", &[]);
+    let m = module(
+        &t.path().join("out/mod.so"),
+        &[("z", &d)],
+        Some(&stripped_twin(&d)),
+        true,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m), Some(("RPATH".into(), d.display().to_string())));
+}
+
+#[test]
+fn a_longer_runpath_grows_the_file_and_it_still_loads() {
+    let t = tempfile::tempdir().unwrap();
+    let long = t.path().join(format!("{}/lib", "d".repeat(150)));
+    lib(&long, "dep", &[]);
+    let m = module(
+        &t.path().join("out/mod.so"),
+        &[("dep", &long)],
+        Some("/x"),
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &long))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m).unwrap().1, long.display().to_string());
+    assert_eq!(load(&m), Ok(1));
+    let patchelf = Command::new("patchelf")
+        .arg("--print-rpath")
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&patchelf.stdout).trim(),
+        long.display().to_string()
+    );
+}
+
+#[test]
+fn missing_library_names_the_package_it_came_from_and_fails() {
+    let t = tempfile::tempdir().unwrap();
+    let pq = store_like(t.path(), "postgresql-15.18-lib");
+    lib(&pq, "pq", &[]);
+    let m = module(
+        &t.path().join("out/_psycopg.so"),
+        &[("pq", &pq)],
+        Some(&stripped_twin(&pq)),
+        false,
+    );
+    let before = fs::read(&m).unwrap();
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "error: missing libpq.so.1 wanted by {} — it came from postgresql-15.18-lib: add that package to buildInputs",
+            m.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read(&m).unwrap(),
+        before,
+        "a file with a missing library is left as it was"
+    );
+    let ignored = run(tool("patch-rpaths")
+        .args(["--ignore-missing", "libpq*"])
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert_eq!(ignored.status.code(), Some(0), "{}", stderr(&ignored));
+    assert!(
+        stderr(&ignored).contains("warning: ignoring missing libpq.so.1"),
+        "{}",
+        stderr(&ignored)
+    );
+}
+
+#[test]
+fn absolute_needed_that_exists_is_satisfied() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("abs");
+    let so = lib(&d, "dep", &[]);
+    let src = t.path().join("m.c");
+    fs::write(
+        &src,
+        "int dep_value(void); int module_value(void) { return dep_value(); }\n",
+    )
+    .unwrap();
+    let m = t.path().join("out/mod.so");
+    fs::create_dir_all(m.parent().unwrap()).unwrap();
+    // Linking the library by path without a soname records the absolute path in DT_NEEDED.
+    let nosoname = d.join("libabs.so");
+    gcc(&[
+        "-shared",
+        "-fPIC",
+        "-o",
+        nosoname.to_str().unwrap(),
+        "-x",
+        "c",
+        "/dev/null",
+    ]);
+    gcc(&[
+        "-shared",
+        "-fPIC",
+        "-o",
+        m.to_str().unwrap(),
+        src.to_str().unwrap(),
+        "-Wl,--no-as-needed",
+        nosoname.to_str().unwrap(),
+        so.to_str().unwrap(),
+        "-Wl,-rpath,/x",
+        "-Wl,--enable-new-dtags",
+    ]);
+    assert!(readelf_d(&m).contains(&format!("[{}]", nosoname.display())));
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn interpreter_of_executables_is_set() {
+    let t = tempfile::tempdir().unwrap();
+    let exe = t.path().join("out/bin/hello");
+    fs::create_dir_all(exe.parent().unwrap()).unwrap();
+    let src = t.path().join("hello.c");
+    fs::write(
+        &src,
+        "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
+    )
+    .unwrap();
+    gcc(&["-o", exe.to_str().unwrap(), src.to_str().unwrap()]);
+    // A path no longer than the one gcc wrote, so the rewrite stays in place.
+    let ld = t.path().join("ld.so");
+    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
+    let out = run(tool("patch-rpaths")
+        .args(flag("--interpreter", &ld))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let interp = Command::new("patchelf")
+        .arg("--print-interpreter")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&interp.stdout).trim(),
+        ld.display().to_string()
+    );
+    let ran = Command::new(&exe).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "hello\n");
+}
+
+#[test]
+fn second_run_is_byte_identical_and_dry_run_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    let m = module(
+        &t.path().join("out/x.so"),
+        &[("xml2", &d)],
+        Some(&stripped_twin(&d)),
+        false,
+    );
+    let libc = libc_dir(t.path());
+    let args = |dry: bool| {
+        let mut c = tool("patch-rpaths");
+        c.args(flag("--libs", &d))
+            .args(flag("--libc", &libc))
+            .arg(t.path().join("out"));
+        if dry {
+            c.arg("--dry-run");
+        }
+        run(&mut c)
+    };
+    let before = fs::read(&m).unwrap();
+    let dry = args(true);
+    assert!(dry.status.success());
+    assert_eq!(fs::read(&m).unwrap(), before);
+    assert!(
+        stdout(&dry).contains(&format!(
+            "RUNPATH     {} -> {}",
+            stripped_twin(&d),
+            d.display()
+        )),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(args(false).status.success());
+    let once = fs::read(&m).unwrap();
+    let again = args(false);
+    assert_eq!(fs::read(&m).unwrap(), once);
+    assert!(
+        stderr(&again).contains("patched 0, 1 already right"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn non_elf_is_skipped_and_a_broken_elf_is_an_error_naming_it() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "out/readme.txt", "hello");
+    let broken = write(t.path(), "out/broken.so", b"\x7fELF\x02\x01\x01garbage");
+    let d = store_like(t.path(), "zlib");
+    lib(&d, "z", &[]);
+    let m = module(
+        &t.path().join("out/ok.so"),
+        &[("z", &d)],
+        Some(&stripped_twin(&d)),
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{}: not a valid ELF file", broken.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        runpath(&m).unwrap().1,
+        d.display().to_string(),
+        "the rest was patched"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    for args in [
+        vec![],
+        vec![
+            "--libs".to_string(),
+            "/nonexistent".into(),
+            t.path().display().to_string(),
+        ],
+    ] {
+        let out = run(tool("patch-rpaths").args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
