@@ -42,7 +42,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Files of `files` that fail to dlopen with RTLD_NOW.
 fn load_failures(files: &[PathBuf]) -> BTreeSet<String> {
-    let code = "import ctypes,os,sys\nfor p in sys.argv[1:]:\n  try: ctypes.CDLL(p, os.RTLD_NOW)\n  except OSError: print(os.path.basename(p))";
+    let code = "import ctypes,os,sys\nfor p in sys.argv[1:]:\n  try: ctypes.CDLL(p, os.RTLD_NOW)\n  except OSError as e: print(os.path.basename(p), e)";
     let mut cmd = Command::new("python3.11");
     cmd.args(["-c", code]).args(files);
     let out = cmd.output().unwrap();
@@ -122,7 +122,12 @@ fn wheel_libraries_still_load_after_longer_runpath() {
     copy_tree(&site, &root);
     let baseline = load_failures(&elf_files(&root));
     let (done, refused) = patch_tree(&root, |old| {
-        let mut v = old.map(|o| [o, b":"].concat()).unwrap_or_default();
+        // A library without an entry relied on its loader's DT_RPATH (scipy's libgfortran
+        // finds libquadmath through the module's `$ORIGIN/../scipy.libs`); a new DT_RUNPATH
+        // switches that inheritance off, as the ELF spec says, so give it `$ORIGIN` as well.
+        let mut v = old
+            .map(|o| [o, b":"].concat())
+            .unwrap_or_else(|| b"$ORIGIN:".to_vec());
         v.extend_from_slice(STORE_LONG.as_bytes());
         Some(v)
     });
