@@ -19,6 +19,10 @@ use crate::walk::{self, Kind};
 
 pub struct Options {
     pub libs: Vec<PathBuf>,
+    /// Do not resolve against the libraries under the patched trees.
+    pub ignore_existing: bool,
+    /// Only the files directly in each PATH, not below.
+    pub no_recurse: bool,
     pub libc: Option<PathBuf>,
     pub keep_libc: bool,
     pub runtime_dependencies: Vec<PathBuf>,
@@ -132,7 +136,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
     // Read: every regular file once; ELF files are mapped and parsed lazily.
     let tally = roots
         .iter()
-        .flat_map(|root| walk::walk(root))
+        .flat_map(|root| walk::walk_to_depth(root, if opts.no_recurse { 1 } else { usize::MAX }))
         .par_bridge()
         .fold(Tally::default, |mut tally, item| {
             match item {
@@ -240,6 +244,33 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         .map(|d| d.display().to_string())
         .collect();
     Ok(report)
+}
+
+/// Every directory under `root` that directly holds a shared library (autoPatchelf's
+/// `addAutoPatchelfSearchPath`), sorted.
+pub fn library_dirs_under(root: &Path) -> Vec<PathBuf> {
+    let dirs: BTreeSet<PathBuf> = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_type().is_dir() && resolve::is_library_name(e.file_name().as_bytes()))
+        .filter_map(|e| e.path().parent().map(Path::to_path_buf))
+        .collect();
+    dirs.into_iter().collect()
+}
+
+/// The interpreter and libc directory a Nix bintools wrapper records in `nix-support/`.
+pub fn from_bintools(dir: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join("nix-support").join(name))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    (
+        read("dynamic-linker").map(PathBuf::from),
+        read("orig-libc").map(|l| Path::new(&l).join("lib")),
+    )
 }
 
 fn lossy(bytes: Vec<u8>) -> String {

@@ -1,7 +1,7 @@
 //! Which references a run neutralises: all of them, or only `-t` targets, less what `--keep`
 //! spares, plus `--also-hash` hashes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -108,6 +108,11 @@ impl Selection {
         })
     }
 
+    /// Adds hashes to neutralise wherever they stand, as `--also-hash` does.
+    pub fn also_neutralise(&mut self, hashes: impl IntoIterator<Item = StoreHash>) {
+        self.also.extend(hashes);
+    }
+
     /// The hashes known before anything is scanned, when the run is restricted to them: then
     /// bare occurrences can be matched during the one pass.
     pub fn known_up_front(&self) -> Option<HashSet<StoreHash>> {
@@ -140,6 +145,22 @@ impl Selection {
             .copied()
             .collect()
     }
+}
+
+/// The hashes of every store path named in the environment's values. In a Nix build these are
+/// the inputs and outputs, which is what Nix's scanner looks for, bare or not.
+pub fn environment_hashes(store: &StoreDir) -> BTreeSet<StoreHash> {
+    let scanner = crate::scan::Scanner::new(store, None);
+    std::env::vars_os()
+        .flat_map(|(_, value)| {
+            use std::os::unix::ffi::OsStrExt;
+            scanner
+                .scan_bytes(value.as_bytes())
+                .prefixed
+                .into_iter()
+                .map(|r| r.hash)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -34,7 +34,13 @@ pub struct WalkError {
 
 /// Every entry under `root`, in sorted name order, symlinks not followed (the root included).
 pub fn walk(root: &Path) -> impl Iterator<Item = Result<Entry, WalkError>> {
+    walk_to_depth(root, usize::MAX)
+}
+
+/// [`walk`], descending at most `depth` levels below `root` (1: its direct entries).
+pub fn walk_to_depth(root: &Path, depth: usize) -> impl Iterator<Item = Result<Entry, WalkError>> {
     WalkDir::new(root)
+        .max_depth(depth)
         .follow_links(false)
         .follow_root_links(false)
         .sort_by_file_name()

@@ -628,3 +628,83 @@ fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn bintools_gives_the_default_interpreter_and_libc() {
+    let t = tempfile::tempdir().unwrap();
+    let libc = libc_dir(t.path());
+    let bintools = t.path().join("bintools");
+    fs::create_dir_all(bintools.join("nix-support")).unwrap();
+    let ld = t.path().join("ld.so");
+    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
+    fs::write(
+        bintools.join("nix-support/dynamic-linker"),
+        format!("{}\n", ld.display()),
+    )
+    .unwrap();
+    fs::write(
+        bintools.join("nix-support/orig-libc"),
+        libc.parent().unwrap().display().to_string(),
+    )
+    .unwrap();
+    let exe = t.path().join("out/bin/hello");
+    fs::create_dir_all(exe.parent().unwrap()).unwrap();
+    let src = t.path().join("hello.c");
+    fs::write(&src, "int main(void) { return 0; }\n").unwrap();
+    gcc(&["-o", exe.to_str().unwrap(), src.to_str().unwrap()]);
+    let out = run(tool("patch-rpaths")
+        .args(flag("--bintools", &bintools))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let interp = Command::new("patchelf")
+        .arg("--print-interpreter")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&interp.stdout).trim(),
+        ld.display().to_string()
+    );
+    assert!(Command::new(&exe).status().unwrap().success());
+}
+
+#[test]
+fn libs_tree_adds_every_directory_holding_a_library() {
+    let t = tempfile::tempdir().unwrap();
+    let deep = t.path().join("deps/pkg/lib/nested");
+    lib(&deep, "deep", &[]);
+    let m = module(
+        &t.path().join("out/mod.so"),
+        &[("deep", &deep)],
+        None,
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs-tree", &t.path().join("deps")))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m).unwrap().1, deep.display().to_string());
+}
+
+#[test]
+fn no_recurse_patches_only_direct_entries() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("libdir");
+    lib(&d, "dep", &[]);
+    let top = module(&t.path().join("out/top.so"), &[("dep", &d)], None, false);
+    let below = module(
+        &t.path().join("out/sub/below.so"),
+        &[("dep", &d)],
+        None,
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .arg("--no-recurse")
+        .args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&top).unwrap().1, d.display().to_string());
+    assert_eq!(runpath(&below), None);
+}

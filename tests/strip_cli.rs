@@ -463,3 +463,28 @@ fn empty_files_and_references_across_read_chunks() {
         stderr(&out)
     );
 }
+
+#[test]
+fn env_candidates_neutralises_bare_hashes_of_store_paths_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("dep={} other={}", hash(27), hash(28));
+    let f = write(dir.path(), "f", &text);
+    let out = run(tool("strip-store-refs")
+        .env("buildInputs", format!("{} /usr", store_path(27, "libxml2")))
+        .arg(dir.path()));
+    assert!(out.status.success());
+    assert_eq!(
+        fs::read_to_string(&f).unwrap(),
+        text,
+        "without the flag the bare hash is unknown"
+    );
+    let out = run(tool("strip-store-refs")
+        .env("buildInputs", format!("{} /usr", store_path(27, "libxml2")))
+        .arg("--env-candidates")
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(&f).unwrap(),
+        format!("dep={} other={}", "e".repeat(32), hash(28))
+    );
+}

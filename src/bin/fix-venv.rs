@@ -1,4 +1,144 @@
-fn main() {
-    eprintln!("fix-venv: not yet implemented");
-    std::process::exit(1);
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use fixup_hooks::cli::Exit;
+use fixup_hooks::venv::entry_points::is_identifier;
+use fixup_hooks::venv::report::VenvReport;
+use fixup_hooks::venv::{prepare, restore};
+
+/// Make a uv virtualenv reproducible inside a Nix fixed-output derivation, then whole again
+/// in its final place.
+///
+/// The two halves run in different derivations:
+///
+///   1. `prepare VENV` in the FOD, after `uv sync` and before strip-store-refs: removes what
+///      differs between builds (bytecode, uv's .lock and uv_cache.json).
+///   2. `restore --python PYTHON VENV` in the main derivation, after the tree is copied to
+///      its final place (usually $out) and strip-store-refs has neutralised its references:
+///      re-links bin/python, rewrites pyvenv.cfg and regenerates every script.
+///
+/// Exit status: 0 done; 1 an error occurred (printed with its path); 2 the command line was
+/// wrong.
+#[derive(Parser, Debug)]
+#[command(name = "fix-venv", version, max_term_width = 100)]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// In the fixed-output derivation, after `uv sync`, before strip-store-refs: remove
+    /// __pycache__ directories, *.pyc, uv's .lock and uv_cache.json files (and their RECORD
+    /// lines). Keeps bin/ and everything else. Prints what it removed and why.
+    Prepare {
+        /// The venv (the FOD's output).
+        #[arg(value_name = "VENV")]
+        venv: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// In the main derivation, once the venv is in its final place and its store references
+    /// are neutralised: link bin/python to PYTHON (python3, python3.X to python), set
+    /// pyvenv.cfg's home and version_info from PYTHON, regenerate every console and GUI
+    /// script of every *.dist-info with uv's template and a shebang naming VENV/bin/python,
+    /// re-point other Python scripts and the activators at VENV, and update RECORD.
+    /// Running it twice changes nothing.
+    Restore {
+        /// The interpreter the venv is for, e.g. ${python}/bin/python3.11; run once to ask
+        /// its version. Its site-packages directory name must match the venv's.
+        #[arg(long, value_name = "PYTHON")]
+        python: PathBuf,
+        /// Install a pure-Python workspace member that `uv sync --no-install-workspace`
+        /// left out: its import package (flat or src/ layout) and a NAME-VERSION.dist-info
+        /// with the scripts of its pyproject.toml (repeatable).
+        #[arg(long = "install-source", value_name = "DIR")]
+        install_source: Vec<PathBuf>,
+        /// Compile site-packages with PYTHON's compileall, --invalidation-mode
+        /// unchecked-hash: the same bytes on every build, never rewritten at import.
+        #[arg(long)]
+        compile_bytecode: bool,
+        /// After restoring, `VENV/bin/python -c "import MODULE"` must succeed (repeatable).
+        #[arg(long = "check-import", value_name = "MODULE", value_parser = module_name)]
+        check_import: Vec<String>,
+        /// The venv in its final place (usually $out).
+        #[arg(value_name = "VENV")]
+        venv: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct Common {
+    /// Change nothing; print the plan on stdout, one change a line.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also print the report on stdout in this format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    report: Option<ReportFormat>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReportFormat {
+    Json,
+}
+
+fn module_name(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.split('.').all(is_identifier) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a dotted module name"))
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let (report, common): (VenvReport, Common) = match args.command {
+        Cmd::Prepare { venv, common } => {
+            if let Err(e) = std::fs::metadata(&venv) {
+                eprintln!("fix-venv: {}: {e}", venv.display());
+                return Exit::Usage.into();
+            }
+            (prepare::run(&venv, common.dry_run), common)
+        }
+        Cmd::Restore {
+            python,
+            install_source,
+            compile_bytecode,
+            check_import,
+            venv,
+            common,
+        } => {
+            if let Err(e) = std::fs::metadata(&venv) {
+                eprintln!("fix-venv: {}: {e}", venv.display());
+                return Exit::Usage.into();
+            }
+            let options = restore::Options {
+                python,
+                install_sources: install_source,
+                compile_bytecode,
+                check_imports: check_import,
+                dry_run: common.dry_run,
+            };
+            (restore::run(&venv, &options), common)
+        }
+    };
+
+    let mut stdout = std::io::stdout().lock();
+    let printed = match common.report {
+        Some(ReportFormat::Json) => report.write_json(&mut stdout),
+        None if common.dry_run => report.write_plan(&mut stdout),
+        None => Ok(()),
+    };
+    let _ = stdout.flush();
+    let _ = report.write_summary(&mut std::io::stderr().lock());
+    if printed.is_err() || !report.errors.is_empty() {
+        Exit::Failed.into()
+    } else {
+        Exit::Ok.into()
+    }
 }

@@ -36,6 +36,28 @@ struct Args {
     #[arg(long = "libs", value_name = "DIR")]
     libs: Vec<PathBuf>,
 
+    /// Every directory below DIR that holds a shared library, as if each were given with
+    /// --libs, after them (repeatable).
+    #[arg(long = "libs-tree", value_name = "DIR")]
+    libs_tree: Vec<PathBuf>,
+
+    /// A Nix bintools wrapper: its nix-support/dynamic-linker is the default --interpreter and
+    /// its nix-support/orig-libc (+ /lib) the default --libc.
+    #[arg(long, value_name = "DIR")]
+    bintools: Option<PathBuf>,
+
+    /// Patch only the files directly in each PATH, not those below.
+    #[arg(long)]
+    no_recurse: bool,
+
+    /// Do not resolve against the libraries under PATH themselves.
+    #[arg(long)]
+    ignore_existing: bool,
+
+    /// Accepted for autoPatchelf's flags; $ORIGIN entries are always kept.
+    #[arg(long)]
+    preserve_origin: bool,
+
     /// The C library's directory: sonames found there need no RUNPATH entry.
     #[arg(long, value_name = "DIR")]
     libc: Option<PathBuf>,
@@ -96,18 +118,35 @@ fn main() -> ExitCode {
             return usage(format!("{}: {e}", path.display()));
         }
     }
-    for dir in args.libs.iter().chain(&args.libc) {
+    for dir in args
+        .libs
+        .iter()
+        .chain(&args.libc)
+        .chain(&args.libs_tree)
+        .chain(&args.bintools)
+    {
         if !dir.is_dir() {
             return usage(format!("{}: not a directory", dir.display()));
         }
     }
+    let (bintools_interpreter, bintools_libc) = args
+        .bintools
+        .as_deref()
+        .map(patch::from_bintools)
+        .unwrap_or_default();
+    let mut libs = args.libs;
+    for tree in &args.libs_tree {
+        libs.extend(patch::library_dirs_under(tree));
+    }
     cli::init_pool(cli::jobs(args.jobs));
     let opts = Options {
-        libs: args.libs,
-        libc: args.libc,
+        libs,
+        ignore_existing: args.ignore_existing,
+        no_recurse: args.no_recurse,
+        libc: args.libc.or(bintools_libc),
         keep_libc: args.keep_libc,
         runtime_dependencies: args.runtime_dependencies,
-        interpreter: args.interpreter,
+        interpreter: args.interpreter.or(bintools_interpreter),
         ignore_missing: args.ignore_missing,
         dry_run: args.dry_run,
         store,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 
 use fixup_hooks::cli::{self, Exit};
-use fixup_hooks::select::Selection;
+use fixup_hooks::select::{self, Selection};
 use fixup_hooks::store::StoreDir;
 use fixup_hooks::strip::{self, Mode, Options};
 
@@ -40,6 +40,11 @@ struct Args {
     /// Takes a bare hash or a store path.
     #[arg(long = "also-hash", value_name = "HASH")]
     also_hash: Vec<String>,
+
+    /// Also neutralise, wherever they stand bare, the hashes of the store paths named in the
+    /// environment: in a Nix build, its inputs and outputs, which Nix's scanner looks for.
+    #[arg(long)]
+    env_candidates: bool,
 
     /// Store directory [default: $NIX_STORE_DIR, else $NIX_STORE, else /nix/store].
     #[arg(long, value_name = "DIR")]
@@ -78,10 +83,13 @@ fn main() -> ExitCode {
         Ok(store) => store,
         Err(e) => return usage(e),
     };
-    let selection = match Selection::new(&store, &args.targets, &args.also_hash, &args.keep) {
+    let mut selection = match Selection::new(&store, &args.targets, &args.also_hash, &args.keep) {
         Ok(selection) => selection,
         Err(e) => return usage(e.to_string()),
     };
+    if args.env_candidates {
+        selection.also_neutralise(select::environment_hashes(&store));
+    }
     for path in &args.paths {
         if let Err(e) = std::fs::symlink_metadata(path) {
             return usage(format!("{}: {e}", path.display()));

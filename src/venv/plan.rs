@@ -1,0 +1,148 @@
+//! A plan: every change a run will make, as data. A dry run prints it; a real run applies
+//! it in order (directories before what goes in them). Only real differences are planned,
+//! so a second run over a restored tree plans nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::error::Result;
+use super::fsx;
+
+/// What a change is about, for the summary and the JSON report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum What {
+    Bytecode,
+    UvLeftover,
+    BinDir,
+    InterpreterLink,
+    Lib64Link,
+    PyvenvCfg,
+    EntryPoint,
+    Shebang,
+    Activator,
+    Record,
+    SourceFile,
+}
+
+impl What {
+    pub fn noun(self) -> &'static str {
+        match self {
+            What::Bytecode => "bytecode entry",
+            What::UvLeftover => "uv leftover",
+            What::BinDir => "bin directory",
+            What::InterpreterLink => "interpreter link",
+            What::Lib64Link => "lib64 link",
+            What::PyvenvCfg => "pyvenv.cfg",
+            What::EntryPoint => "entry-point script",
+            What::Shebang => "script shebang",
+            What::Activator => "activator",
+            What::Record => "RECORD file",
+            What::SourceFile => "installed source file",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    CreateDir,
+    Symlink(PathBuf),
+    Write { contents: Vec<u8>, mode: u32 },
+    Remove,
+    RemoveDir,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    /// Relative to the venv.
+    pub path: String,
+    /// `create-dir`, `symlink`, `write`, `remove` or `remove-dir`.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub what: What,
+    pub reason: String,
+    #[serde(skip)]
+    pub abs: PathBuf,
+    #[serde(skip)]
+    pub op: Op,
+}
+
+impl Change {
+    pub fn new(root: &Path, abs: PathBuf, op: Op, what: What, reason: impl Into<String>) -> Self {
+        let path = abs.strip_prefix(root).unwrap_or(&abs).display().to_string();
+        let (action, target) = match &op {
+            Op::CreateDir => ("create-dir", None),
+            Op::Symlink(t) => ("symlink", Some(t.display().to_string())),
+            Op::Write { .. } => ("write", None),
+            Op::Remove => ("remove", None),
+            Op::RemoveDir => ("remove-dir", None),
+        };
+        Change {
+            path,
+            action,
+            target,
+            what,
+            reason: reason.into(),
+            abs,
+            op,
+        }
+    }
+
+    /// `ACTION PATH [-> TARGET]  (REASON)`, one line of a dry run.
+    pub fn line(&self) -> String {
+        let target = self
+            .target
+            .as_deref()
+            .map(|t| format!(" -> {t}"))
+            .unwrap_or_default();
+        format!("{} {}{target}  ({})", self.action, self.path, self.reason)
+    }
+
+    fn apply(&self, root: &Path) -> Result<()> {
+        match &self.op {
+            Op::CreateDir => fsx::create_dir(root, &self.abs),
+            Op::Symlink(target) => fsx::write_symlink(root, &self.abs, target),
+            Op::Write { contents, mode } => fsx::write_file(root, &self.abs, contents, *mode),
+            Op::Remove => fsx::remove_file(root, &self.abs),
+            Op::RemoveDir => fsx::remove_dir_all(root, &self.abs),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub root: PathBuf,
+    /// In the order they must be applied.
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn new(root: &Path) -> Self {
+        Plan {
+            root: root.to_path_buf(),
+            changes: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, abs: PathBuf, op: Op, what: What, reason: impl Into<String>) {
+        let change = Change::new(&self.root, abs, op, what, reason);
+        self.changes.push(change);
+    }
+
+    /// Applies every change in order; stops at the first failure.
+    pub fn apply(&self) -> Result<()> {
+        for change in &self.changes {
+            change.apply(&self.root)?;
+        }
+        Ok(())
+    }
+
+    /// The changes sorted by path, for people and the report.
+    pub fn sorted(&self) -> Vec<Change> {
+        let mut all = self.changes.clone();
+        all.sort_by(|a, b| a.path.cmp(&b.path).then(a.action.cmp(b.action)));
+        all
+    }
+}

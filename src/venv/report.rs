@@ -1,0 +1,128 @@
+//! fix-venv's report: the changes (sorted by path), warnings and errors, rendered as JSON
+//! for tools and as a short summary for people.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::plan::{Change, What};
+use crate::report::{count, ErrorEntry};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PythonSummary {
+    pub executable: String,
+    pub version: String,
+    pub prefix: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportCheck {
+    pub module: String,
+    pub ok: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VenvReport {
+    /// `prepare` or `restore`.
+    pub command: &'static str,
+    pub dry_run: bool,
+    pub venv: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python: Option<PythonSummary>,
+    /// Every change made (or, in a dry run, planned), sorted by path.
+    pub changes: Vec<Change>,
+    /// `.pyc` files written or changed by `--compile-bytecode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytecode_files_changed: Option<u64>,
+    pub imports_checked: Vec<ImportCheck>,
+    /// Refused entry points and other things left alone, sorted.
+    pub warnings: Vec<ErrorEntry>,
+    pub errors: Vec<ErrorEntry>,
+}
+
+impl VenvReport {
+    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+
+    /// The plan, one change a line (dry run).
+    pub fn write_plan(&self, out: &mut impl Write) -> io::Result<()> {
+        for change in &self.changes {
+            writeln!(out, "{}", change.line())?;
+        }
+        Ok(())
+    }
+
+    /// The short summary printed on stderr.
+    pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
+        let tool = "fix-venv";
+        // Per kind: how many, and the reason when they all share one.
+        let mut by_what: BTreeMap<What, (u64, Option<&str>)> = BTreeMap::new();
+        for c in &self.changes {
+            let slot = by_what
+                .entry(c.what)
+                .or_insert((0, Some(c.reason.as_str())));
+            slot.0 += 1;
+            if slot.1 != Some(c.reason.as_str()) {
+                slot.1 = None;
+            }
+        }
+        let python = self
+            .python
+            .as_ref()
+            .map(|p| format!(" for Python {} ({})", p.version, p.executable))
+            .unwrap_or_default();
+        let verb = if self.dry_run {
+            "would change"
+        } else {
+            "changed"
+        };
+        if self.changes.is_empty() {
+            writeln!(
+                out,
+                "{tool}: {} {}{python}: nothing to change",
+                self.command, self.venv
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{tool}: {} {}{python}: {verb} {}",
+                self.command,
+                self.venv,
+                count(self.changes.len() as u64, "path")
+            )?;
+        }
+        for (what, (n, reason)) in &by_what {
+            match reason {
+                Some(reason) => writeln!(out, "  {}: {reason}", count(*n, what.noun()))?,
+                None => writeln!(out, "  {}", count(*n, what.noun()))?,
+            }
+        }
+        // prepare removes few files besides bytecode: name each, with its reason.
+        for c in &self.changes {
+            if self.command == "prepare" && c.what != What::Bytecode {
+                writeln!(out, "  {}", c.line())?;
+            }
+        }
+        if let Some(n) = self.bytecode_files_changed {
+            writeln!(
+                out,
+                "  compiled bytecode: {} written or changed",
+                count(n, "file")
+            )?;
+        }
+        for check in &self.imports_checked {
+            let status = if check.ok { "ok" } else { "FAILED" };
+            writeln!(out, "  import {}: {status}", check.module)?;
+        }
+        for w in &self.warnings {
+            writeln!(out, "{tool}: warning: {}: {}", w.path, w.message)?;
+        }
+        for e in &self.errors {
+            writeln!(out, "{tool}: {}", e.message)?;
+        }
+        Ok(())
+    }
+}
