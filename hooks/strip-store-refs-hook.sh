@@ -1,0 +1,31 @@
+# strip-store-refs setup hook: neutralise every store reference in every output, then check
+# that none is left. For fixed-output derivations, which Nix refuses when they reference a
+# store path: this fails the build with each file and store path named, not with Nix's bare
+# error. The outputs' own hashes and those of the store paths in the build's environment are
+# neutralised wherever they stand bare, as Nix counts them there too.
+#
+#   dontStripStoreRefs    set: skip
+#   stripStoreRefsKeep    references to leave (store paths, hashes or name globs)
+#   stripStoreRefsFlags   extra flags for strip-store-refs
+# Lists may be bash arrays or space-separated strings.
+
+. @fixupHooksOrder@
+
+fixupHooksStep_stripStoreRefs() {
+    if [ -n "${dontStripStoreRefs-}" ]; then return 0; fi
+    local -a keep=() flags=() outs=()
+    local pattern output
+    concatTo keep stripStoreRefsKeep
+    for pattern in ${keep[@]+"${keep[@]}"}; do flags+=(--keep "$pattern"); done
+    concatTo flags stripStoreRefsFlags
+    for output in $(getAllOutputNames); do
+        if [ -e "${!output}" ]; then
+            outs+=("${!output}")
+            flags+=(--also-hash "${!output}")
+        fi
+    done
+    if [ ${#outs[@]} -eq 0 ]; then return 0; fi
+    echo "stripping store references from ${outs[*]}"
+    strip-store-refs --env-candidates "${flags[@]}" "${outs[@]}"
+    strip-store-refs --check --env-candidates "${flags[@]}" "${outs[@]}"
+}
