@@ -16,6 +16,7 @@ use fixup_hooks::venv::{prepare, restore};
 ///
 ///   1. `prepare VENV` in the FOD, after `uv sync` and before strip-store-refs: removes what
 ///      differs between builds (bytecode, uv's .lock and uv_cache.json).
+///
 ///   2. `restore --python PYTHON VENV` in the main derivation, after the tree is copied to
 ///      its final place (usually $out) and strip-store-refs has neutralised its references:
 ///      re-links bin/python, rewrites pyvenv.cfg and regenerates every script.
