@@ -6,6 +6,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::cli::Report;
+
 /// Formats a byte count for people (`523.4 MiB`).
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -102,22 +104,22 @@ impl ReferenceEntry {
     }
 }
 
-impl StripReport {
-    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        writeln!(out)
-    }
-
+impl Report for StripReport {
     /// One line per reference, for `--check` and `--dry-run`.
-    pub fn write_references(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_listing(&self, out: &mut dyn Write) -> io::Result<()> {
         for r in &self.references {
             writeln!(out, "{}", r.line())?;
         }
         Ok(())
     }
 
+    /// Errors, or (`--check`) references that remain.
+    fn failed(&self) -> bool {
+        !self.errors.is_empty() || (self.mode == "check" && !self.references.is_empty())
+    }
+
     /// The short summary printed on stderr.
-    pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_summary(&self, out: &mut dyn Write) -> io::Result<()> {
         let tool = "strip-store-refs";
         writeln!(
             out,
@@ -252,14 +254,16 @@ impl PatchReport {
     pub fn failed_missing(&self) -> usize {
         self.missing.iter().filter(|m| !m.ignored).count()
     }
+}
 
-    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        writeln!(out)
+impl Report for PatchReport {
+    /// A missing library (not ignored), a refused file, or another error.
+    fn failed(&self) -> bool {
+        self.failed_missing() > 0 || !self.errors.is_empty()
     }
 
     /// For `--dry-run`: each file that would change, old → new.
-    pub fn write_plan(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_listing(&self, out: &mut dyn Write) -> io::Result<()> {
         let none = "(none)".to_string();
         for p in &self.patched {
             writeln!(out, "{} ({})", p.path, p.how)?;
@@ -283,7 +287,7 @@ impl PatchReport {
         Ok(())
     }
 
-    pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_summary(&self, out: &mut dyn Write) -> io::Result<()> {
         let tool = "patch-rpaths";
         let verb = if self.mode == "dry-run" {
             "would patch"

@@ -1,10 +1,9 @@
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
-use fixup_hooks::cli::Exit;
+use fixup_hooks::cli::{self, ReportFormat};
 use fixup_hooks::venv::entry_points::is_identifier;
 use fixup_hooks::venv::report::VenvReport;
 use fixup_hooks::venv::{prepare, restore};
@@ -83,11 +82,6 @@ struct Common {
     report: Option<ReportFormat>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ReportFormat {
-    Json,
-}
-
 fn module_name(s: &str) -> Result<String, String> {
     if !s.is_empty() && s.split('.').all(is_identifier) {
         Ok(s.to_string())
@@ -100,9 +94,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let (report, common): (VenvReport, Common) = match args.command {
         Cmd::Prepare { venv, common } => {
-            if let Err(e) = std::fs::metadata(&venv) {
-                eprintln!("fix-venv: {}: {e}", venv.display());
-                return Exit::Usage.into();
+            if let Err(exit) = cli::require_paths("fix-venv", [&venv]) {
+                return exit.into();
             }
             (prepare::run(&venv, common.dry_run), common)
         }
@@ -114,9 +107,8 @@ fn main() -> ExitCode {
             venv,
             common,
         } => {
-            if let Err(e) = std::fs::metadata(&venv) {
-                eprintln!("fix-venv: {}: {e}", venv.display());
-                return Exit::Usage.into();
+            if let Err(exit) = cli::require_paths("fix-venv", [&venv]) {
+                return exit.into();
             }
             let options = restore::Options {
                 python,
@@ -129,17 +121,5 @@ fn main() -> ExitCode {
         }
     };
 
-    let mut stdout = std::io::stdout().lock();
-    let printed = match common.report {
-        Some(ReportFormat::Json) => report.write_json(&mut stdout),
-        None if common.dry_run => report.write_plan(&mut stdout),
-        None => Ok(()),
-    };
-    let _ = stdout.flush();
-    let _ = report.write_summary(&mut std::io::stderr().lock());
-    if printed.is_err() || !report.errors.is_empty() {
-        Exit::Failed.into()
-    } else {
-        Exit::Ok.into()
-    }
+    cli::finish(&report, common.report, common.dry_run).into()
 }

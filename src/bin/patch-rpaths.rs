@@ -1,12 +1,13 @@
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
-use fixup_hooks::cli::{self, Exit};
+use fixup_hooks::cli::{self, ReportFormat};
 use fixup_hooks::patch::{self, Options};
 use fixup_hooks::store::StoreDir;
+
+const TOOL: &str = "patch-rpaths";
 
 /// Point every ELF file under PATH at the libraries it needs: autoPatchelf's job, in one pass.
 ///
@@ -98,25 +99,15 @@ struct Args {
     jobs: Option<usize>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ReportFormat {
-    Json,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let usage = |message: String| {
-        eprintln!("patch-rpaths: {message}");
-        Exit::Usage.into()
-    };
+    let usage = |message: String| cli::usage(TOOL, message).into();
     let store = match StoreDir::resolve(args.store_dir.as_deref()) {
         Ok(store) => store,
         Err(e) => return usage(e),
     };
-    for path in &args.paths {
-        if let Err(e) = std::fs::symlink_metadata(path) {
-            return usage(format!("{}: {e}", path.display()));
-        }
+    if let Err(exit) = cli::require_paths(TOOL, &args.paths) {
+        return exit.into();
     }
     for dir in args
         .libs
@@ -156,17 +147,5 @@ fn main() -> ExitCode {
         Err(e) => return usage(e.to_string()),
     };
 
-    let mut stdout = std::io::stdout().lock();
-    let printed = match args.report {
-        Some(ReportFormat::Json) => report.write_json(&mut stdout),
-        None if opts.dry_run => report.write_plan(&mut stdout),
-        None => Ok(()),
-    };
-    let _ = stdout.flush();
-    let _ = report.write_summary(&mut std::io::stderr().lock());
-    if printed.is_err() || report.failed_missing() > 0 || !report.errors.is_empty() {
-        Exit::Failed.into()
-    } else {
-        Exit::Ok.into()
-    }
+    cli::finish(&report, args.report, opts.dry_run).into()
 }

@@ -1,13 +1,14 @@
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
-use fixup_hooks::cli::{self, Exit};
+use fixup_hooks::cli::{self, ReportFormat};
 use fixup_hooks::select::{self, Selection};
 use fixup_hooks::store::StoreDir;
 use fixup_hooks::strip::{self, Mode, Options};
+
+const TOOL: &str = "strip-store-refs";
 
 /// Find every Nix store reference in trees and neutralise it in place.
 ///
@@ -68,17 +69,9 @@ struct Args {
     jobs: Option<usize>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ReportFormat {
-    Json,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let usage = |message: String| {
-        eprintln!("strip-store-refs: {message}");
-        Exit::Usage.into()
-    };
+    let usage = |message: String| cli::usage(TOOL, message).into();
     let store = match StoreDir::resolve(args.store_dir.as_deref()) {
         Ok(store) => store,
         Err(e) => return usage(e),
@@ -90,10 +83,8 @@ fn main() -> ExitCode {
     if args.env_candidates {
         selection.also_neutralise(select::environment_hashes(&store));
     }
-    for path in &args.paths {
-        if let Err(e) = std::fs::symlink_metadata(path) {
-            return usage(format!("{}: {e}", path.display()));
-        }
+    if let Err(exit) = cli::require_paths(TOOL, &args.paths) {
+        return exit.into();
     }
     let mode = match (args.dry_run, args.check) {
         (true, _) => Mode::DryRun,
@@ -110,23 +101,5 @@ fn main() -> ExitCode {
             mode,
         },
     );
-
-    let mut stdout = std::io::stdout().lock();
-    let printed = match args.report {
-        Some(ReportFormat::Json) => report.write_json(&mut stdout),
-        None if mode != Mode::Strip => report.write_references(&mut stdout),
-        None => Ok(()),
-    };
-    let _ = stdout.flush();
-    let _ = report.write_summary(&mut std::io::stderr().lock());
-    if printed.is_err() {
-        return Exit::Failed.into();
-    }
-
-    let remains = mode == Mode::Check && !report.references.is_empty();
-    if remains || !report.errors.is_empty() {
-        Exit::Failed.into()
-    } else {
-        Exit::Ok.into()
-    }
+    cli::finish(&report, args.report, mode != Mode::Strip).into()
 }

@@ -1,6 +1,7 @@
 //! fix-venv's report: the changes (sorted by path), warnings and errors, rendered as JSON
 //! for tools and as a short summary for people.
 
+use crate::cli::Report;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -41,14 +42,13 @@ pub struct VenvReport {
     pub errors: Vec<ErrorEntry>,
 }
 
-impl VenvReport {
-    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        writeln!(out)
+impl Report for VenvReport {
+    fn failed(&self) -> bool {
+        !self.errors.is_empty()
     }
 
     /// The plan, one change a line (dry run).
-    pub fn write_plan(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_listing(&self, out: &mut dyn Write) -> io::Result<()> {
         for change in &self.changes {
             writeln!(out, "{}", change.line())?;
         }
@@ -56,7 +56,7 @@ impl VenvReport {
     }
 
     /// The short summary printed on stderr.
-    pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_summary(&self, out: &mut dyn Write) -> io::Result<()> {
         let tool = "fix-venv";
         // Per kind: how many, and the reason when they all share one.
         let mut by_what: BTreeMap<What, (u64, Option<&str>)> = BTreeMap::new();
