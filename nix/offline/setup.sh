@@ -26,6 +26,7 @@ getAllOutputNames() {
 }
 
 concatTo() {
+    local -; set -o noglob # as stdenv's: a list item such as '*' is a pattern, not a glob
     local -n concatToTarget="$1"
     shift
     local name
