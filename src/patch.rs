@@ -385,7 +385,7 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
         .filter_map(|e| stripped_name(&opts.store, e))
         .collect();
     for needed in &dynamic.needed {
-        match index.find(needed, &compat, &origin_dirs) {
+        match index.find(needed, &compat, dir, &origin_dirs) {
             Some(Found::AlreadySatisfied) => {}
             Some(Found::Libc(libc)) if opts.keep_libc => {
                 new_entries.push(libc.into_os_string().into_vec())
@@ -412,9 +412,11 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
     new_entries.retain(|e| seen.insert(e.clone()));
     let new_runpath = new_entries.join(&b':');
 
+    // Nothing to put there: leave the old value, as autoPatchelf does. An empty RUNPATH is
+    // not obviously "no directories" to every loader, and dead entries do no harm.
     let runpath = match &old_runpath {
+        _ if new_runpath.is_empty() => None,
         Some(old) if *old == new_runpath => None,
-        None if new_runpath.is_empty() => None,
         _ => Some(new_runpath),
     };
     let interpreter = match (&info.interpreter, &opts.interpreter) {

@@ -128,9 +128,15 @@ impl Index {
         &self.dirs
     }
 
-    /// Finds one DT_NEEDED for a file at `file` with ABI `compat` whose `$ORIGIN`-relative
-    /// RUNPATH entries expand to `origin_dirs`.
-    pub fn find(&self, needed: &[u8], compat: &Compat, origin_dirs: &[PathBuf]) -> Option<Found> {
+    /// Finds one DT_NEEDED for a file in directory `from` with ABI `compat` whose
+    /// `$ORIGIN`-relative RUNPATH entries expand to `origin_dirs`.
+    pub fn find(
+        &self,
+        needed: &[u8],
+        compat: &Compat,
+        from: &Path,
+        origin_dirs: &[PathBuf],
+    ) -> Option<Found> {
         let name = Path::new(std::ffi::OsStr::from_bytes(needed));
         if needed.contains(&b'/') {
             return (name.is_absolute() && name.exists()).then_some(Found::AlreadySatisfied);
@@ -146,10 +152,18 @@ impl Index {
                 return Some(Found::Libc(libc.clone()));
             }
         }
+        // When the tree holds the library more than once (a venv copied twice, two wheels
+        // bundling the same soname), the copy nearest the file wins: its own directory, else
+        // the one sharing the longest path with it; ties go to the first in path order.
         if let Some(libs) = self.tree.get(needed) {
-            if let Some(lib) = libs.iter().find(|l| compat.accepts(&l.compat)) {
-                let dir = lib.path.parent().map(Path::to_path_buf).unwrap_or_default();
-                return Some(Found::Dir(dir));
+            let nearest = libs
+                .iter()
+                .filter(|l| compat.accepts(&l.compat))
+                .map(|l| l.path.parent().unwrap_or(Path::new("")))
+                .rev()
+                .max_by_key(|dir| shared_components(dir, from));
+            if let Some(dir) = nearest {
+                return Some(Found::Dir(dir.to_path_buf()));
             }
         }
         self.dirs
@@ -166,6 +180,14 @@ impl Index {
             .or_insert_with(|| read_compat(path));
         lib.is_some_and(|lib| compat.accepts(&lib))
     }
+}
+
+/// How many leading path components two directories share.
+fn shared_components(a: &Path, b: &Path) -> usize {
+    a.components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Reads just the ELF identification and header fields that decide compatibility.

@@ -72,6 +72,8 @@ pub struct Selection {
     targets: Option<HashSet<StoreHash>>,
     /// `--also-hash`: neutralised wherever they stand, prefixed or bare.
     also: HashSet<StoreHash>,
+    /// `--env-candidates`: like `also`, but only when no `-t` restricts the run.
+    candidates: HashSet<StoreHash>,
     keep: Keep,
 }
 
@@ -104,13 +106,15 @@ impl Selection {
         Ok(Selection {
             targets,
             also,
+            candidates: HashSet::new(),
             keep: Keep::new(store, keep)?,
         })
     }
 
-    /// Adds hashes to neutralise wherever they stand, as `--also-hash` does.
-    pub fn also_neutralise(&mut self, hashes: impl IntoIterator<Item = StoreHash>) {
-        self.also.extend(hashes);
+    /// Adds hashes that Nix would count (the build's inputs and outputs): neutralised
+    /// wherever they stand, unless `-t` restricts the run to other paths.
+    pub fn add_candidates(&mut self, hashes: impl IntoIterator<Item = StoreHash>) {
+        self.candidates.extend(hashes);
     }
 
     /// The hashes known before anything is scanned, when the run is restricted to them: then
@@ -137,7 +141,7 @@ impl Selection {
         };
         let discovered: Box<dyn Iterator<Item = &StoreHash>> = match &self.targets {
             Some(targets) => Box::new(targets.iter()),
-            None => Box::new(seen.keys()),
+            None => Box::new(seen.keys().chain(&self.candidates)),
         };
         discovered
             .chain(&self.also)
@@ -216,6 +220,17 @@ mod tests {
         let wanted = sel.wanted(&seen());
         assert_eq!(wanted, [h(H2), h(&"1".repeat(32))].into());
         assert_eq!(sel.known_up_front().unwrap(), wanted);
+    }
+
+    #[test]
+    fn candidates_do_not_widen_a_targeted_run() {
+        let mut sel =
+            Selection::new(&store(), &[format!("/nix/store/{H2}-libpq-15")], &[], &[]).unwrap();
+        sel.add_candidates([h(H1)]);
+        assert_eq!(sel.wanted(&seen()), [h(H2)].into());
+        let mut open = Selection::new(&store(), &[], &[], &[]).unwrap();
+        open.add_candidates([h(&"1".repeat(32))]);
+        assert!(open.wanted(&seen()).contains(&h(&"1".repeat(32))));
     }
 
     #[test]

@@ -430,8 +430,6 @@ fn strip_store_refs_keep_keeps_exactly_the_matching_references() {
 }
 
 #[test]
-#[ignore = "bug: strip-store-refs --env-candidates (which the hook always passes) neutralises \
-            full references to every input, ignoring --target"]
 fn strip_store_refs_flags_restrict_stripping_to_the_target() {
     let case = Case::new("strip_store_refs_flags_restrict_stripping_to_the_target");
     let dep = case.path("strip.deps.dep");
@@ -771,8 +769,6 @@ fn fix_venv_check_imports_passes_for_an_importable_module() {
 }
 
 #[test]
-#[ignore = "bug: fix-venv restore --check-import runs `python -I -c import …` without -B, so \
-            the import writes timestamp-based __pycache__/*.pyc into the output"]
 fn fix_venv_check_imports_leave_no_bytecode_behind() {
     let case = Case::new("fix_venv_check_imports_leave_no_bytecode_behind");
     let pass = case.path("venv.checkImports.pass");

@@ -360,8 +360,8 @@ fn libc_satisfies_without_an_entry_unless_keep_libc() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         runpath(&m).unwrap().1,
-        "",
-        "the stripped entry is dropped, nothing added"
+        gone,
+        "nothing to add: the old RUNPATH stays, as autoPatchelf leaves it"
     );
     let out = run(tool("patch-rpaths")
         .args(flag("--libc", &libc))
@@ -707,4 +707,31 @@ fn no_recurse_patches_only_direct_entries() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(runpath(&top).unwrap().1, d.display().to_string());
     assert_eq!(runpath(&below), None);
+}
+
+#[test]
+fn the_nearest_copy_of_a_library_in_the_tree_wins() {
+    let t = tempfile::tempdir().unwrap();
+    // The same venv twice in one output: each module must use its own copy's library.
+    let mut modules = Vec::new();
+    for copy in ["a", "b"] {
+        let libs = t.path().join(format!("out/{copy}/pkg.libs"));
+        lib(&libs, "bundled", &[]);
+        modules.push((
+            libs.clone(),
+            module(
+                &t.path().join(format!("out/{copy}/pkg/mod.so")),
+                &[("bundled", &libs)],
+                None,
+                false,
+            ),
+        ));
+    }
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (libs, m) in &modules {
+        assert_eq!(runpath(m).unwrap().1, libs.display().to_string());
+    }
 }

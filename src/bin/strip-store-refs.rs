@@ -42,8 +42,9 @@ struct Args {
     #[arg(long = "also-hash", value_name = "HASH")]
     also_hash: Vec<String>,
 
-    /// Also neutralise, wherever they stand bare, the hashes of the store paths named in the
-    /// environment: in a Nix build, its inputs and outputs, which Nix's scanner looks for.
+    /// Also neutralise the hashes of the store paths named in the environment wherever they
+    /// stand, bare ones included: in a Nix build these are its inputs and outputs, which Nix's
+    /// scanner looks for. Ignored for paths outside -t when -t is given.
     #[arg(long)]
     env_candidates: bool,
 
@@ -81,7 +82,7 @@ fn main() -> ExitCode {
         Err(e) => return usage(e.to_string()),
     };
     if args.env_candidates {
-        selection.also_neutralise(select::environment_hashes(&store));
+        selection.add_candidates(select::environment_hashes(&store));
     }
     if let Err(exit) = cli::require_paths(TOOL, &args.paths) {
         return exit.into();

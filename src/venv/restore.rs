@@ -514,8 +514,9 @@ pub fn check_import(layout: &Layout, module: &str) -> Result<()> {
     if !module.split('.').all(entry_points::is_identifier) {
         return Err(bad("not a dotted module name".into()));
     }
+    // -B: a check must not leave timestamped bytecode in the output.
     let out = Command::new(&python)
-        .args(["-I", "-c", &format!("import {module}")])
+        .args(["-I", "-B", "-c", &format!("import {module}")])
         .current_dir(&layout.root)
         .output()
         .map_err(|e| bad(format!("cannot run: {e}")))?;
