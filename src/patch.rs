@@ -134,10 +134,13 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
     let (class, machine) = target(opts.interpreter.as_deref())?;
 
     // Read: every regular file once; ELF files are mapped and parsed lazily.
-    let tally = roots
+    let depth = if opts.no_recurse { 1 } else { usize::MAX };
+    let entries = roots
         .iter()
-        .flat_map(|root| walk::walk_to_depth(root, if opts.no_recurse { 1 } else { usize::MAX }))
+        .flat_map(|root| walk::walk_to_depth(root, depth));
+    let tally = walk::batched(entries, walk::BATCH)
         .par_bridge()
+        .flat_map_iter(|batch| batch)
         .fold(Tally::default, |mut tally, item| {
             match item {
                 Ok(entry) if entry.kind == Kind::File => read_elf(&entry.path, &mut tally),

@@ -187,10 +187,10 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
     let scanner = Scanner::new(&opts.store, known_up_front.as_ref());
 
     // Walk and scan: one read of every file, in parallel.
-    let tally = roots
-        .iter()
-        .flat_map(|root| walk::walk(root))
+    let entries = roots.iter().flat_map(|root| walk::walk(root));
+    let tally = walk::batched(entries, walk::BATCH)
         .par_bridge()
+        .flat_map_iter(|batch| batch)
         .fold(Tally::default, |mut tally, item| {
             match item {
                 Ok(entry) => scan_entry(&scanner, &mut tally, entry),

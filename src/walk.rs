@@ -73,6 +73,18 @@ pub fn walk_to_depth(root: &Path, depth: usize) -> impl Iterator<Item = Result<E
         })
 }
 
+/// Groups walk entries into batches, so the workers that take them from the walk (which is
+/// sequential) meet at the walk's lock once per batch rather than once per file.
+pub fn batched<T>(mut items: impl Iterator<Item = T>, size: usize) -> impl Iterator<Item = Vec<T>> {
+    std::iter::from_fn(move || {
+        let batch: Vec<T> = items.by_ref().take(size).collect();
+        (!batch.is_empty()).then_some(batch)
+    })
+}
+
+/// How many walk entries a worker takes at once.
+pub const BATCH: usize = 256;
+
 #[cfg(test)]
 mod tests {
     use super::*;
