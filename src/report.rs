@@ -57,6 +57,8 @@ pub struct StripReport {
     pub store_paths: Vec<StorePathStat>,
     /// Every reference, in path and offset order.
     pub references: Vec<ReferenceEntry>,
+    /// Store paths found but left alone (`--keep`, or not a `-t` target).
+    pub kept: Vec<StorePathStat>,
     /// FIFOs, sockets and devices, which are never opened.
     pub skipped_special: Vec<String>,
     pub errors: Vec<ErrorEntry>,
@@ -168,6 +170,15 @@ impl Report for StripReport {
             writeln!(
                 out,
                 "  {verb} {:<width$}  {} in {}",
+                s.store_path,
+                count(s.occurrences, "occurrence"),
+                count(s.files, "file")
+            )?;
+        }
+        for s in &self.kept {
+            writeln!(
+                out,
+                "  kept {:<width$}  {} in {} (--keep, or not a -t target)",
                 s.store_path,
                 count(s.occurrences, "occurrence"),
                 count(s.files, "file")

@@ -219,6 +219,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
     let mut errors = scan_errors;
     rescan_overflowed(&opts.store, &wanted, &mut scans, &mut errors);
 
+    let kept = kept_store_paths(&opts.store, &scans, &seen, &wanted);
     let plan = plan::plan(scans, &seen, &wanted);
 
     let mut report = StripReport {
@@ -258,6 +259,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
     }
 
     fill_references(&mut report, &opts.store, &plan);
+    report.kept = kept;
     special.sort();
     report.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
     let mut errors: Vec<ErrorEntry> = errors
@@ -350,6 +352,46 @@ fn name_error(entry: &EntryPlan, store: &StoreDir, plan: &Plan) -> String {
 fn store_path_of(store: &StoreDir, plan: &Plan, hash: &StoreHash) -> String {
     let name = plan.names.get(hash).map(String::as_str).unwrap_or("");
     store.path_of(hash, name).display().to_string()
+}
+
+/// Store paths seen with their prefix but left alone (`--keep`, or outside `-t`), so that a
+/// "nothing remains" is never silent about what was spared.
+fn kept_store_paths(
+    store: &StoreDir,
+    scans: &[EntryScan],
+    seen: &BTreeMap<StoreHash, Vec<String>>,
+    wanted: &HashSet<StoreHash>,
+) -> Vec<StorePathStat> {
+    let mut stats: BTreeMap<StoreHash, StorePathStat> = BTreeMap::new();
+    for scan in scans {
+        let mut counted_here = HashSet::new();
+        for r in scan
+            .found
+            .prefixed
+            .iter()
+            .filter(|r| !wanted.contains(&r.hash))
+        {
+            let name = seen
+                .get(&r.hash)
+                .and_then(|n| n.iter().min())
+                .cloned()
+                .unwrap_or_default();
+            let stat = stats.entry(r.hash).or_insert_with(|| StorePathStat {
+                store_path: store.path_of(&r.hash, &name).display().to_string(),
+                hash: r.hash.to_string(),
+                name,
+                occurrences: 0,
+                files: 0,
+            });
+            stat.occurrences += 1;
+            if counted_here.insert(r.hash) {
+                stat.files += 1;
+            }
+        }
+    }
+    let mut kept: Vec<StorePathStat> = stats.into_values().collect();
+    kept.sort_by(|a, b| a.store_path.cmp(&b.store_path));
+    kept
 }
 
 /// Per-reference lines and per-store-path totals, both sorted.

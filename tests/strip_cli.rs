@@ -177,6 +177,11 @@ fn keep_spares_globs_store_paths_and_hashes() {
         check.status.success(),
         "kept references do not count as remaining"
     );
+    assert!(
+        stderr(&check).contains(&format!("kept {py}")),
+        "a check that passes says what it spared: {}",
+        stderr(&check)
+    );
 }
 
 #[test]
