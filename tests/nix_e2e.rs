@@ -444,6 +444,31 @@ fn run_ok(path: &Path, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
+/// Each `RECORD` line with a blank digest, but RECORD's own and bytecode's.
+fn blank_record_lines(venv: &Path) -> Vec<String> {
+    let site = venv.join(SITE);
+    let mut blank = Vec::new();
+    for entry in std::fs::read_dir(&site).unwrap() {
+        let dist_info = entry.unwrap().path();
+        let name = dist_info.file_name().unwrap().to_str().unwrap().to_string();
+        if !name.ends_with(".dist-info") {
+            continue;
+        }
+        let record = std::fs::read_to_string(dist_info.join("RECORD")).unwrap();
+        for line in record.lines() {
+            let fields: Vec<&str> = line.rsplitn(3, ',').collect();
+            let [_, digest, path] = fields[..] else {
+                blank.push(format!("{name}: {line}"));
+                continue;
+            };
+            if digest.is_empty() && path != format!("{name}/RECORD") && !path.ends_with(".pyc") {
+                blank.push(format!("{name}: {line}"));
+            }
+        }
+    }
+    blank
+}
+
 /// Each `RECORD` line with a digest whose file no longer has it.
 fn stale_record_lines(venv: &Path) -> Vec<String> {
     let site = venv.join(SITE);
@@ -575,8 +600,8 @@ fn fod_holds_the_stripped_venv_without_build_leftovers() {
         !site.join("demo_cli").exists(),
         "the workspace member is installed in the FOD; uv sync --no-install-workspace should leave it out"
     );
-    // RECORD digests hold for the stripped files (the builder's stopgap), or they would
-    // carry the store paths' hashes into the FOD's hash.
+    // RECORD digests hold for the stripped files (fix-venv prepare blanks those of files
+    // naming store paths), or they would carry the store paths' hashes into the FOD's hash.
     assert_eq!(
         stale_record_lines(fod),
         Vec::<String>::new(),
@@ -713,6 +738,24 @@ fn app_imports_every_package_and_runs_its_scripts() {
     assert!(
         out.contains("_yaml.cpython-311-x86_64-linux-gnu.so)"),
         "{out}"
+    );
+}
+
+#[test]
+fn app_record_digests_match_the_files() {
+    // fix-venv prepare blanks the digests of files naming store paths (their bytes change
+    // when stripped); fix-venv restore refills them from the final files, after patch-rpaths
+    // rewrote fastcrc's RUNPATH and restore rewrote the scripts.
+    let app = &demo().app;
+    assert_eq!(
+        stale_record_lines(app),
+        Vec::<String>::new(),
+        "stale RECORD digests in the app"
+    );
+    assert_eq!(
+        blank_record_lines(app),
+        Vec::<String>::new(),
+        "blank RECORD digests in the app"
     );
 }
 

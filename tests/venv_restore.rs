@@ -43,7 +43,10 @@ fn fod_then_moved(prepare_old_way: bool) -> (tempfile::TempDir, PathBuf) {
         }
     }
 
-    let out = run(fix_venv().arg("prepare").arg(&fod));
+    let out = run(fix_venv()
+        .env("NIX_STORE_DIR", &store)
+        .arg("prepare")
+        .arg(&fod));
     assert!(out.status.success());
     if prepare_old_way {
         std::fs::remove_dir_all(fod.join("bin")).unwrap();
@@ -179,6 +182,41 @@ fn record_matches_rewritten_scripts() {
     }
     // 4 entry points and 2 data scripts.
     assert_eq!(checked, 6);
+}
+
+#[test]
+fn every_record_digest_matches_its_file_after_restore() {
+    // prepare blanked the digests of the files naming the store (the scripts' shebangs),
+    // strip-store-refs changed them, restore rewrote them: every line but RECORD's own holds.
+    let (_tmp, venv) = fod_then_moved(false);
+    assert!(restore(&venv).status.success());
+    let site = venv.join("lib/python3.11/site-packages");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&site).unwrap() {
+        let dist_info = entry.unwrap().path();
+        let Ok(record) = std::fs::read_to_string(dist_info.join("RECORD")) else {
+            continue;
+        };
+        let own = format!(
+            "{}/RECORD",
+            dist_info.file_name().unwrap().to_string_lossy()
+        );
+        for line in record.lines() {
+            let fields: Vec<&str> = line.rsplitn(3, ',').collect();
+            let [size, digest, path] = fields[..] else {
+                panic!("{line}")
+            };
+            if path == own {
+                assert_eq!((digest, size), ("", ""), "{line}");
+                continue;
+            }
+            let bytes = std::fs::read(site.join(path)).unwrap();
+            assert_eq!(digest, fixup_hooks::venv::record::hash(&bytes), "{line}");
+            assert_eq!(size, bytes.len().to_string(), "{line}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked} lines");
 }
 
 #[test]

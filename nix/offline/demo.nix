@@ -22,7 +22,7 @@
   toolsDir,
   uvBin ? throw "demo.nix: pass --argstr uvBin /absolute/path/of/uv (the binary, not a shim; scripts/demo finds it)",
   nonce ? "",
-  hash ? "sha256-XauG0OJUD2K8euvxqWHUudmhs2qElYKjc8xY75JSN7o=",
+  hash ? "sha256-9yz34oldm57XASdjWzBOIfW8ylbynPoMyduCYrvrTwc=",
   hostPython ? "/usr/bin/python3.11",
 }:
 let

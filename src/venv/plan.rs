@@ -24,6 +24,8 @@ pub enum What {
     Activator,
     Record,
     SourceFile,
+    DirectUrl,
+    RecordDigest,
 }
 
 impl What {
@@ -40,6 +42,8 @@ impl What {
             What::Activator => "activator",
             What::Record => "RECORD file",
             What::SourceFile => "installed source file",
+            What::DirectUrl => "direct_url.json",
+            What::RecordDigest => "blanked RECORD digest",
         }
     }
 }
@@ -48,16 +52,22 @@ impl What {
 pub enum Op {
     CreateDir,
     Symlink(PathBuf),
-    Write { contents: Vec<u8>, mode: u32 },
+    Write {
+        contents: Vec<u8>,
+        mode: u32,
+    },
     Remove,
     RemoveDir,
+    /// The file stays as it is; its RECORD line loses its hash and size (the RECORD's
+    /// own write, planned after, does it).
+    BlankDigest,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Change {
     /// Relative to the venv.
     pub path: String,
-    /// `create-dir`, `symlink`, `write`, `remove` or `remove-dir`.
+    /// `create-dir`, `symlink`, `write`, `remove`, `remove-dir` or `blank-digest`.
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -78,6 +88,7 @@ impl Change {
             Op::Write { .. } => ("write", None),
             Op::Remove => ("remove", None),
             Op::RemoveDir => ("remove-dir", None),
+            Op::BlankDigest => ("blank-digest", None),
         };
         Change {
             path,
@@ -107,6 +118,7 @@ impl Change {
             Op::Write { contents, mode } => fsx::write_file(root, &self.abs, contents, *mode),
             Op::Remove => fsx::remove_file(root, &self.abs),
             Op::RemoveDir => fsx::remove_dir_all(root, &self.abs),
+            Op::BlankDigest => Ok(()),
         }
     }
 }

@@ -2,13 +2,24 @@
 //! between two builds of the same lock file: bytecode (it embeds build paths and
 //! timestamps), uv's `.lock` and its `uv_cache.json` files (timestamps), and their RECORD
 //! lines. `bin/` and everything else stay.
+//!
+//! Two more things would make the FOD's hash depend on the build rather than the lock file:
+//! - a path dependency's `direct_url.json` names it by a `file://` URL into the build's
+//!   temporary source directory (`/tmp/nix-build-…drv-0/…`, `-1` beside it): removed, with
+//!   its RECORD line (other URL kinds are kept: they name the same thing on every build);
+//! - RECORD digests of files naming a store path: strip-store-refs changes those bytes after
+//!   this, so the digest uv wrote would be stale and would carry the store paths' hashes
+//!   (the FOD's own `$out` among them) into the FOD. Their hash and size are blanked
+//!   (`path,,`); `fix-venv restore` recomputes them in the main derivation.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{Error, Result};
 use super::plan::{Op, Plan, What};
 use super::record;
+use crate::scan::Scanner;
+use crate::store::{StoreDir, StoreHash};
 use crate::walk::{walk, Kind};
 
 pub const WHY_PYCACHE: &str = "bytecode cache: embeds build paths and differs between builds";
@@ -16,9 +27,65 @@ pub const WHY_PYC: &str = "bytecode: embeds build paths and differs between buil
 pub const WHY_LOCK: &str = "uv's lock file for the venv, not part of the environment";
 pub const WHY_UV_CACHE: &str = "uv's cache info: timestamps that differ between builds";
 pub const WHY_RECORD: &str = "drop lines of removed files, whose hashes differ between builds";
+pub const WHY_DIRECT_URL: &str = "names the build's source directory: a file:// URL to a local \
+                                  path that only existed at build time";
+pub const WHY_DIGEST: &str = "digest blanked: the file names a store path, so its bytes change \
+                              when references are stripped";
+pub const WHY_RECORD_DIGESTS: &str =
+    "blank the digests of files naming store paths (restore recomputes them)";
+pub const WHY_RECORD_BOTH: &str = "drop lines of removed files, blank the digests of files \
+                                   naming store paths (restore recomputes them)";
+
+/// Whether a `direct_url.json` names a local path (`file://`), which only existed where the
+/// build ran. Unreadable or odd JSON is left alone.
+fn is_local_direct_url(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("url")?.as_str().map(|u| u.starts_with("file://")))
+        .unwrap_or(false)
+}
+
+/// Whether strip-store-refs will change the file at `path`: it holds a prefixed store
+/// reference (`STORE_DIR/HASH-`), or one of the hashes seen prefixed somewhere in the tree
+/// standing bare (`scanner` knows those). Symlinks and what is not a regular file do not
+/// count.
+fn names_a_store_path(scanner: &Scanner, path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => {}
+        _ => return Ok(false),
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let found = scanner.scan_reader(file).map_err(|e| Error::io(path, e))?;
+    Ok(!found.prefixed.is_empty() || !found.bare.is_empty())
+}
+
+/// The hashes strip-store-refs will look for bare: every one it sees prefixed in the tree's
+/// file contents, symlink targets and names (`kept` entries: what stays after this plan).
+fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, Kind)]) -> Result<HashSet<StoreHash>> {
+    use std::os::unix::ffi::OsStrExt;
+    let scanner = Scanner::new(store, None);
+    let mut seen = HashSet::new();
+    for (path, kind) in kept {
+        let name = path.file_name().unwrap_or_default().as_bytes();
+        seen.extend(scanner.scan_name(name).prefixed.into_iter().map(|r| r.hash));
+        let found = match kind {
+            Kind::File => {
+                let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                scanner.scan_reader(file).map_err(|e| Error::io(path, e))?
+            }
+            Kind::Symlink => {
+                let target = std::fs::read_link(path).map_err(|e| Error::io(path, e))?;
+                scanner.scan_bytes(target.as_os_str().as_bytes())
+            }
+            _ => continue,
+        };
+        seen.extend(found.prefixed.into_iter().map(|r| r.hash));
+    }
+    Ok(seen)
+}
 
 /// `base/rel` with `.` and `..` resolved lexically.
-fn normalize(base: &Path, rel: &str) -> PathBuf {
+pub fn normalize(base: &Path, rel: &str) -> PathBuf {
     let mut out = PathBuf::new();
     for c in base.join(rel).components() {
         match c {
@@ -32,7 +99,13 @@ fn normalize(base: &Path, rel: &str) -> PathBuf {
     out
 }
 
+/// The plan, for the store directory of `NIX_STORE_DIR`, `NIX_STORE` or `/nix/store`.
 pub fn plan(root: &Path) -> Result<Plan> {
+    let store = StoreDir::resolve(None).map_err(|e| Error::invalid(root, e))?;
+    plan_for_store(root, &store)
+}
+
+pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
     if !root.is_dir() {
         return Err(Error::NotAVenv {
             path: root.to_path_buf(),
@@ -43,11 +116,15 @@ pub fn plan(root: &Path) -> Result<Plan> {
     let mut removed_dirs: Vec<PathBuf> = Vec::new();
     let mut removed: BTreeSet<PathBuf> = BTreeSet::new();
     let mut records = Vec::new();
+    let mut entries: Vec<(PathBuf, Kind)> = Vec::new();
     for entry in walk(root) {
         let entry = entry.map_err(|e| Error::io(e.path, e.source))?;
         let path = entry.path;
         if removed_dirs.iter().any(|d| path.starts_with(d)) {
             continue;
+        }
+        if !entry.is_root {
+            entries.push((path.clone(), entry.kind));
         }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let parent_is_dist_info = path
@@ -64,16 +141,29 @@ pub fn plan(root: &Path) -> Result<Plan> {
                 plan.push(path, Op::Remove, What::Bytecode, WHY_PYC);
             }
             Kind::File if path == root.join(".lock") => {
+                removed.insert(path.clone());
                 plan.push(path, Op::Remove, What::UvLeftover, WHY_LOCK);
             }
             Kind::File if name == "uv_cache.json" && parent_is_dist_info => {
                 removed.insert(path.clone());
                 plan.push(path, Op::Remove, What::UvLeftover, WHY_UV_CACHE);
             }
+            Kind::File if name == "direct_url.json" && parent_is_dist_info => {
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                if is_local_direct_url(&bytes) {
+                    removed.insert(path.clone());
+                    plan.push(path, Op::Remove, What::DirectUrl, WHY_DIRECT_URL);
+                }
+            }
             Kind::File if name == "RECORD" && parent_is_dist_info => records.push(path),
             _ => {}
         }
     }
+    entries.retain(|(path, _)| {
+        !removed.contains(path) && !removed_dirs.iter().any(|d| path.starts_with(d))
+    });
+    let seen = seen_hashes(store, &entries)?;
+    let scanner = Scanner::new(store, Some(&seen));
     for record_path in records {
         let site = record_path
             .parent()
@@ -87,17 +177,23 @@ pub fn plan(root: &Path) -> Result<Plan> {
             let abs = normalize(&site, &rel);
             if removed.contains(&abs) || removed_dirs.iter().any(|d| abs.starts_with(d)) {
                 edit.drop.insert(rel);
+            } else if !record::line_hash(line).is_empty()
+                && abs.starts_with(root)
+                && names_a_store_path(&scanner, &abs)?
+                && edit.blank.insert(rel)
+            {
+                plan.push(abs, Op::BlankDigest, What::RecordDigest, WHY_DIGEST);
             }
         }
-        if !edit.drop.is_empty() {
+        if !edit.is_empty() {
             let contents = record::apply(&text, &edit).into_bytes();
             let mode = file_mode(&record_path)?;
-            plan.push(
-                record_path,
-                Op::Write { contents, mode },
-                What::Record,
-                WHY_RECORD,
-            );
+            let why = match (edit.drop.is_empty(), edit.blank.is_empty()) {
+                (false, true) => WHY_RECORD,
+                (true, false) => WHY_RECORD_DIGESTS,
+                _ => WHY_RECORD_BOTH,
+            };
+            plan.push(record_path, Op::Write { contents, mode }, What::Record, why);
         }
     }
     Ok(plan)

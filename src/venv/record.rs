@@ -43,6 +43,39 @@ fn quote(path: &str) -> String {
     }
 }
 
+/// The fields after the path (`hash,size`), `""` when the line has none.
+pub fn line_rest(line: &str) -> &str {
+    let end = if let Some(rest) = line.strip_prefix('"') {
+        // Skip the quoted field: `""` is an escaped quote.
+        let bytes = rest.as_bytes();
+        let mut i = 0;
+        loop {
+            match bytes.get(i) {
+                None => return "",
+                Some(b'"') if bytes.get(i + 1) == Some(&b'"') => i += 2,
+                Some(b'"') => break 1 + i + 1,
+                Some(_) => i += 1,
+            }
+        }
+    } else {
+        match line.find(',') {
+            Some(i) => i,
+            None => return "",
+        }
+    };
+    line[end..].strip_prefix(',').unwrap_or("")
+}
+
+/// The hash field (`sha256=...`), `""` when blank or missing.
+pub fn line_hash(line: &str) -> &str {
+    line_rest(line).split(',').next().unwrap_or_default()
+}
+
+/// A RECORD line for `path` with no hash and size, as RECORD's own line is written.
+pub fn blank_line(path: &str) -> String {
+    format!("{},,", quote(path))
+}
+
 /// A RECORD line for `path` with these contents.
 pub fn line_for(path: &str, contents: &[u8]) -> String {
     format!("{},{},{}", quote(path), hash(contents), contents.len())
@@ -56,6 +89,14 @@ pub struct Edit {
     pub set: BTreeMap<String, Vec<u8>>,
     /// paths whose lines are dropped.
     pub drop: std::collections::BTreeSet<String>,
+    /// paths whose lines lose their hash and size (`path,,`); `set` wins over it.
+    pub blank: std::collections::BTreeSet<String>,
+}
+
+impl Edit {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.drop.is_empty() && self.blank.is_empty()
+    }
 }
 
 /// Applies `edit` to RECORD text; lines not named keep their bytes.
@@ -72,6 +113,7 @@ pub fn apply(text: &str, edit: &Edit) -> String {
                 out.push_str(&line_for(&path, contents));
                 done.insert(path);
             }
+            None if edit.blank.contains(&path) => out.push_str(&blank_line(&path)),
             None => out.push_str(line),
         }
         out.push('\n');
@@ -113,5 +155,19 @@ mod tests {
              ../../../bin/y,sha256=5hhM4Q4mYTT9z6QB6PGpUAW81PGNFrYrdXMj4oM_6ak,2\n"
         );
         assert_eq!(line_path("\"a,\"\"b\",x,1"), "a,\"b");
+    }
+
+    #[test]
+    fn reads_the_hash_field_and_blanks_lines() {
+        assert_eq!(line_hash("a/b.py,sha256=k,1"), "sha256=k");
+        assert_eq!(line_hash("\"a,\"\"b\",sha256=q,1"), "sha256=q");
+        assert_eq!(line_hash("x.dist-info/RECORD,,"), "");
+        assert_eq!(line_hash("lonely"), "");
+        let mut edit = Edit::default();
+        edit.blank.insert("a,b.py".into());
+        assert_eq!(
+            apply("\"a,b.py\",sha256=k,1\nc.py,sha256=z,2\n", &edit),
+            "\"a,b.py\",,\nc.py,sha256=z,2\n"
+        );
     }
 }

@@ -2,6 +2,11 @@
 //! store references have been neutralised. Re-links the interpreter, rewrites `pyvenv.cfg`,
 //! regenerates every entry-point script with uv's template, re-points other Python scripts
 //! and the activators at the venv, and updates RECORD. Planned first, then applied.
+//!
+//! RECORD: the line of every file this run rewrites gets its new hash and size, and so does
+//! every line `prepare` blanked (`path,,`, for files naming store paths), from the file as it
+//! is now, i.e. after patch-rpaths and strip-store-refs. RECORD's own line (and its
+//! signatures') stays blank, as do `.pyc` lines (`--compile-bytecode` writes after the plan).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -389,6 +394,9 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
         }
     }
 
+    // RECORD lines of files this plan rewrites, and blank digests (from prepare).
+    refill_records(&p, &dist_infos, &source_dists, &mut edits)?;
+
     // RECORD files.
     for dist in &source_dists {
         let edit = edits.remove(&dist.dist_info).unwrap_or_default();
@@ -434,7 +442,7 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
             new.into_bytes(),
             mode,
             What::Record,
-            "hashes and sizes of rewritten scripts",
+            "hashes and sizes of rewritten files and of blank digests",
         )?;
     }
 
@@ -444,6 +452,66 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
         warnings: p.warnings,
         layout,
     })
+}
+
+/// RECORD lines that stay blank: RECORD's own (and its signatures'), and bytecode.
+fn stays_blank(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    matches!(name, "RECORD" | "RECORD.jws" | "RECORD.p7s") || name.ends_with(".pyc")
+}
+
+/// Adds to `edits` the RECORD lines of files the plan writes (with what it writes) and the
+/// blank ones whose file exists (with its bytes now). Dist-infos `--install-source` installs
+/// get a whole new RECORD and are skipped.
+fn refill_records(
+    p: &Planner,
+    dist_infos: &[PathBuf],
+    source_dists: &[SourceDist],
+    edits: &mut BTreeMap<PathBuf, record::Edit>,
+) -> Result<()> {
+    let planned: BTreeMap<&Path, &Vec<u8>> = p
+        .plan
+        .changes
+        .iter()
+        .filter_map(|c| match &c.op {
+            Op::Write { contents, .. } => Some((c.abs.as_path(), contents)),
+            _ => None,
+        })
+        .collect();
+    for dist_info in dist_infos {
+        if source_dists.iter().any(|d| &d.dist_info == dist_info) {
+            continue;
+        }
+        let record_path = dist_info.join("RECORD");
+        let Ok(text) = std::fs::read_to_string(&record_path) else {
+            continue;
+        };
+        let site = dist_info.parent().unwrap_or(&p.root);
+        for line in text.lines() {
+            let rel = record::line_path(line);
+            if rel.is_empty() || stays_blank(&rel) {
+                continue;
+            }
+            let abs = super::prepare::normalize(site, &rel);
+            if !abs.starts_with(&p.root) {
+                continue;
+            }
+            let contents = match planned.get(abs.as_path()) {
+                Some(contents) => (*contents).clone(),
+                None if record::line_hash(line).is_empty() => match existing(&abs)? {
+                    Existing::File { contents, .. } => contents,
+                    _ => continue,
+                },
+                None => continue,
+            };
+            edits
+                .entry(dist_info.clone())
+                .or_default()
+                .set
+                .insert(rel, contents);
+        }
+    }
+    Ok(())
 }
 
 fn pyc_digests(site: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
