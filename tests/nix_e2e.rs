@@ -33,27 +33,25 @@
 //! the FOD keeps its name and hence its output path (its content does not depend on the
 //! nonce; that is what is tested), and the fake-hash and `--check` builds run it afresh.
 
-use std::collections::BTreeSet;
-use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
+mod nix_common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use nix_common::{
+    dynamic_values, got_hash, missing_nix_message, nix_build_with, references, run, set, stamp,
+    stripped, text, valid, NixArg, FAKE_HASH,
+};
 use sha2::{Digest, Sha256};
 
-const NIX_CONFIG: &str =
-    "sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/nix/offline/demo.nix");
 const UNSTRIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nix/e2e/unstripped.nix");
-const FAKE_HASH: &str = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 /// Another fake hash: a FOD's output path is made of its name and hash, and Nix builds one
 /// output path at a time, so two fresh builds at once need two.
 const FAKE_HASH_2: &str = "sha256-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=";
-const ERASED: &str = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
 const UV_VERSION: &str = "uv 0.13.9";
 
 const SITE: &str = "lib/python3.11/site-packages";
@@ -73,50 +71,13 @@ const IMPORTS: &[&str] = &[
 ];
 
 // ---------------------------------------------------------------- helpers
-// (require_nix_in … nix follow tests/nix_patch.rs)
 
-/// `Err` names `.ci/run` when `nix-build` is not in `path_var`.
-fn require_nix_in(path_var: &OsStr) -> Result<PathBuf, String> {
-    std::env::split_paths(path_var)
-        .map(|dir| dir.join("nix-build"))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .ok_or_else(|| {
-            "nix-build is not on PATH: these tests need a real Nix. `.ci/run` installs it \
-             (scripts/install-deps: apt-get install -y nix-bin); a missing Nix must not pass \
-             as a skipped test"
-                .to_string()
-        })
-}
-
-fn require_nix() {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if let Err(msg) = require_nix_in(&path) {
-        panic!("{msg}");
-    }
-}
-
-/// A `nix-*` command with our NIX_CONFIG unless the caller set one, and uv's cache for the
-/// FOD's builder (impureEnvVars).
+/// A `nix-*` command as nix_common's, plus uv's cache for the FOD's builder
+/// (impureEnvVars).
 fn nix(program: &str) -> Command {
-    require_nix();
-    let mut cmd = Command::new(program);
-    if std::env::var_os("NIX_CONFIG").is_none() {
-        cmd.env("NIX_CONFIG", NIX_CONFIG);
-    }
+    let mut cmd = nix_common::nix(program);
     cmd.env("UV_CACHE_DIR", &run_inputs().uv_cache);
     cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn is_elf(path: &Path) -> bool {
@@ -128,64 +89,10 @@ fn is_elf(path: &Path) -> bool {
         && &magic == b"\x7fELF"
 }
 
-/// What Nix's scanner found in `path` (`nix-store -q --references`), sorted.
-fn references(path: &Path) -> Vec<String> {
-    let out = run(nix("nix-store").args(["-q", "--references"]).arg(path));
-    assert!(
-        out.status.success(),
-        "nix-store -q --references {path:?}: {}",
-        text(&out.stderr)
-    );
-    let mut refs: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
-    refs.sort();
-    refs
-}
-
-fn valid(path: &Path) -> bool {
-    run(nix("nix-store").arg("--check-validity").arg(path))
-        .status
-        .success()
-}
-
-fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
-    items
-        .into_iter()
-        .map(Into::into)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
-/// The "got: sha256-…" of a hash-mismatch error.
-fn got_hash(stderr: &str) -> Option<String> {
-    let after = stderr.split("got:").nth(1)?;
-    Some(after.split_whitespace().next()?.to_string())
-}
-
-/// `/nix/store/HASH-rest` with the hash turned into `e`s, as stripping leaves it.
-fn stripped(store_path_and_more: &str) -> String {
-    let rest = store_path_and_more
-        .strip_prefix("/nix/store/")
-        .unwrap_or_else(|| panic!("{store_path_and_more} is not in /nix/store"));
-    format!("{ERASED}{}", &rest[32..])
-}
-
 /// `readelf -d`'s RUNPATH of `file`, if any.
 fn runpath(file: &Path) -> Option<String> {
-    let out = run(Command::new("readelf").arg("-d").arg(file));
-    assert!(
-        out.status.success(),
-        "readelf -d {file:?}: {}",
-        text(&out.stderr)
-    );
-    let mut v: Vec<String> = text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("(RUNPATH)") || l.contains("(RPATH)"))
-        .filter_map(|l| {
-            let v = l.split_once('[')?.1;
-            Some(v.strip_suffix(']').unwrap_or(v).to_string())
-        })
-        .collect();
+    let mut v = dynamic_values(file, "(RUNPATH)");
+    v.extend(dynamic_values(file, "(RPATH)"));
     assert!(
         v.len() <= 1,
         "{file:?} has {} RUNPATH/RPATH entries",
@@ -207,10 +114,6 @@ struct RunInputs {
 fn run_inputs() -> &'static RunInputs {
     static INPUTS: OnceLock<RunInputs> = OnceLock::new();
     INPUTS.get_or_init(|| {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
         let tools_dir = std::env::var("FIXUP_HOOKS_TOOLS_DIR").unwrap_or_else(|_| {
             let exe = Path::new(env!("CARGO_BIN_EXE_fix-venv"));
             exe.parent().unwrap().to_str().unwrap().to_string()
@@ -240,7 +143,7 @@ fn run_inputs() -> &'static RunInputs {
         std::fs::create_dir_all(&uv_cache)
             .unwrap_or_else(|e| panic!("cannot create uv's cache {uv_cache:?}: {e}"));
         RunInputs {
-            nonce: format!("e2e-{}-{nanos}", std::process::id()),
+            nonce: format!("e2e-{}", stamp()),
             tools_dir,
             uv_bin: find_uv().unwrap_or_else(|e| panic!("{e}")),
             uv_cache,
@@ -312,35 +215,16 @@ fn nix_build(
 ) -> Result<Vec<PathBuf>, String> {
     let inputs = run_inputs();
     let mut cmd = nix("nix-build");
-    cmd.arg("--no-out-link").arg(file);
     if check {
         cmd.arg("--check");
     }
-    for a in attrs {
-        cmd.args(["-A", a]);
-    }
-    cmd.args(["--argstr", "toolsDir", &inputs.tools_dir]);
-    cmd.args(["--argstr", "uvBin", &inputs.uv_bin]);
-    cmd.args(["--argstr", "nonce", nonce]);
-    for (k, v) in args {
-        cmd.args(["--argstr", k, v]);
-    }
-    let out = run(&mut cmd);
-    if !out.status.success() {
-        return Err(text(&out.stderr));
-    }
-    let paths: Vec<PathBuf> = text(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with('/'))
-        .map(PathBuf::from)
-        .collect();
-    if paths.is_empty() {
-        return Err(format!(
-            "no path in nix-build's output\n{}",
-            text(&out.stderr)
-        ));
-    }
-    Ok(paths)
+    let mut all = vec![
+        NixArg::Str("toolsDir", &inputs.tools_dir),
+        NixArg::Str("uvBin", &inputs.uv_bin),
+        NixArg::Str("nonce", nonce),
+    ];
+    all.extend(args.iter().map(|&(k, v)| NixArg::Str(k, v)));
+    nix_build_with(cmd, Path::new(file), attrs, &all).map(|built| built.paths)
 }
 
 /// The FOD's outputHash as committed in demo.nix.
@@ -504,9 +388,7 @@ fn stale_record_lines(venv: &Path) -> Vec<String> {
 
 #[test]
 fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
-    let empty = tempfile::tempdir().unwrap();
-    let err =
-        require_nix_in(empty.path().as_os_str()).expect_err("found nix-build in an empty dir");
+    let err = missing_nix_message("nix-build");
     assert!(
         err.contains(".ci/run") && err.contains("scripts/install-deps") && err.contains("nix-bin"),
         "unhelpful message: {err}"

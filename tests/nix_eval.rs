@@ -11,12 +11,15 @@
 //! which installs Debian's nix-bin). A missing Nix is a test failure, not a
 //! skip. NIX_CONFIG is set for the child processes unless already set.
 
-use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
+mod nix_common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const NIX_CONFIG: &str =
+use nix_common::{missing_nix_message, require_nix_program_in, with_nix_config};
+
+/// nix_common's NIX_CONFIG with flakes enabled as well.
+const NIX_CONFIG_FLAKES: &str =
     "sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command flakes";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The stubs' fake store path prefix (stubs.nix, `fakeStorePath`).
@@ -39,30 +42,13 @@ const VENV: &str = r#"(mkVenv {
 
 // ---------------------------------------------------------------- helpers
 
-/// `Err` names `.ci/run` when `nix-instantiate` is not in `path_var`.
-fn require_nix_instantiate_in(path_var: &OsStr) -> Result<PathBuf, String> {
-    std::env::split_paths(path_var)
-        .map(|dir| dir.join("nix-instantiate"))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .ok_or_else(|| {
-            "nix-instantiate is not on PATH: these tests evaluate the Nix expressions with a \
-             real Nix. `.ci/run` installs it (scripts/install-deps: apt-get install -y nix-bin); \
-             a missing Nix must not pass as a skipped test"
-                .to_string()
-        })
-}
-
+/// `nix-instantiate` with NIX_CONFIG_FLAKES unless the caller set one; panics
+/// with nix_common's missing-Nix message when it is not on PATH.
 fn nix_instantiate() -> Command {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let program = require_nix_instantiate_in(&path).unwrap_or_else(|msg| panic!("{msg}"));
-    let mut cmd = Command::new(program);
-    if std::env::var_os("NIX_CONFIG").is_none() {
-        cmd.env("NIX_CONFIG", NIX_CONFIG);
-    }
-    cmd
+    let program =
+        require_nix_program_in("nix-instantiate", &path).unwrap_or_else(|msg| panic!("{msg}"));
+    with_nix_config(Command::new(program), NIX_CONFIG_FLAKES)
 }
 
 /// Evaluates `body` with the attributes of stubs.nix in scope and returns
@@ -157,9 +143,7 @@ fn placeholders(script: &str) -> Vec<String> {
 
 #[test]
 fn missing_nix_instantiate_fails_with_a_pointer_to_ci_run() {
-    let empty = tempfile::tempdir().unwrap();
-    let err = require_nix_instantiate_in(empty.path().as_os_str())
-        .expect_err("found nix-instantiate in an empty dir");
+    let err = missing_nix_message("nix-instantiate");
     assert!(
         err.contains(".ci/run") && err.contains("scripts/install-deps") && err.contains("nix-bin"),
         "unhelpful message: {err}"

@@ -25,80 +25,22 @@
 //! nonce); every test's own derivations get the test's nonce, so tests run
 //! in parallel and no output of an earlier run is reused.
 
-use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
+mod nix_common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-const NIX_CONFIG: &str =
-    "sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command";
+use nix_common::{
+    dynamic_values, hash_of, missing_nix_message, nix, nix_build, nonce, references, run, stamp,
+    stripped, text, Built, NixArg, ERASED_HASH,
+};
+
 const NIX_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nix/hooks");
-const ERASED: &str = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
 const PYTHON: &str = "/usr/bin/python3.11";
 const LOADER: &str = "lib/ld-linux-x86-64.so.2";
 
 // ---------------------------------------------------------------- helpers
-// (require_nix_in … nonce follow tests/nix_strip.rs)
-
-/// `Err` names `.ci/run` when `nix-build` is not in `path_var`.
-fn require_nix_in(path_var: &OsStr) -> Result<PathBuf, String> {
-    std::env::split_paths(path_var)
-        .map(|dir| dir.join("nix-build"))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .ok_or_else(|| {
-            "nix-build is not on PATH: these tests need a real Nix. `.ci/run` installs it \
-             (scripts/install-deps: apt-get install -y nix-bin); a missing Nix must not pass \
-             as a skipped test"
-                .to_string()
-        })
-}
-
-fn require_nix() {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if let Err(msg) = require_nix_in(&path) {
-        panic!("{msg}");
-    }
-}
-
-/// A `nix-*` command with our NIX_CONFIG unless the caller set one.
-fn nix(program: &str) -> Command {
-    require_nix();
-    let mut cmd = Command::new(program);
-    if std::env::var_os("NIX_CONFIG").is_none() {
-        cmd.env("NIX_CONFIG", NIX_CONFIG);
-    }
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn stamp() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{}-{nanos}", std::process::id())
-}
-
-/// Unique per test and run; goes into the test's derivations.
-fn nonce(test: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{}-{}-{n}", test.replace('_', "-"), stamp())
-}
 
 /// Unique per run; goes into the tools and hook packages, shared by the tests.
 fn run_nonce() -> &'static str {
@@ -124,19 +66,6 @@ fn tools_dir() -> &'static Path {
     dir
 }
 
-/// What Nix's scanner found in `path` (`nix-store -q --references`), sorted.
-fn references(path: &Path) -> Vec<String> {
-    let out = run(nix("nix-store").args(["-q", "--references"]).arg(path));
-    assert!(
-        out.status.success(),
-        "nix-store -q --references {path:?}: {}",
-        text(&out.stderr)
-    );
-    let mut refs: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
-    refs.sort();
-    refs
-}
-
 /// `paths` as `references` returns them.
 fn refs<P: AsRef<Path>>(paths: &[P]) -> Vec<String> {
     let mut v: Vec<String> = paths
@@ -154,18 +83,6 @@ fn nar_hash(path: &Path) -> String {
     text(&out.stdout).trim().to_string()
 }
 
-/// `/nix/store/HASH-NAME…` with the hash turned into `e`s, as stripping leaves it.
-fn stripped(store_path_and_more: &str) -> String {
-    let at = store_path_and_more.find("/nix/store/").unwrap() + 11;
-    let (dir, rest) = store_path_and_more.split_at(at);
-    format!("{dir}{ERASED}{}", &rest[32..])
-}
-
-/// The 32 hash characters of a store path.
-fn hash_of(store_path: &Path) -> String {
-    store_path.file_name().unwrap().to_str().unwrap()[..32].to_string()
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path:?}: {e}"))
 }
@@ -180,25 +97,11 @@ fn sha256(path: &Path) -> String {
         .to_string()
 }
 
-/// `readelf -d` of `file`: the `[…]` of each line with `tag` in it.
-fn dynamic_values(file: &Path, tag: &str) -> Vec<String> {
-    let out = run(Command::new("readelf").arg("-d").arg(file));
-    assert!(out.status.success(), "readelf -d {file:?}");
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(tag))
-        .filter_map(|l| {
-            let v = l.split_once('[')?.1;
-            Some(v.strip_suffix(']').unwrap_or(v).to_string())
-        })
-        .collect()
-}
-
+/// `file`'s DT_RUNPATH, if any (at most one), and no DT_RPATH.
 fn runpath(file: &Path) -> Option<String> {
-    let mut v = dynamic_values(file, "(RUNPATH)");
-    assert!(v.len() <= 1, "{file:?} has {} RUNPATHs", v.len());
+    let v = nix_common::runpath(file);
     assert_eq!(dynamic_values(file, "(RPATH)"), Vec::<String>::new());
-    v.pop()
+    v
 }
 
 /// The program interpreter of `file` (`readelf -l`).
@@ -244,18 +147,6 @@ fn run_script(script: &Path) -> Output {
 
 // ------------------------------------------------------------ the builds
 
-/// A successful build: the printed paths (one per attribute) and the log.
-struct Built {
-    paths: Vec<PathBuf>,
-    log: String,
-}
-
-impl Built {
-    fn path(&self) -> &Path {
-        &self.paths[0]
-    }
-}
-
 /// One test's builds of tests/nix/hooks/default.nix, with its nonce.
 struct Case {
     nonce: String,
@@ -269,26 +160,20 @@ impl Case {
     /// `nix-build -A ATTR…`: `Ok` with the printed paths, `Err` with the
     /// stderr (which holds the build log).
     fn try_build(&self, attrs: &[&str]) -> Result<Built, String> {
-        let mut cmd = nix("nix-build");
-        cmd.arg("--no-out-link").arg(NIX_DIR);
-        cmd.args(["--argstr", "toolsDir", s(tools_dir())]);
-        cmd.args(["--argstr", "runNonce", run_nonce()]);
-        cmd.args(["--argstr", "nonce", &self.nonce]);
-        for a in attrs {
-            cmd.args(["-A", a]);
-        }
-        let out = run(&mut cmd);
-        let log = text(&out.stderr);
-        if !out.status.success() {
-            return Err(log);
-        }
-        let paths: Vec<PathBuf> = text(&out.stdout).lines().map(PathBuf::from).collect();
+        let args = [
+            NixArg::Str("toolsDir", s(tools_dir())),
+            NixArg::Str("runNonce", run_nonce()),
+            NixArg::Str("nonce", &self.nonce),
+        ];
+        let built = nix_build(Path::new(NIX_DIR), attrs, &args)?;
         assert_eq!(
-            paths.len(),
+            built.paths.len(),
             attrs.len(),
-            "nix-build -A {attrs:?} printed {paths:?}\n{log}"
+            "nix-build -A {attrs:?} printed {:?}\n{}",
+            built.paths,
+            built.log
         );
-        Ok(Built { paths, log })
+        Ok(built)
     }
 
     fn build(&self, attrs: &[&str]) -> Built {
@@ -319,9 +204,7 @@ impl Case {
 
 #[test]
 fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
-    let empty = tempfile::tempdir().unwrap();
-    let err =
-        require_nix_in(empty.path().as_os_str()).expect_err("found nix-build in an empty dir");
+    let err = missing_nix_message("nix-build");
     assert!(
         err.contains(".ci/run") && err.contains("scripts/install-deps") && err.contains("nix-bin"),
         "unhelpful message: {err}"
@@ -463,7 +346,10 @@ fn bare_hash_of_an_input_is_neutralised() {
     assert_eq!(references(&un), refs(&[&bareonly]));
     // … and the hook's --env-candidates neutralises.
     let on = case.path("strip.bare.stripped");
-    assert_eq!(read(&on.join("share/bare.txt")), format!("id={ERASED}\n"));
+    assert_eq!(
+        read(&on.join("share/bare.txt")),
+        format!("id={ERASED_HASH}\n")
+    );
     assert_eq!(references(&on), refs::<&Path>(&[]));
 }
 
@@ -479,7 +365,10 @@ fn own_hash_of_the_output_is_neutralised() {
     assert_eq!(references(&un), refs(&[&un]));
     // … and the hook's --also-hash $out neutralises it.
     let on = case.path("strip.self.stripped");
-    assert_eq!(read(&on.join("share/self.txt")), format!("self={ERASED}\n"));
+    assert_eq!(
+        read(&on.join("share/self.txt")),
+        format!("self={ERASED_HASH}\n")
+    );
     assert_eq!(references(&on), refs::<&Path>(&[]));
 }
 
@@ -750,7 +639,7 @@ fn dont_fix_venv_restores_nothing() {
     let off = case.one("venv.restore.off");
     assert!(!off.path().join("bin").exists());
     assert!(
-        read(&off.path().join("pyvenv.cfg")).contains(&format!("home = /nix/store/{ERASED}-")),
+        read(&off.path().join("pyvenv.cfg")).contains(&format!("home = /nix/store/{ERASED_HASH}-")),
         "pyvenv.cfg changed"
     );
     assert!(!off.log.contains("fix-venv:"), "{}", off.log);

@@ -28,19 +28,18 @@
 //! liblzma.so.5 must be found through libxml2's RUNPATH and the C library
 //! adds nothing to any RUNPATH.
 
-use std::collections::BTreeSet;
-use std::ffi::{CStr, CString, OsStr};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+mod nix_common;
 
-const NIX_CONFIG: &str =
-    "sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command";
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix_common::{
+    bin_under_test, dynamic_values, expect_got_hash, missing_nix_message, nix_build, nonce,
+    references, run, runpath, set, stripped, text, valid, NixArg, FAKE_HASH,
+};
+
 const NIX_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nix/patch");
-const FAKE_HASH: &str = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-const ERASED: &str = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
 
 const PSYCOPG: &str =
     "lib/python3.11/site-packages/psycopg_c/_psycopg.cpython-311-x86_64-linux-gnu.so";
@@ -51,120 +50,7 @@ const LXML_CHECK: i32 = 121_436;
 /// Sonames the C library provides: the loader finds them, not the RUNPATH.
 const LIBC_SONAMES: &[&str] = &["libc.so.6", "libm.so.6"];
 
-// ---------------------------------------------------------------- helpers
-// (require_nix_in … got_hash follow tests/nix_strip.rs)
-
-/// `Err` names `.ci/run` when `nix-build` is not in `path_var`.
-fn require_nix_in(path_var: &OsStr) -> Result<PathBuf, String> {
-    std::env::split_paths(path_var)
-        .map(|dir| dir.join("nix-build"))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .ok_or_else(|| {
-            "nix-build is not on PATH: these tests need a real Nix. `.ci/run` installs it \
-             (scripts/install-deps: apt-get install -y nix-bin); a missing Nix must not pass \
-             as a skipped test"
-                .to_string()
-        })
-}
-
-fn require_nix() {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if let Err(msg) = require_nix_in(&path) {
-        panic!("{msg}");
-    }
-}
-
-/// A `nix-*` command with our NIX_CONFIG unless the caller set one.
-fn nix(program: &str) -> Command {
-    require_nix();
-    let mut cmd = Command::new(program);
-    if std::env::var_os("NIX_CONFIG").is_none() {
-        cmd.env("NIX_CONFIG", NIX_CONFIG);
-    }
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn bin(var: &str, built: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| built.to_string())
-}
-
-/// Unique per test and run; goes into every derivation (see common.nix).
-fn nonce(test: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{}-{}-{nanos}-{n}",
-        test.replace('_', "-"),
-        std::process::id()
-    )
-}
-
-/// What Nix's scanner found in `path` (`nix-store -q --references`), sorted.
-fn references(path: &Path) -> Vec<String> {
-    let out = run(nix("nix-store").args(["-q", "--references"]).arg(path));
-    assert!(
-        out.status.success(),
-        "nix-store -q --references {path:?}: {}",
-        text(&out.stderr)
-    );
-    let mut refs: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
-    refs.sort();
-    refs
-}
-
-fn valid(path: &Path) -> bool {
-    run(nix("nix-store").arg("--check-validity").arg(path))
-        .status
-        .success()
-}
-
-fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
-    items
-        .into_iter()
-        .map(Into::into)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
-/// The "got: sha256-…" of a hash-mismatch error.
-fn got_hash(stderr: &str) -> String {
-    let after = stderr
-        .split("got:")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no \"got:\" hash in nix-build's error:\n{stderr}"));
-    after.split_whitespace().next().unwrap().to_string()
-}
-
-/// `/nix/store/HASH-NAME…` with the hash turned into `e`s, as stripping leaves it.
-fn stripped(store_path_and_more: &str) -> String {
-    let (dir, rest) =
-        store_path_and_more.split_at(store_path_and_more.find("/nix/store/").unwrap() + 11);
-    format!("{dir}{ERASED}{}", &rest[32..])
-}
-
 // ------------------------------------------------------------ the builds
-
-enum Arg<'a> {
-    Str(&'a str),
-    Bool(bool),
-}
 
 /// One test's builds: its nonce and the binaries under test.
 struct Case {
@@ -177,51 +63,28 @@ impl Case {
     fn new(test: &str) -> Case {
         Case {
             nonce: nonce(test),
-            strip: bin(
+            strip: bin_under_test(
                 "STRIP_STORE_REFS_BIN",
                 env!("CARGO_BIN_EXE_strip-store-refs"),
             ),
-            patch: bin("PATCH_RPATHS_BIN", env!("CARGO_BIN_EXE_patch-rpaths")),
+            patch: bin_under_test("PATCH_RPATHS_BIN", env!("CARGO_BIN_EXE_patch-rpaths")),
         }
     }
 
     /// `nix-build` an expression of tests/nix/patch with this case's nonce
     /// and tools plus `args`; `Ok` is the printed path (for the FOD not
     /// necessarily valid), `Err` the stderr, which holds the build log.
-    fn build(
-        &self,
-        expr: &str,
-        attr: Option<&str>,
-        args: &[(&str, Arg)],
-    ) -> Result<PathBuf, String> {
-        let mut cmd = nix("nix-build");
-        cmd.arg("--no-out-link").arg(Path::new(NIX_DIR).join(expr));
-        if let Some(a) = attr {
-            cmd.args(["-A", a]);
-        }
-        cmd.args(["--argstr", "nonce", &self.nonce]);
-        cmd.args(["--argstr", "stripPath", &self.strip]);
+    fn build(&self, expr: &str, attr: Option<&str>, args: &[NixArg]) -> Result<PathBuf, String> {
+        let mut all = vec![
+            NixArg::Str("nonce", &self.nonce),
+            NixArg::Str("stripPath", &self.strip),
+        ];
         if expr != "fod.nix" {
-            cmd.args(["--argstr", "patchPath", &self.patch]);
+            all.push(NixArg::Str("patchPath", &self.patch));
         }
-        for (k, v) in args {
-            match v {
-                Arg::Str(v) => cmd.args(["--argstr", k, v]),
-                Arg::Bool(b) => cmd.args(["--arg", k, if *b { "true" } else { "false" }]),
-            };
-        }
-        let out = run(&mut cmd);
-        if !out.status.success() {
-            return Err(text(&out.stderr));
-        }
-        let stdout = text(&out.stdout);
-        match stdout.lines().last() {
-            Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
-            _ => Err(format!(
-                "no path in nix-build's output: {stdout:?}\n{}",
-                text(&out.stderr)
-            )),
-        }
+        all.extend_from_slice(args);
+        nix_build(&Path::new(NIX_DIR).join(expr), attr.as_slice(), &all)
+            .map(|mut built| built.paths.pop().unwrap())
     }
 
     /// A package of common.nix (`libs.postgresql`, `libs.libxml2`, `libs.xz`, `glibc`).
@@ -235,9 +98,9 @@ impl Case {
     /// The FOD's hash, learned the way users do: build with a fake one and
     /// read "got:" from the error.
     fn learn_fod_hash(&self) -> String {
-        match self.build("fod.nix", None, &[("outputHash", Arg::Str(FAKE_HASH))]) {
+        match self.build("fod.nix", None, &[NixArg::Str("outputHash", FAKE_HASH)]) {
             Ok(p) => panic!("fod.nix built with a fake hash: {p:?}"),
-            Err(e) => got_hash(&e),
+            Err(e) => expect_got_hash(&e),
         }
     }
 
@@ -245,9 +108,9 @@ impl Case {
     fn main(&self, with_libxml2: bool, patched: bool) -> Result<PathBuf, String> {
         let hash = self.learn_fod_hash();
         let args = [
-            ("fodHash", Arg::Str(&hash)),
-            ("withLibxml2", Arg::Bool(with_libxml2)),
-            ("patched", Arg::Bool(patched)),
+            NixArg::Str("fodHash", &hash),
+            NixArg::Bool("withLibxml2", with_libxml2),
+            NixArg::Bool("patched", patched),
         ];
         self.build("main.nix", None, &args)
     }
@@ -277,35 +140,6 @@ fn patched_env(test: &str) -> Env {
         xz: case.package("libs.xz"),
         glibc: case.package("glibc"),
     }
-}
-
-/// `readelf -d` of `file`.
-fn dynamic_section(file: &Path) -> String {
-    let out = run(Command::new("readelf").arg("-d").arg(file));
-    assert!(
-        out.status.success(),
-        "readelf -d {file:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// The `[…]` of each `readelf -d` line with `tag` in it.
-fn dynamic_values(file: &Path, tag: &str) -> Vec<String> {
-    dynamic_section(file)
-        .lines()
-        .filter(|l| l.contains(tag))
-        .filter_map(|l| {
-            let v = l.split_once('[')?.1;
-            Some(v.strip_suffix(']').unwrap_or(v).to_string())
-        })
-        .collect()
-}
-
-fn runpath(file: &Path) -> Option<String> {
-    let mut v = dynamic_values(file, "(RUNPATH)");
-    assert!(v.len() <= 1, "{file:?} has {} RUNPATHs", v.len());
-    v.pop()
 }
 
 /// `ldd FILE` as `(soname, where it resolves)` pairs ("not found" included).
@@ -362,9 +196,7 @@ fn load_and_call(module: &Path, function: &str, symbols: &[&str]) -> (i32, Vec<S
 
 #[test]
 fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
-    let empty = tempfile::tempdir().unwrap();
-    let err =
-        require_nix_in(empty.path().as_os_str()).expect_err("found nix-build in an empty dir");
+    let err = missing_nix_message("nix-build");
     assert!(
         err.contains(".ci/run") && err.contains("scripts/install-deps") && err.contains("nix-bin"),
         "unhelpful message: {err}"
@@ -376,7 +208,7 @@ fn stripped_fod_of_linked_modules_is_valid_and_references_nothing() {
     let case = Case::new("stripped_fod_of_linked_modules_is_valid_and_references_nothing");
     let hash = case.learn_fod_hash();
     let fod = case
-        .build("fod.nix", None, &[("outputHash", Arg::Str(&hash))])
+        .build("fod.nix", None, &[NixArg::Str("outputHash", &hash)])
         .unwrap_or_else(|e| panic!("fod.nix with outputHash {hash} failed:\n{e}"));
     // Nix 2.8 exits 0 for a FOD with references but leaves the printed path
     // invalid (shared/research/nix-2.8-here.md): check validity too.

@@ -14,136 +14,55 @@
 //! under test is `CARGO_BIN_EXE_strip-store-refs`, or `$STRIP_STORE_REFS_BIN`
 //! when set (e.g. to try a release build).
 
-use std::collections::BTreeSet;
-use std::ffi::OsStr;
+mod nix_common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-const NIX_CONFIG: &str =
-    "sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command";
+use nix_common::{
+    bin_under_test, expect_got_hash, hash_of, missing_nix_message, nix, nix_build, nonce,
+    references, run, set, text, valid, NixArg, ERASED_HASH, FAKE_HASH,
+};
+
 const NIX_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nix/strip");
-const FAKE_HASH: &str = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-const ERASED: &[u8; 32] = b"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+const ERASED: &[u8] = ERASED_HASH.as_bytes();
 
 // ---------------------------------------------------------------- helpers
 
-/// `Err` names `.ci/run` when `nix-build` is not in `path_var`.
-fn require_nix_in(path_var: &OsStr) -> Result<PathBuf, String> {
-    std::env::split_paths(path_var)
-        .map(|dir| dir.join("nix-build"))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .ok_or_else(|| {
-            "nix-build is not on PATH: these tests need a real Nix. `.ci/run` installs it \
-             (apt-get install -y nix-bin); a missing Nix must not pass as a skipped test"
-                .to_string()
-        })
-}
-
-fn require_nix() {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if let Err(msg) = require_nix_in(&path) {
-        panic!("{msg}");
-    }
-}
-
-/// A `nix-*` command with our NIX_CONFIG unless the caller set one.
-fn nix(program: &str) -> Command {
-    require_nix();
-    let mut cmd = Command::new(program);
-    if std::env::var_os("NIX_CONFIG").is_none() {
-        cmd.env("NIX_CONFIG", NIX_CONFIG);
-    }
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// The binary under test.
 fn tool() -> PathBuf {
-    std::env::var_os("STRIP_STORE_REFS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_strip-store-refs")))
-}
-
-/// Unique per test and run; goes into every derivation (see common.nix).
-fn nonce(test: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{}-{}-{nanos}-{n}",
-        test.replace('_', "-"),
-        std::process::id()
-    )
-}
-
-enum Arg<'a> {
-    Str(&'a str, &'a str),
-    Bool(&'a str, bool),
+    PathBuf::from(bin_under_test(
+        "STRIP_STORE_REFS_BIN",
+        env!("CARGO_BIN_EXE_strip-store-refs"),
+    ))
 }
 
 /// The usual arguments of the expressions: the nonce, and the tool when it
 /// should run in the builder (`strip = false` otherwise).
-fn case<'a>(nonce: &'a str, tool: Option<&'a Path>) -> Vec<Arg<'a>> {
+fn case<'a>(nonce: &'a str, tool: Option<&'a Path>) -> Vec<NixArg<'a>> {
     match tool {
         Some(t) => vec![
-            Arg::Str("nonce", nonce),
-            Arg::Str("toolPath", t.to_str().expect("UTF-8 tool path")),
-            Arg::Bool("strip", true),
+            NixArg::Str("nonce", nonce),
+            NixArg::Str("toolPath", t.to_str().expect("UTF-8 tool path")),
+            NixArg::Bool("strip", true),
         ],
-        None => vec![Arg::Str("nonce", nonce), Arg::Bool("strip", false)],
+        None => vec![NixArg::Str("nonce", nonce), NixArg::Bool("strip", false)],
     }
 }
 
 /// `nix-build` an expression of tests/nix/strip; `Ok` is the printed path
 /// (not necessarily valid: see the FOD tests), `Err` the stderr.
-fn build(expr: &str, args: &[Arg]) -> Result<PathBuf, String> {
+fn build(expr: &str, args: &[NixArg]) -> Result<PathBuf, String> {
     build_attr(expr, None, args)
 }
 
-fn build_attr(expr: &str, attr: Option<&str>, args: &[Arg]) -> Result<PathBuf, String> {
-    let mut cmd = nix("nix-build");
-    cmd.arg("--no-out-link").arg(Path::new(NIX_DIR).join(expr));
-    if let Some(a) = attr {
-        cmd.args(["-A", a]);
-    }
-    for arg in args {
-        match arg {
-            Arg::Str(k, v) => cmd.args(["--argstr", k, v]),
-            Arg::Bool(k, v) => cmd.args(["--arg", k, if *v { "true" } else { "false" }]),
-        };
-    }
-    let out = run(&mut cmd);
-    if !out.status.success() {
-        return Err(text(&out.stderr));
-    }
-    let stdout = text(&out.stdout);
-    match stdout.lines().last() {
-        Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
-        _ => Err(format!(
-            "no path in nix-build's output: {stdout:?}\n{}",
-            text(&out.stderr)
-        )),
-    }
+fn build_attr(expr: &str, attr: Option<&str>, args: &[NixArg]) -> Result<PathBuf, String> {
+    nix_build(&Path::new(NIX_DIR).join(expr), attr.as_slice(), args)
+        .map(|mut built| built.paths.pop().unwrap())
 }
 
-fn must_build(expr: &str, args: &[Arg]) -> PathBuf {
+fn must_build(expr: &str, args: &[NixArg]) -> PathBuf {
     build(expr, args).unwrap_or_else(|e| panic!("nix-build {expr} failed:\n{e}"))
 }
 
@@ -152,44 +71,10 @@ fn dep(nonce: &str, name: &str) -> String {
     let path = build_attr(
         "common.nix",
         Some(&format!("deps.{name}")),
-        &[Arg::Str("nonce", nonce)],
+        &[NixArg::Str("nonce", nonce)],
     )
     .unwrap_or_else(|e| panic!("building dependency {name} failed:\n{e}"));
     path.to_str().unwrap().to_string()
-}
-
-/// What Nix's scanner found in `path` (`nix-store -q --references`), sorted.
-fn references(path: &Path) -> Vec<String> {
-    let out = run(nix("nix-store").args(["-q", "--references"]).arg(path));
-    assert!(
-        out.status.success(),
-        "nix-store -q --references {path:?}: {}",
-        text(&out.stderr)
-    );
-    let mut refs: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
-    refs.sort();
-    refs
-}
-
-fn valid(path: &Path) -> bool {
-    run(nix("nix-store").arg("--check-validity").arg(path))
-        .status
-        .success()
-}
-
-fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
-    items
-        .into_iter()
-        .map(Into::into)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
-/// The 32 hash characters of a store path.
-fn hash_of(store_path: &str) -> &str {
-    let base = store_path.rsplit('/').next().unwrap();
-    &base[..32]
 }
 
 /// `bytes` with every occurrence of the given hashes turned into `e`s:
@@ -220,23 +105,14 @@ fn readlink(path: &Path) -> String {
     t.to_str().unwrap().to_string()
 }
 
-/// The "got: sha256-…" of a hash-mismatch error.
-fn got_hash(stderr: &str) -> String {
-    let after = stderr
-        .split("got:")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no \"got:\" hash in nix-build's error:\n{stderr}"));
-    after.split_whitespace().next().unwrap().to_string()
-}
-
 /// Builds fod.nix with a fake hash and returns the hash Nix reports, the
 /// way users learn a FOD's hash.
 fn learn_fod_hash(nonce: &str, tool: Option<&Path>) -> String {
     let mut args = case(nonce, tool);
-    args.push(Arg::Str("outputHash", FAKE_HASH));
+    args.push(NixArg::Str("outputHash", FAKE_HASH));
     match build("fod.nix", &args) {
         Ok(p) => panic!("fod.nix built with a fake hash: {p:?}"),
-        Err(e) => got_hash(&e),
+        Err(e) => expect_got_hash(&e),
     }
 }
 
@@ -246,7 +122,7 @@ fn learn_fod_hash(nonce: &str, tool: Option<&Path>) -> String {
 /// registered elsewhere); newer Nix fails the build. `Err` says which.
 fn fod_accepted(nonce: &str, tool: Option<&Path>, hash: &str) -> Result<PathBuf, String> {
     let mut args = case(nonce, tool);
-    args.push(Arg::Str("outputHash", hash));
+    args.push(NixArg::Str("outputHash", hash));
     let out = build("fod.nix", &args).map_err(|e| format!("build failed:\n{e}"))?;
     if !valid(&out) {
         return Err(format!(
@@ -272,9 +148,7 @@ fn check(path: &Path) -> Output {
 
 #[test]
 fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
-    let empty = tempfile::tempdir().unwrap();
-    let err =
-        require_nix_in(empty.path().as_os_str()).expect_err("found nix-build in an empty dir");
+    let err = missing_nix_message("nix-build");
     assert!(
         err.contains(".ci/run") && err.contains("nix-bin"),
         "unhelpful message: {err}"
@@ -303,7 +177,10 @@ fn references_in_file_contents_are_stripped() {
 
     // Only the 32 hash characters changed: sizes, NULs, store dir and names kept.
     for file in ["share/env.sh", "share/blob.bin"] {
-        let want = erased(&read(&plain.join(file)), &[hash_of(&lib), hash_of(&python)]);
+        let want = erased(
+            &read(&plain.join(file)),
+            &[&hash_of(&lib), &hash_of(&python)],
+        );
         let got = read(&stripped.join(file));
         assert_eq!(got.len(), want.len(), "{file}: size changed");
         assert!(
@@ -334,7 +211,7 @@ fn symlink_target_references_are_stripped() {
     let after = readlink(&stripped.join("bin/target"));
     assert_eq!(
         after,
-        text(&erased(before.as_bytes(), &[hash_of(&linkonly)]))
+        text(&erased(before.as_bytes(), &[&hash_of(&linkonly)]))
     );
     assert_eq!(
         readlink(&stripped.join("bin/same")),
@@ -454,7 +331,7 @@ fn check_lists_every_reference_nix_finds() {
     );
     for r in &refs {
         assert!(
-            stdout.contains(hash_of(r)),
+            stdout.contains(&hash_of(r)),
             "--check does not list {r}:\n{stdout}"
         );
     }

@@ -14,18 +14,12 @@
 #            builtins.path, so a different binary is a different input and
 #            rebuilds whatever runs it.
 { nonce, stripPath ? "", patchPath ? "" }:
+let lib = import ../lib.nix { inherit nonce; };
+in
 rec {
-  system = builtins.currentSystem;
-
-  # A plain derivation: no nixpkgs here, only /bin/sh and the host's tools
-  # (gcc, readelf, ldd, python3.11 in /usr/bin). The builder gets a script
-  # file; an inline `-c` script gets killed on Nix 2.8.
-  mkDrv = name: script: attrs: derivation ({
-    inherit name system nonce;
-    builder = "/bin/sh";
-    args = [ "-e" script ];
-    PATH = "/usr/bin:/bin";
-  } // attrs);
+  # system, and mkDrv: a plain derivation of a builder script (../lib.nix),
+  # which has the host's gcc, readelf, ldd and python3.11 in /usr/bin.
+  inherit (lib) system mkDrv;
 
   # Small shared libraries named like the packages real wheels link against
   # (lib.sh). libxml2 needs liblzma and has xz's lib dir on its RUNPATH; no
@@ -54,6 +48,6 @@ rec {
   # real glibc, whose ELF headers patch-rpaths reads from the store.
   glibc = mkDrv "glibc-2.36" ./glibc.sh { };
 
-  strip = builtins.path { path = stripPath; name = "strip-store-refs"; };
-  patch = builtins.path { path = patchPath; name = "patch-rpaths"; };
+  strip = lib.tool "strip-store-refs" stripPath;
+  patch = lib.tool "patch-rpaths" patchPath;
 }

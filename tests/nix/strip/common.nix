@@ -12,18 +12,11 @@
 # strip     false leaves the tool out of the builder: the control half that
 #           shows Nix does see the references.
 { nonce, toolPath ? "", strip ? true }:
+let lib = import ../lib.nix { inherit nonce; };
+in
 rec {
-  system = builtins.currentSystem;
-
-  # A plain derivation: no nixpkgs here, only /bin/sh and the host's tools.
-  # The builder gets a script file; an inline `-c` script gets killed on
-  # Nix 2.8 (shared/research/nix-2.8-here.md).
-  mkDrv = name: script: attrs: derivation ({
-    inherit name system nonce;
-    builder = "/bin/sh";
-    args = [ "-e" script ];
-    PATH = "/usr/bin:/bin";
-  } // attrs);
+  # system, and mkDrv: a plain derivation of a builder script (../lib.nix).
+  inherit (lib) system mkDrv;
 
   # Small dependencies, each a real store path the outputs can refer to.
   deps = {
@@ -33,9 +26,7 @@ rec {
     bareonly = mkDrv "dep-bareonly" ./dep.sh { kind = "bareonly"; }; # only its bare hash appears
   };
 
-  tool = if strip
-    then builtins.path { path = toolPath; name = "strip-store-refs"; }
-    else "";
+  tool = if strip then lib.tool "strip-store-refs" toolPath else "";
 
   # A derivation under test: run.sh sources the tree scripts listed in
   # `treeScripts`, which write references to the deps (passed in `attrs`)
