@@ -53,6 +53,9 @@ struct Tally {
     files: u64,
     non_elf: u64,
     elves: Vec<ElfFile>,
+    /// Symlinks named like libraries (`libfoo.so.1 -> libfoo.so.1.2`): the loader opens
+    /// the name, so they are candidates as much as the files they point at.
+    links: Vec<PathBuf>,
     errors: Vec<(PathBuf, String)>,
 }
 
@@ -61,6 +64,7 @@ impl Tally {
         self.files += other.files;
         self.non_elf += other.non_elf;
         self.elves.append(&mut other.elves);
+        self.links.append(&mut other.links);
         self.errors.append(&mut other.errors);
         self
     }
@@ -144,6 +148,15 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         .fold(Tally::default, |mut tally, item| {
             match item {
                 Ok(entry) if entry.kind == Kind::File => read_elf(&entry.path, &mut tally),
+                Ok(entry)
+                    if entry.kind == Kind::Symlink
+                        && entry
+                            .path
+                            .file_name()
+                            .is_some_and(|n| resolve::is_library_name(n.as_bytes())) =>
+                {
+                    tally.links.push(entry.path)
+                }
                 Ok(_) => {}
                 Err(e) => tally.errors.push((e.path.clone(), e.to_string())),
             }
@@ -154,6 +167,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         files,
         non_elf,
         mut elves,
+        links,
         mut errors,
     } = tally;
     elves.sort_by(|a, b| a.path.cmp(&b.path));
@@ -179,19 +193,25 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
     report.elf_files = (dynamic.len() + static_.len() + others.len()) as u64;
 
     // Resolve: the tree's own libraries first, then --libs, then RUNPATHs of those.
-    let tree: Vec<TreeLibrary> = dynamic
-        .iter()
-        .filter(|f| {
-            f.path
-                .file_name()
-                .is_some_and(|n| resolve::is_library_name(n.as_bytes()))
-        })
-        .map(|f| TreeLibrary {
-            path: f.path.clone(),
-            compat: Compat::of(&f.info),
-            search: resolve::search_entries(&f.info),
-        })
-        .collect();
+    let tree: Vec<TreeLibrary> = if opts.ignore_existing {
+        Vec::new()
+    } else {
+        let mut tree: Vec<TreeLibrary> = dynamic
+            .iter()
+            .filter(|f| {
+                f.path
+                    .file_name()
+                    .is_some_and(|n| resolve::is_library_name(n.as_bytes()))
+            })
+            .map(|f| TreeLibrary {
+                path: f.path.clone(),
+                compat: Compat::of(&f.info),
+            })
+            .chain(library_links(&links, &dynamic))
+            .collect();
+        tree.sort_by(|a, b| a.path.cmp(&b.path));
+        tree
+    };
     let index = Index::new(tree, &opts.libs, opts.libc.clone());
 
     // Plan each file.
@@ -247,6 +267,24 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         .map(|d| d.display().to_string())
         .collect();
     Ok(report)
+}
+
+/// The library-named symlinks whose target is one of the tree's own dynamic libraries.
+fn library_links<'a>(
+    links: &'a [PathBuf],
+    dynamic: &'a [ElfFile],
+) -> impl Iterator<Item = TreeLibrary> + 'a {
+    let targets: std::collections::HashMap<PathBuf, Compat> = dynamic
+        .iter()
+        .filter_map(|f| Some((std::fs::canonicalize(&f.path).ok()?, Compat::of(&f.info))))
+        .collect();
+    links.iter().filter_map(move |link| {
+        let compat = *targets.get(&std::fs::canonicalize(link).ok()?)?;
+        Some(TreeLibrary {
+            path: link.clone(),
+            compat,
+        })
+    })
 }
 
 /// Every directory under `root` that directly holds a shared library (autoPatchelf's

@@ -58,8 +58,6 @@ pub fn is_library_name(name: &[u8]) -> bool {
 pub struct TreeLibrary {
     pub path: PathBuf,
     pub compat: Compat,
-    /// Its RUNPATH/RPATH entries without `$ORIGIN`, searched after `--libs`.
-    pub search: Vec<PathBuf>,
 }
 
 /// Where a DT_NEEDED was found.
@@ -88,10 +86,6 @@ impl Index {
     /// `tree` must be sorted by path; `libs` in the order given.
     pub fn new(tree: Vec<TreeLibrary>, libs: &[PathBuf], libc: Option<PathBuf>) -> Index {
         let mut by_name: BTreeMap<Vec<u8>, Vec<TreeLibrary>> = BTreeMap::new();
-        let mut queue: VecDeque<PathBuf> = VecDeque::new();
-        for lib in &tree {
-            queue.extend(lib.search.iter().cloned());
-        }
         for lib in tree {
             if let Some(name) = lib.path.file_name() {
                 by_name
@@ -100,12 +94,12 @@ impl Index {
                     .push(lib);
             }
         }
-        // --libs first, in order; then breadth first through the RUNPATHs of what they hold,
-        // and of the tree's own libraries.
+        // --libs first, in order; then breadth first through the RUNPATHs of what they hold.
+        // Not through the RUNPATHs of the tree's own libraries: those are what this tool
+        // writes, so searching them would make a second run resolve differently from the first.
         let mut dirs = Vec::new();
         let mut seen = HashSet::new();
         let mut pending: VecDeque<PathBuf> = libs.iter().cloned().collect();
-        pending.extend(queue);
         while let Some(dir) = pending.pop_front() {
             if !seen.insert(dir.clone()) || !dir.is_dir() {
                 continue;

@@ -735,3 +735,74 @@ fn the_nearest_copy_of_a_library_in_the_tree_wins() {
         assert_eq!(runpath(m).unwrap().1, libs.display().to_string());
     }
 }
+
+#[test]
+fn soname_links_in_the_tree_are_found_and_a_second_run_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("out");
+    // D holds libdep.so.1.0 (soname libdep.so.1) and its soname link, and libreg.so; E's
+    // library needs libreg.so, F's needs libdep.so.1: only the link has that name.
+    let d = tree.join("D");
+    let real = lib(&d, "dep", &[]);
+    let versioned = d.join("libdep.so.1.0");
+    fs::rename(&real, &versioned).unwrap();
+    std::os::unix::fs::symlink("libdep.so.1.0", d.join("libdep.so.1")).unwrap();
+    lib(&d, "reg", &[]);
+    let e = module(&tree.join("E/liby.so"), &[("reg", &d)], None, false);
+    let f = module(&tree.join("F/libx.so"), &[("dep", &d)], None, false);
+    let libc = libc_dir(t.path());
+    let once = run(tool("patch-rpaths").args(flag("--libc", &libc)).arg(&tree));
+    assert!(once.status.success(), "{}", stderr(&once));
+    assert_eq!(runpath(&e).unwrap().1, d.display().to_string());
+    assert_eq!(
+        runpath(&f).unwrap().1,
+        d.display().to_string(),
+        "found through the soname link"
+    );
+    let snapshot_once = snapshot(&tree);
+    let twice = run(tool("patch-rpaths").args(flag("--libc", &libc)).arg(&tree));
+    assert!(twice.status.success(), "{}", stderr(&twice));
+    assert_eq!(snapshot(&tree), snapshot_once);
+    assert!(stderr(&twice).contains("patched 0,"), "{}", stderr(&twice));
+}
+
+#[test]
+fn ignore_existing_keeps_resolution_out_of_the_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let inside = t.path().join("out/lib");
+    let outside = t.path().join("libs");
+    lib(&inside, "dep", &[]);
+    lib(&outside, "dep", &[]);
+    let m = module(
+        &t.path().join("out/mod.so"),
+        &[("dep", &inside)],
+        None,
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .arg("--ignore-existing")
+        .args(flag("--libs", &outside))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m).unwrap().1, outside.display().to_string());
+}
+
+#[test]
+fn a_separate_debug_file_is_skipped_not_an_error() {
+    let t = tempfile::tempdir().unwrap();
+    let so = lib(&t.path().join("out"), "dep", &[]);
+    let debug = t.path().join("out/libdep.so.1.debug");
+    let ok = Command::new("objcopy")
+        .arg("--only-keep-debug")
+        .arg(&so)
+        .arg(&debug)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 not dynamic"), "{}", stderr(&out));
+}

@@ -217,6 +217,11 @@ impl ElfInfo {
         let Some(p) = self.program_headers.iter().find(|p| p.p_type == PT_DYNAMIC) else {
             return Ok(None);
         };
+        // A separate debug file (objcopy --only-keep-debug) keeps the segment but not its
+        // bytes: nothing there is loaded or linked, so it is not a dynamic object to patch.
+        if p.p_filesz == 0 {
+            return Ok(None);
+        }
         let codec = self.codec();
         let size = codec.dyn_size() as u64;
         slice(bytes, p.p_offset, p.p_filesz)
