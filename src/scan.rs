@@ -153,7 +153,12 @@ impl<'h> Scanner<'h> {
 
     /// Reports matches that start before `limit`; bytes past it are only looked at.
     fn scan_chunk(&self, buf: &[u8], limit: usize, base: u64, found: &mut Found) {
-        for at in self.finder.find_iter(buf) {
+        // Overlapping matches count: in `/nix/store/nix/store/HASH-` the reference starts at
+        // the second prefix, which a non-overlapping search would step over.
+        let mut from = 0;
+        while let Some(found_at) = self.finder.find(&buf[from..]) {
+            let at = from + found_at;
+            from = at + 1;
             if at >= limit {
                 break;
             }

@@ -123,6 +123,9 @@ fn check(old: &[u8], new: &[u8], edit: &Edit) -> Result<(), String> {
 /// PT_LOADs ascend and are congruent mod p_align; a new one shares no page with another.
 fn check_loads(before: &ElfInfo, after: &ElfInfo) -> Result<(), String> {
     let loads: Vec<_> = after.loads().collect();
+    if let Some(gone) = before.loads().find(|o| !loads.contains(o)) {
+        return Err(format!("the PT_LOAD at {:#x} changed", gone.p_vaddr));
+    }
     if loads.windows(2).any(|w| w[0].p_vaddr > w[1].p_vaddr) {
         return Err("PT_LOAD entries are not in ascending order".into());
     }

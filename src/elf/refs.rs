@@ -58,8 +58,17 @@ fn dynsym_names(
     let entsize = d
         .get(DT_SYMENT)
         .unwrap_or(if codec.word_size() == 8 { 24 } else { 16 });
+    // st_name is a 32-bit field; a hostile entry size or count must not make us allocate or
+    // loop past the file.
+    if !(4..=64).contains(&entsize) {
+        return Err(format!("DT_SYMENT {entsize} is not a symbol size"));
+    }
     let count = dynsym_count(info, d, bytes, symtab)?;
-    let off = at(info, symtab, count * entsize, ".dynsym")?;
+    let size = count
+        .checked_mul(entsize)
+        .filter(|&size| size <= bytes.len() as u64)
+        .ok_or_else(|| format!(".dynsym of {count} symbols does not fit in the file"))?;
+    let off = at(info, symtab, size, ".dynsym")?;
     for i in 0..count {
         // st_name is the first field in both classes.
         refs.push(
@@ -130,15 +139,29 @@ fn verneed_names(
     let codec = info.codec();
     let mut off = at(info, vaddr, 16, "DT_VERNEED")?;
     let bad = || "DT_VERNEED truncated".to_string();
-    for _ in 0..d.get(DT_VERNEEDNUM).unwrap_or(0) {
+    // Each entry takes 16 bytes, so no honest count exceeds the file; a next offset of 0
+    // ends the chain (as the loader reads it) even when the count says otherwise.
+    let num = d
+        .get(DT_VERNEEDNUM)
+        .unwrap_or(0)
+        .min(bytes.len() as u64 / 16);
+    for _ in 0..num {
         let cnt = codec.u16(bytes, off + 2).ok_or_else(bad)?;
         refs.push(codec.u32(bytes, off + 4).ok_or_else(bad)?.into());
         let mut aux = off + u64::from(codec.u32(bytes, off + 8).ok_or_else(bad)?);
         for _ in 0..cnt {
             refs.push(codec.u32(bytes, aux + 8).ok_or_else(bad)?.into());
-            aux += u64::from(codec.u32(bytes, aux + 12).ok_or_else(bad)?);
+            let next = u64::from(codec.u32(bytes, aux + 12).ok_or_else(bad)?);
+            if next == 0 {
+                break;
+            }
+            aux += next;
         }
-        off += u64::from(codec.u32(bytes, off + 12).ok_or_else(bad)?);
+        let next = u64::from(codec.u32(bytes, off + 12).ok_or_else(bad)?);
+        if next == 0 {
+            break;
+        }
+        off += next;
     }
     Ok(())
 }
@@ -155,14 +178,27 @@ fn verdef_names(
     let codec = info.codec();
     let mut off = at(info, vaddr, 20, "DT_VERDEF")?;
     let bad = || "DT_VERDEF truncated".to_string();
-    for _ in 0..d.get(DT_VERDEFNUM).unwrap_or(0) {
+    // As for DT_VERNEED: 20-byte entries bound the count, a next offset of 0 ends the chain.
+    let num = d
+        .get(DT_VERDEFNUM)
+        .unwrap_or(0)
+        .min(bytes.len() as u64 / 20);
+    for _ in 0..num {
         let cnt = codec.u16(bytes, off + 6).ok_or_else(bad)?;
         let mut aux = off + u64::from(codec.u32(bytes, off + 12).ok_or_else(bad)?);
         for _ in 0..cnt {
             refs.push(codec.u32(bytes, aux).ok_or_else(bad)?.into());
-            aux += u64::from(codec.u32(bytes, aux + 4).ok_or_else(bad)?);
+            let next = u64::from(codec.u32(bytes, aux + 4).ok_or_else(bad)?);
+            if next == 0 {
+                break;
+            }
+            aux += next;
         }
-        off += u64::from(codec.u32(bytes, off + 16).ok_or_else(bad)?);
+        let next = u64::from(codec.u32(bytes, off + 16).ok_or_else(bad)?);
+        if next == 0 {
+            break;
+        }
+        off += next;
     }
     Ok(())
 }

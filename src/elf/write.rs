@@ -70,6 +70,25 @@ pub enum Refusal {
     Unsupported(String),
 }
 
+/// True when `[offset, offset + len)` shares a byte with the ELF header, the program header
+/// table or the dynamic segment: a string written there would rewrite the file's structure.
+fn overlaps_headers(info: &ElfInfo, offset: u64, len: u64) -> bool {
+    let codec = info.codec();
+    let ehsize = if codec.word_size() == 8 { 64 } else { 52 };
+    let phdrs = (
+        info.phoff,
+        info.program_headers.len() as u64 * codec.phdr_size() as u64,
+    );
+    let dynamic = info
+        .dynamic
+        .as_ref()
+        .map_or((0, 0), |d| (d.range.offset, d.range.size));
+    let end = offset.saturating_add(len);
+    [(0, ehsize), phdrs, dynamic]
+        .into_iter()
+        .any(|(start, size)| size > 0 && offset < start.saturating_add(size) && start < end)
+}
+
 /// Plan `change` against `info` (parsed from `bytes`). `Ok(None)`: already as requested.
 pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit>, Refusal> {
     for (name, v) in [
@@ -194,6 +213,15 @@ impl Planner<'_> {
         } else {
             "RUNPATH"
         };
+        if spans
+            .iter()
+            .any(|(s, e)| overlaps_headers(self.info, strtab.offset + s, e - s + 1))
+        {
+            return Err(Refusal::Unsupported(
+                "the RUNPATH string overlaps the ELF header, the program headers or .dynamic"
+                    .into(),
+            ));
+        }
         if let Ok(()) = &unshared {
             if spans.iter().all(|(s, e)| new.len() as u64 <= e - s) {
                 for (s, e) in &spans {
@@ -248,6 +276,11 @@ impl Planner<'_> {
             .ok_or(Refusal::NoInterpreter)?;
         if interp.path == new {
             return Ok(());
+        }
+        if overlaps_headers(self.info, interp.range.offset, interp.range.size) {
+            return Err(Refusal::Unsupported(
+                "PT_INTERP's bytes overlap the ELF header, the program headers or .dynamic".into(),
+            ));
         }
         if new.len() < interp.range.size as usize {
             let mut b = new.to_vec();

@@ -100,6 +100,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
         return Err("script name has surrounding whitespace".into());
     }
+    // entry_points.txt is INI: such a name could not be written back as the same key.
+    if name.contains('=') || name.starts_with(['#', ';', '[']) {
+        return Err("script name contains `=` or starts with `#`, `;` or `[`".into());
+    }
     if reserved(name) {
         return Err(
             "script name is reserved for the venv's interpreter links or activators".into(),
@@ -123,6 +127,9 @@ fn is_dotted(s: &str) -> bool {
 /// Parses `module.path:attr.path [extras]`; extras are ignored, as uv ignores them.
 pub fn parse_reference(value: &str) -> Result<(String, String), String> {
     let value = value.trim();
+    if value.chars().any(char::is_control) {
+        return Err("object reference contains a control character".into());
+    }
     let object = match value.split_once('[') {
         Some((object, extras)) => {
             let extras = extras
