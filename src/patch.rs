@@ -236,9 +236,17 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         })
         .collect();
 
+    let mut warnings = Vec::new();
     for (plan, outcome) in plans.into_iter().zip(outcomes) {
         report.missing.extend(plan.missing);
         match (outcome, plan.edit) {
+            // Only --runtime-dependency entries were to be added, and the file needs none of
+            // them to load: refusing is no reason to fail the build (Rust wheels linked by
+            // LLD have no spare dynamic slot to take a RUNPATH).
+            (Some(message), Err(_)) if plan.optional_only => {
+                warnings.push((plan.path.clone(), message));
+                report.unchanged += 1;
+            }
             (Some(message), _) => errors.push((plan.path.clone(), message)),
             (None, Ok(Some(edit))) => report.patched.push(PatchedEntry {
                 path: plan.path.display().to_string(),
@@ -261,6 +269,15 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         .collect();
     errors.sort();
     report.errors = errors;
+    let mut warnings: Vec<ErrorEntry> = warnings
+        .into_iter()
+        .map(|(path, message)| ErrorEntry {
+            path: path.display().to_string(),
+            message,
+        })
+        .collect();
+    warnings.sort();
+    report.warnings = warnings;
     report.search_dirs = index
         .dirs()
         .iter()
@@ -335,6 +352,8 @@ struct FilePlan {
     missing: Vec<MissingEntry>,
     /// Left alone because a library it needs is missing.
     blocked: bool,
+    /// The change only adds --runtime-dependency entries: refusing it is a warning.
+    optional_only: bool,
 }
 
 /// `$ORIGIN` and `${ORIGIN}` expanded against the file's directory.
@@ -444,6 +463,8 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
             }
         }
     }
+    // Whether resolution itself asks for a directory, as opposed to --runtime-dependency.
+    let resolved_dirs = new_entries.len() > origin_entries.len();
     for dep in &opts.runtime_dependencies {
         if dep.is_dir() {
             new_entries.push(dep.as_os_str().as_bytes().to_vec());
@@ -469,6 +490,7 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
     // A file whose libraries cannot all be found is left as it was: the run fails anyway, and
     // half a RUNPATH would only hide which package is missing.
     let blocked = missing.iter().any(|m| !m.ignored);
+    let optional_only = !resolved_dirs && interpreter.is_none();
     let edit = if blocked || (runpath.is_none() && interpreter.is_none()) {
         Ok(None)
     } else {
@@ -485,6 +507,7 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
         path: file.path.clone(),
         old_runpath,
         old_interpreter: info.interpreter.as_ref().map(|i| i.path.clone()),
+        optional_only,
         edit,
         missing,
         blocked,

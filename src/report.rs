@@ -217,6 +217,8 @@ pub struct PatchReport {
     pub missing: Vec<MissingEntry>,
     /// The `--libs` directories and the RUNPATH directories found from them, in search order.
     pub search_dirs: Vec<String>,
+    /// Files left as they were that need nothing to load (only runtime dependencies missed).
+    pub warnings: Vec<ErrorEntry>,
     pub errors: Vec<ErrorEntry>,
 }
 
@@ -325,6 +327,13 @@ impl Report for PatchReport {
                 out,
                 "{tool}: {} could not be satisfied (--ignore-missing GLOB turns them into warnings)",
                 count(self.failed_missing() as u64, "dependency")
+            )?;
+        }
+        for w in &self.warnings {
+            writeln!(
+                out,
+                "{tool}: warning: {} (only runtime dependencies were to be added)",
+                w.message
             )?;
         }
         for e in &self.errors {

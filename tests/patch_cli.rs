@@ -806,3 +806,36 @@ fn a_separate_debug_file_is_skipped_not_an_error() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("1 not dynamic"), "{}", stderr(&out));
 }
+
+/// A library with no RUNPATH and no spare dynamic slot (as LLD links Rust wheels) that needs
+/// nothing but libc: adding runtime dependencies to it is refused, and that is a warning.
+#[test]
+fn a_refused_runtime_dependency_is_a_warning_not_a_failure() {
+    let t = tempfile::tempdir().unwrap();
+    let m = module(&t.path().join("out/_rust.abi3.so"), &[], None, false);
+    // Test-only surgery: fill the spare DT_NULL slots with DT_DEBUG (21) entries.
+    let info = {
+        let bytes = fs::read(&m).unwrap();
+        fixup_hooks::elf::ElfInfo::parse(&bytes).unwrap().unwrap()
+    };
+    let d = info.dynamic.unwrap();
+    let mut bytes = fs::read(&m).unwrap();
+    for k in 0..d.spare_null_slots {
+        let at = d.entry_offset(d.entries.len() + k) as usize;
+        bytes[at..at + 8].copy_from_slice(&21u64.to_le_bytes());
+    }
+    fs::write(&m, &bytes).unwrap();
+    let rt = t.path().join("runtime");
+    fs::create_dir_all(&rt).unwrap();
+    let out = run(tool("patch-rpaths")
+        .args(flag("--runtime-dependency", &rt))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning:") && stderr(&out).contains("no spare DT_NULL slot"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read(&m).unwrap(), bytes, "left untouched");
+}
