@@ -2,9 +2,10 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::fs::File;
+
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -53,6 +54,8 @@ struct Tally {
     files: u64,
     non_elf: u64,
     elves: Vec<ElfFile>,
+    /// FIFOs, sockets and devices: never opened, named in the report.
+    special: Vec<PathBuf>,
     /// Symlinks named like libraries (`libfoo.so.1 -> libfoo.so.1.2`): the loader opens
     /// the name, so they are candidates as much as the files they point at.
     links: Vec<PathBuf>,
@@ -65,6 +68,7 @@ impl Tally {
         self.non_elf += other.non_elf;
         self.elves.append(&mut other.elves);
         self.links.append(&mut other.links);
+        self.special.append(&mut other.special);
         self.errors.append(&mut other.errors);
         self
     }
@@ -73,7 +77,14 @@ impl Tally {
 fn read_elf(path: &Path, tally: &mut Tally) {
     tally.files += 1;
     let result = (|| -> std::io::Result<Option<Mmap>> {
-        let mut file = File::open(path)?;
+        // Not following a link, not blocking on a FIFO that replaced the file since the walk.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::other("no longer a regular file"));
+        }
         let mut magic = [0u8; 4];
         if file.read(&mut magic)? < 4 || &magic != b"\x7fELF" {
             return Ok(None);
@@ -148,6 +159,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         .fold(Tally::default, |mut tally, item| {
             match item {
                 Ok(entry) if entry.kind == Kind::File => read_elf(&entry.path, &mut tally),
+                Ok(entry) if entry.kind == Kind::Special => tally.special.push(entry.path),
                 Ok(entry)
                     if entry.kind == Kind::Symlink
                         && entry
@@ -168,8 +180,10 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         non_elf,
         mut elves,
         links,
+        mut special,
         mut errors,
     } = tally;
+    special.sort();
     elves.sort_by(|a, b| a.path.cmp(&b.path));
 
     let mut report = PatchReport {
@@ -278,6 +292,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         .collect();
     warnings.sort();
     report.warnings = warnings;
+    report.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
     report.search_dirs = index
         .dirs()
         .iter()

@@ -217,6 +217,8 @@ pub struct PatchReport {
     pub missing: Vec<MissingEntry>,
     /// The `--libs` directories and the RUNPATH directories found from them, in search order.
     pub search_dirs: Vec<String>,
+    /// FIFOs, sockets and devices, which are never opened.
+    pub skipped_special: Vec<String>,
     /// Files left as they were that need nothing to load (only runtime dependencies missed).
     pub warnings: Vec<ErrorEntry>,
     pub errors: Vec<ErrorEntry>,
@@ -327,6 +329,12 @@ impl Report for PatchReport {
                 out,
                 "{tool}: {} could not be satisfied (--ignore-missing GLOB turns them into warnings)",
                 count(self.failed_missing() as u64, "dependency")
+            )?;
+        }
+        for path in &self.skipped_special {
+            writeln!(
+                out,
+                "{tool}: {path}: skipped: not a regular file, directory or symlink"
             )?;
         }
         for w in &self.warnings {

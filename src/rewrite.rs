@@ -127,14 +127,30 @@ fn open_for_write(path: &Path) -> Result<(File, WritableFor<'_>), RewriteError> 
             path: path.to_path_buf(),
         });
     }
-    let guard = WritableFor::new(path, &meta)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(io_error(path, "open for writing"))?;
-    Ok((file, guard))
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+    };
+    // The mode changes only when it must (not for root): a kill between the chmod and its
+    // restoration would leave the file's mode changed.
+    match open() {
+        Ok(file) => Ok((
+            file,
+            WritableFor {
+                path,
+                restore: None,
+            },
+        )),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let guard = WritableFor::new(path, &meta)?;
+            let file = open().map_err(io_error(path, "open for writing"))?;
+            Ok((file, guard))
+        }
+        Err(e) => Err(io_error(path, "open for writing")(e)),
+    }
 }
 
 fn neutralise_at(file: &File, path: &Path, hit: &Hit) -> Result<(), RewriteError> {
@@ -173,14 +189,25 @@ pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<(), RewriteError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let parent_meta = fs::metadata(parent).map_err(io_error(parent, "stat"))?;
-    let guard = WritableFor::new(parent, &parent_meta)?;
     let temp = parent.join(format!(
         ".strip-store-refs.{}.{}",
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    symlink(OsStr::from_bytes(new), &temp).map_err(io_error(&temp, "create symlink"))?;
+    // As for files: the directory's mode changes only when it must. Errors name the link the
+    // user has, not the temporary name it was being made under.
+    let mut guard = WritableFor {
+        path: parent,
+        restore: None,
+    };
+    if let Err(e) = symlink(OsStr::from_bytes(new), &temp) {
+        if e.kind() != io::ErrorKind::PermissionDenied {
+            return Err(io_error(path, "re-create symlink")(e));
+        }
+        let parent_meta = fs::metadata(parent).map_err(io_error(parent, "stat"))?;
+        guard = WritableFor::new(parent, &parent_meta)?;
+        symlink(OsStr::from_bytes(new), &temp).map_err(io_error(path, "re-create symlink"))?;
+    }
     // Keep the owner when we can (running as root); a build user owns its links anyway.
     let _ = std::os::unix::fs::lchown(&temp, Some(meta.uid()), Some(meta.gid()));
     if let Err(e) = fs::rename(&temp, path) {

@@ -17,6 +17,11 @@ use crate::store::{is_nix32, name_after, StoreDir, StoreHash, HASH_LEN, MAX_NAME
 /// Bytes read per chunk; large enough that syscalls and the seam carry are noise.
 const CHUNK: usize = 1 << 20;
 
+/// The chunk size to read a file of `len` bytes with: the whole file when it is small.
+pub fn chunk_for(len: u64) -> usize {
+    (len as usize).saturating_add(1).clamp(4096, CHUNK)
+}
+
 /// Run bytes kept per file for later bare-hash matching. Past this the file is marked for a
 /// second, targeted pass instead, so a file of a billion `0`s cannot exhaust memory.
 const MAX_RUN_BYTES: usize = 1 << 20;

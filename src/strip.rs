@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::plan::{self, EntryPlan, EntryScan, Place, Plan};
 use crate::report::{ErrorEntry, ReferenceEntry, StorePathStat, StripReport};
 use crate::rewrite;
-use crate::scan::{Found, Scanner};
+use crate::scan::{self, Found, Scanner};
 use crate::select::Selection;
 use crate::store::{StoreDir, StoreHash};
 use crate::walk::{self, Kind};
@@ -166,7 +166,12 @@ fn scan_entry(scanner: &Scanner, tally: &mut Tally, entry: walk::Entry) {
         },
         Kind::File => {
             let result = open_regular(path).and_then(|(file, inode)| {
-                let found = scanner.scan_reader(file).map_err(read_error(path))?;
+                // A buffer sized to the file: zero-filling a whole chunk for every small file
+                // costs more than reading it.
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let found = scanner
+                    .scan_reader_chunked(file, scan::chunk_for(len))
+                    .map_err(read_error(path))?;
                 Ok((found, inode))
             });
             match result {
@@ -234,11 +239,27 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
 
     // Write (only in strip mode); names are never renamed behind the user's back.
     let outcomes: Vec<(bool, Vec<String>)> = match opts.mode {
-        Mode::Strip => plan
-            .entries
-            .par_iter()
-            .map(|e| apply(e, &opts.store, &plan))
-            .collect(),
+        Mode::Strip => {
+            // Bare hashes first, everywhere: a bare hash is only recognised through a prefixed
+            // occurrence, so if the run is killed, a re-run must still find a prefixed one.
+            let bare: Vec<(bool, Vec<String>)> = plan
+                .entries
+                .par_iter()
+                .map(|e| apply(e, &opts.store, &plan, Pass::Bare))
+                .collect();
+            let rest: Vec<(bool, Vec<String>)> = plan
+                .entries
+                .par_iter()
+                .map(|e| apply(e, &opts.store, &plan, Pass::Rest))
+                .collect();
+            bare.into_iter()
+                .zip(rest)
+                .map(|((c1, mut e1), (c2, e2))| {
+                    e1.extend(e2);
+                    (c1 || c2, e1)
+                })
+                .collect()
+        }
         Mode::DryRun => plan
             .entries
             .iter()
@@ -315,23 +336,40 @@ fn rescan_overflowed(
 }
 
 /// Applies one entry's plan; returns whether anything was written and the errors.
-fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan) -> (bool, Vec<String>) {
-    match entry.place {
-        Place::Contents => {
-            let (written, errors) = rewrite::neutralise_file(&entry.path, &entry.hits);
+/// The two write passes: bare hashes in file contents, then everything else.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Bare,
+    Rest,
+}
+
+fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan, pass: Pass) -> (bool, Vec<String>) {
+    match (entry.place, pass) {
+        (Place::Contents, _) => {
+            let hits: Vec<_> = entry
+                .hits
+                .iter()
+                .filter(|h| h.bare == (pass == Pass::Bare))
+                .copied()
+                .collect();
+            if hits.is_empty() {
+                return (false, Vec::new());
+            }
+            let (written, errors) = rewrite::neutralise_file(&entry.path, &hits);
             (
                 written > 0,
                 errors.iter().map(ToString::to_string).collect(),
             )
         }
-        Place::SymlinkTarget => {
+        (_, Pass::Bare) => (false, Vec::new()),
+        (Place::SymlinkTarget, Pass::Rest) => {
             let (old, new) = entry.relink.as_ref().expect("symlink plans carry targets");
             match rewrite::relink(&entry.path, old, new) {
                 Ok(()) => (true, Vec::new()),
                 Err(e) => (false, vec![e.to_string()]),
             }
         }
-        Place::Name => (false, vec![name_error(entry, store, plan)]),
+        (Place::Name, Pass::Rest) => (false, vec![name_error(entry, store, plan)]),
     }
 }
 

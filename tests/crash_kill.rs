@@ -1070,9 +1070,6 @@ fn patch_rpaths_killed_between_temp_file_and_rename_leaves_nothing_behind() {
 }
 
 #[test]
-#[ignore = "bug: strip-store-refs lifts a read-only file to u+w before writing it even as root \
-            (who needs no write bit); a SIGKILL before the mode is put back leaves it 0644, and a \
-            re-run keeps 0644, so the output's modes differ from an uninterrupted run"]
 fn strip_store_refs_killed_while_writing_a_read_only_file_keeps_its_mode() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("out");
@@ -1084,14 +1081,12 @@ fn strip_store_refs_killed_while_writing_a_read_only_file_keeps_its_mode() {
     rc::set_mode(&file, 0o444);
     let mut tool = common::tool("strip-store-refs");
     tool.arg(&root);
-    // Hold the write of the reference open; the window is open once the mode was lifted.
-    let ran = kill_inside_window(
-        tool,
-        "pwrite64",
-        Some(&file),
-        &t.path().join("strace.log"),
-        || rc::mode_of(&file) != 0o444,
-    );
+    // Hold the write of the reference open and kill the tool inside it. The mode may only be
+    // lifted when the owner could not write otherwise (never as root), so a kill leaves it.
+    let log = t.path().join("strace.log");
+    let ran = kill_inside_window(tool, "pwrite64", Some(&file), &log, || {
+        fs::read_to_string(&log).is_ok_and(|l| l.contains("pwrite64"))
+    });
     if !ran {
         return;
     }
@@ -1121,10 +1116,6 @@ fn strip_store_refs_killed_while_writing_a_read_only_file_keeps_its_mode() {
 }
 
 #[test]
-#[ignore = "bug: strip-store-refs learns which bare hashes are references from the prefixed \
-            ones it sees; when a kill lands after every prefixed occurrence of a hash was \
-            neutralised but before its bare occurrences were, a re-run no longer knows the hash \
-            and leaves the bare occurrences, which Nix still counts as references"]
 fn strip_store_refs_rerun_after_a_kill_still_neutralises_bare_hashes() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("out");
@@ -1141,27 +1132,26 @@ fn strip_store_refs_rerun_after_a_kill_still_neutralises_bare_hashes() {
     let mut tool = common::tool("strip-store-refs");
     tool.args(["-j", "1"]).arg(&root);
     let neutralised = format!("libdir={}/lib\n", common::neutral(&pq));
+    // Bare hashes are written first: hold the prefixed write open once the bare one is done.
     let ran = kill_inside_window(
         tool,
         "pwrite64",
-        Some(&bare),
+        Some(&prefixed),
         &t.path().join("strace.log"),
-        || fs::read_to_string(&prefixed).unwrap() == neutralised,
+        || fs::read_to_string(&bare).unwrap() == format!("{{\"hash\": \"{}\"}}\n", "e".repeat(32)),
     );
-    if !ran {
-        // Without strace, make the state such a kill leaves by hand.
-        fs::write(&prefixed, &neutralised).unwrap();
-    }
+    assert!(ran, "strace is needed for this test");
     assert_eq!(
-        fs::read_to_string(&bare).unwrap(),
-        format!("{{\"hash\": \"{hash}\"}}\n"),
-        "killed before the bare hash was written"
+        fs::read_to_string(&prefixed).unwrap(),
+        format!("libdir={pq}/lib\n"),
+        "killed before the prefixed occurrence was written: the hash stays recognisable"
     );
     let rerun = common::tool("strip-store-refs")
         .arg(&root)
         .output()
         .unwrap();
     assert!(rerun.status.success(), "{}", rc::text(&rerun.stderr));
+    assert_eq!(fs::read_to_string(&prefixed).unwrap(), neutralised);
     assert_eq!(
         fs::read_to_string(&bare).unwrap(),
         format!("{{\"hash\": \"{}\"}}\n", "e".repeat(32)),
