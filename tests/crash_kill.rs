@@ -340,10 +340,8 @@ fn strip_subset(dst: &Path) -> (usize, usize) {
     const COPIES: usize = 2;
     let venv = common::fixture().join("venv");
     let hashes = fixture_hashes();
-    let finders: Vec<memchr::memmem::Finder> = hashes
-        .iter()
-        .map(|h| memchr::memmem::Finder::new(h))
-        .collect();
+    let finders: Vec<memchr::memmem::Finder> =
+        hashes.iter().map(memchr::memmem::Finder::new).collect();
     let (mut with_refs, mut others, mut seen_others) = (0, 0, 0);
     let mut read_only = Vec::new();
     for entry in walkdir::WalkDir::new(&venv).sort_by_file_name() {

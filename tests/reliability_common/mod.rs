@@ -192,7 +192,7 @@ pub fn assert_only_changed(before: &Tree, after: &Tree, changed: &[&Path]) {
         "entries added {added:?}, removed {removed:?}"
     );
     for (path, node) in before {
-        if changed.iter().any(|c| *c == path.as_path()) {
+        if changed.contains(&path.as_path()) {
             continue;
         }
         assert_eq!(
@@ -523,12 +523,7 @@ impl Tmpfs {
         }
         let _ = f.sync_all();
         // Whatever partial page is left: top it up byte by byte.
-        loop {
-            match f.write(&[0x5a]) {
-                Ok(1) => {}
-                _ => break,
-            }
-        }
+        while let Ok(1) = f.write(&[0x5a]) {}
         path
     }
 
