@@ -93,16 +93,16 @@ impl Drop for WritableFor<'_> {
 }
 
 /// Overwrites each hit's 32 hash bytes with `e`, after checking they still hold the hash.
-/// Returns how many were written and the errors of those that were not; each reference is
-/// one write of its 32 bytes, so it is either fully neutralised or untouched.
-pub fn neutralise_file(path: &Path, hits: &[Hit]) -> (usize, Vec<RewriteError>) {
+/// Returns the offsets written and the errors of those that were not; each reference is one
+/// write of its 32 bytes, so it is either fully neutralised or untouched.
+pub fn neutralise_file(path: &Path, hits: &[Hit]) -> (Vec<u64>, Vec<RewriteError>) {
     let mut errors = Vec::new();
     let written = match open_for_write(path) {
         Ok((file, guard)) => {
-            let mut written = 0;
+            let mut written = Vec::new();
             for hit in hits {
                 match neutralise_at(&file, path, hit) {
-                    Ok(()) => written += 1,
+                    Ok(()) => written.push(hit.offset),
                     Err(e) => errors.push(e),
                 }
             }
@@ -114,7 +114,7 @@ pub fn neutralise_file(path: &Path, hits: &[Hit]) -> (usize, Vec<RewriteError>) 
         }
         Err(e) => {
             errors.push(e);
-            0
+            Vec::new()
         }
     };
     (written, errors)
@@ -242,7 +242,7 @@ mod tests {
         fs::write(&path, &bytes).unwrap();
         // The first hit is stale (wrong offset), the second right: one error, one write.
         let (written, errors) = neutralise_file(&path, &[hit(3), hit(11)]);
-        assert_eq!(written, 1);
+        assert_eq!(written, [11]);
         assert!(matches!(
             errors.as_slice(),
             [RewriteError::Changed { offset: 3, .. }]
@@ -256,7 +256,7 @@ mod tests {
         let path = dir.path().join("f");
         fs::write(&path, b"short").unwrap();
         let (written, errors) = neutralise_file(&path, &[hit(100)]);
-        assert_eq!(written, 0);
+        assert!(written.is_empty());
         assert!(matches!(errors.as_slice(), [RewriteError::Changed { .. }]));
         assert_eq!(fs::read(&path).unwrap(), b"short");
     }

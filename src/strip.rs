@@ -238,25 +238,26 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
     };
 
     // Write (only in strip mode); names are never renamed behind the user's back.
-    let outcomes: Vec<(bool, Vec<String>)> = match opts.mode {
+    let outcomes: Vec<Outcome> = match opts.mode {
         Mode::Strip => {
             // Bare hashes first, everywhere: a bare hash is only recognised through a prefixed
             // occurrence, so if the run is killed, a re-run must still find a prefixed one.
-            let bare: Vec<(bool, Vec<String>)> = plan
+            let bare: Vec<Outcome> = plan
                 .entries
                 .par_iter()
                 .map(|e| apply(e, &opts.store, &plan, Pass::Bare))
                 .collect();
-            let rest: Vec<(bool, Vec<String>)> = plan
+            let rest: Vec<Outcome> = plan
                 .entries
                 .par_iter()
                 .map(|e| apply(e, &opts.store, &plan, Pass::Rest))
                 .collect();
             bare.into_iter()
                 .zip(rest)
-                .map(|((c1, mut e1), (c2, e2))| {
+                .map(|((c1, mut e1, mut f1), (c2, e2, f2))| {
                     e1.extend(e2);
-                    (c1 || c2, e1)
+                    f1.extend(f2);
+                    (c1 || c2, e1, f1)
                 })
                 .collect()
         }
@@ -264,13 +265,21 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
             .entries
             .iter()
             .map(|e| match e.place {
-                Place::Name => (false, vec![name_error(e, &opts.store, &plan)]),
-                _ => (true, Vec::new()),
+                Place::Name => (
+                    false,
+                    vec![name_error(e, &opts.store, &plan)],
+                    e.hits.iter().map(|h| h.offset).collect(),
+                ),
+                _ => (true, Vec::new(), Vec::new()),
             })
             .collect(),
-        Mode::Check => plan.entries.iter().map(|_| (false, Vec::new())).collect(),
+        Mode::Check => plan
+            .entries
+            .iter()
+            .map(|_| (false, Vec::new(), Vec::new()))
+            .collect(),
     };
-    for (entry, (changed, entry_errors)) in plan.entries.iter().zip(&outcomes) {
+    for (entry, (changed, entry_errors, _)) in plan.entries.iter().zip(&outcomes) {
         match entry.place {
             Place::Contents if *changed => report.files_changed += 1,
             Place::SymlinkTarget if *changed => report.symlinks_changed += 1,
@@ -279,7 +288,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
         errors.extend(entry_errors.iter().map(|m| (entry.path.clone(), m.clone())));
     }
 
-    fill_references(&mut report, &opts.store, &plan);
+    let failed: Vec<&[u64]> = outcomes.iter().map(|o| o.2.as_slice()).collect();
+    fill_references(&mut report, &opts.store, &plan, &failed);
     report.kept = kept;
     special.sort();
     report.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
@@ -343,7 +353,12 @@ enum Pass {
     Rest,
 }
 
-fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan, pass: Pass) -> (bool, Vec<String>) {
+/// What applying one entry did: whether it wrote, its errors, and the offsets it did not
+/// neutralise (so the report never counts a reference whose write failed).
+type Outcome = (bool, Vec<String>, Vec<u64>);
+
+fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan, pass: Pass) -> Outcome {
+    let all = || entry.hits.iter().map(|h| h.offset).collect::<Vec<_>>();
     match (entry.place, pass) {
         (Place::Contents, _) => {
             let hits: Vec<_> = entry
@@ -353,23 +368,29 @@ fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan, pass: Pass) -> (bool,
                 .copied()
                 .collect();
             if hits.is_empty() {
-                return (false, Vec::new());
+                return (false, Vec::new(), Vec::new());
             }
             let (written, errors) = rewrite::neutralise_file(&entry.path, &hits);
+            let failed = hits
+                .iter()
+                .map(|h| h.offset)
+                .filter(|o| !written.contains(o))
+                .collect();
             (
-                written > 0,
+                !written.is_empty(),
                 errors.iter().map(ToString::to_string).collect(),
+                failed,
             )
         }
-        (_, Pass::Bare) => (false, Vec::new()),
+        (_, Pass::Bare) => (false, Vec::new(), Vec::new()),
         (Place::SymlinkTarget, Pass::Rest) => {
             let (old, new) = entry.relink.as_ref().expect("symlink plans carry targets");
             match rewrite::relink(&entry.path, old, new) {
-                Ok(()) => (true, Vec::new()),
-                Err(e) => (false, vec![e.to_string()]),
+                Ok(()) => (true, Vec::new(), Vec::new()),
+                Err(e) => (false, vec![e.to_string()], all()),
             }
         }
-        (Place::Name, Pass::Rest) => (false, vec![name_error(entry, store, plan)]),
+        (Place::Name, Pass::Rest) => (false, vec![name_error(entry, store, plan)], all()),
     }
 }
 
@@ -433,12 +454,13 @@ fn kept_store_paths(
 }
 
 /// Per-reference lines and per-store-path totals, both sorted.
-fn fill_references(report: &mut StripReport, store: &StoreDir, plan: &Plan) {
+/// `failed[i]` holds the offsets of entry `i` that were not neutralised; they are not counted.
+fn fill_references(report: &mut StripReport, store: &StoreDir, plan: &Plan, failed: &[&[u64]]) {
     let mut stats: BTreeMap<String, StorePathStat> = BTreeMap::new();
-    for entry in &plan.entries {
+    for (entry, failed) in plan.entries.iter().zip(failed) {
         let path = entry.path.display().to_string();
         let mut counted_here = HashSet::new();
-        for hit in &entry.hits {
+        for hit in entry.hits.iter().filter(|h| !failed.contains(&h.offset)) {
             let store_path = store_path_of(store, plan, &hit.hash);
             let stat = stats
                 .entry(store_path.clone())

@@ -126,8 +126,9 @@ fn write_phase_events(
     let calls: Vec<(&str, &str)> = text
         .lines()
         .filter_map(|l| {
+            // strace pads the thread id to a fixed width: `8069  write(…`.
             let (tid, rest) = l.split_once(' ')?;
-            let name = rest.split('(').next()?;
+            let name = rest.trim_start().split('(').next()?;
             syscalls.contains(&name).then_some((tid, name))
         })
         .collect();

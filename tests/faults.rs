@@ -988,8 +988,6 @@ fn strip_full_disk_in_place_writes_still_succeed() {
 }
 
 #[test]
-#[ignore = "bug: the summary and JSON count a reference as neutralised from the plan, even when \
-            its write failed (here the symlink could not be re-created on a full disk)"]
 fn strip_full_disk_symlink_that_cannot_be_recreated_is_an_error_naming_it() {
     let t = tempfile::tempdir().unwrap();
     let Some(disk) = tmpfs(t.path()) else {
