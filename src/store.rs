@@ -4,7 +4,7 @@
 //! hash is the unit everything else in this crate keys on.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Length of the hash part of a store path.
 pub const HASH_LEN: usize = 32;
@@ -164,11 +164,6 @@ pub fn name_after(bytes: &[u8]) -> String {
         .take_while(|&&b| is_name_char(b))
         .count();
     String::from_utf8(bytes[..len].to_vec()).expect("name chars are ASCII")
-}
-
-/// True when `path` is a path string under the store that carries a hash, e.g. what `-t` takes.
-pub fn looks_like_store_path(store: &StoreDir, path: &Path) -> bool {
-    path.to_str().and_then(|p| store.parse_path(p)).is_some()
 }
 
 #[cfg(test)]
