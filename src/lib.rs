@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod elf;
+pub mod leftover;
 pub mod patch;
 pub mod plan;
 pub mod report;

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -13,6 +13,7 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 
 use crate::elf::{self, Change, Class, Edit, ElfInfo};
+use crate::leftover::{self, Owner};
 use crate::report::{ErrorEntry, MissingEntry, PatchReport, PatchedEntry};
 use crate::resolve::{self, Compat, Found, Index, TreeLibrary};
 use crate::store::{name_after, StoreDir, HASH_LEN, NEUTRAL_BYTE};
@@ -41,11 +42,48 @@ pub enum OptionsError {
     BadInterpreter { path: PathBuf, reason: String },
 }
 
-/// One ELF file as read: the map stays open so each file is read and parsed once.
+/// One ELF file as read. Only its parsed headers are kept: a tree of half a million files
+/// must not stay mapped until the write phase, which maps again the few files it changes.
 struct ElfFile {
     path: PathBuf,
-    map: Mmap,
     info: ElfInfo,
+    stamp: Stamp,
+}
+
+/// What identifies the contents a plan was made from: a write since then changes the mtime, a
+/// replacement the inode. Not the ctime: patching one of two hard links to a file changes
+/// the other's link count, and so its ctime, without changing its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+}
+
+/// Opens a regular file for reading without following a link or blocking on a FIFO that
+/// replaced it since the walk.
+fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("no longer a regular file"));
+    }
+    Ok((file, meta))
 }
 
 /// What the read phase gathers.
@@ -56,6 +94,8 @@ struct Tally {
     elves: Vec<ElfFile>,
     /// FIFOs, sockets and devices: never opened, named in the report.
     special: Vec<PathBuf>,
+    /// Temporary copies a killed earlier run left: removed, never read.
+    leftovers: Vec<PathBuf>,
     /// Symlinks named like libraries (`libfoo.so.1 -> libfoo.so.1.2`): the loader opens
     /// the name, so they are candidates as much as the files they point at.
     links: Vec<PathBuf>,
@@ -69,6 +109,7 @@ impl Tally {
         self.elves.append(&mut other.elves);
         self.links.append(&mut other.links);
         self.special.append(&mut other.special);
+        self.leftovers.append(&mut other.leftovers);
         self.errors.append(&mut other.errors);
         self
     }
@@ -76,29 +117,22 @@ impl Tally {
 
 fn read_elf(path: &Path, tally: &mut Tally) {
     tally.files += 1;
-    let result = (|| -> std::io::Result<Option<Mmap>> {
-        // Not following a link, not blocking on a FIFO that replaced the file since the walk.
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)?;
-        if !file.metadata()?.is_file() {
-            return Err(std::io::Error::other("no longer a regular file"));
-        }
+    let result = (|| -> std::io::Result<Option<(Mmap, Stamp)>> {
+        let (mut file, meta) = open_regular(path)?;
         let mut magic = [0u8; 4];
         if file.read(&mut magic)? < 4 || &magic != b"\x7fELF" {
             return Ok(None);
         }
         // SAFETY: the map is only read; the files are build outputs nothing else writes now.
-        Ok(Some(unsafe { Mmap::map(&file)? }))
+        Ok(Some((unsafe { Mmap::map(&file)? }, Stamp::of(&meta))))
     })();
     match result {
         Ok(None) => tally.non_elf += 1,
-        Ok(Some(map)) => match ElfInfo::parse(&map) {
+        Ok(Some((map, stamp))) => match ElfInfo::parse(&map) {
             Ok(Some(info)) => tally.elves.push(ElfFile {
                 path: path.to_path_buf(),
-                map,
                 info,
+                stamp,
             }),
             Ok(None) => tally.non_elf += 1,
             Err(e) => tally.errors.push((
@@ -158,6 +192,12 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         .flat_map_iter(|batch| batch)
         .fold(Tally::default, |mut tally, item| {
             match item {
+                Ok(entry)
+                    if !entry.is_root
+                        && leftover::is_leftover(Owner::PatchRpaths, &entry.path, entry.kind) =>
+                {
+                    tally.leftovers.push(entry.path)
+                }
                 Ok(entry) if entry.kind == Kind::File => read_elf(&entry.path, &mut tally),
                 Ok(entry) if entry.kind == Kind::Special => tally.special.push(entry.path),
                 Ok(entry)
@@ -181,9 +221,11 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         mut elves,
         links,
         mut special,
+        mut leftovers,
         mut errors,
     } = tally;
     special.sort();
+    leftovers.sort();
     elves.sort_by(|a, b| a.path.cmp(&b.path));
 
     let mut report = PatchReport {
@@ -234,35 +276,42 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         .map(|f| plan_file(f, &index, opts, &ignore))
         .collect();
 
-    // Write.
-    let outcomes: Vec<Option<String>> = plans
+    // Write: a killed run's temporary copies go first, then each changed file.
+    if !opts.dry_run {
+        for path in &leftovers {
+            if let Err(e) = std::fs::remove_file(path) {
+                errors.push((
+                    path.clone(),
+                    format!(
+                        "{}: cannot remove a killed run's temporary copy: {e}",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    report.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
+    let outcomes: Vec<Written> = plans
         .par_iter()
         .zip(&dynamic)
-        .map(|(plan, file)| match (&plan.edit, opts.dry_run) {
-            (Ok(Some(edit)), false) => elf::apply(&file.path, &file.map, edit)
-                .err()
-                .map(|e| e.to_string()),
-            (Err(reason), _) => Some(format!(
-                "{}: cannot patch: {reason}; left untouched",
-                file.path.display()
-            )),
-            _ => None,
-        })
+        .map(|(plan, file)| write_file(file, plan, opts.dry_run))
         .collect();
 
     let mut warnings = Vec::new();
     for (plan, outcome) in plans.into_iter().zip(outcomes) {
         report.missing.extend(plan.missing);
-        match (outcome, plan.edit) {
+        match outcome {
             // Only --runtime-dependency entries were to be added, and the file needs none of
             // them to load: refusing is no reason to fail the build (Rust wheels linked by
             // LLD have no spare dynamic slot to take a RUNPATH).
-            (Some(message), Err(_)) if plan.optional_only => {
+            Written::Refused(message) if plan.optional_only => {
                 warnings.push((plan.path.clone(), message));
                 report.unchanged += 1;
             }
-            (Some(message), _) => errors.push((plan.path.clone(), message)),
-            (None, Ok(Some(edit))) => report.patched.push(PatchedEntry {
+            Written::Refused(message) | Written::Failed(message) => {
+                errors.push((plan.path.clone(), message))
+            }
+            Written::Patched(edit) => report.patched.push(PatchedEntry {
                 path: plan.path.display().to_string(),
                 old_runpath: plan.old_runpath.map(lossy),
                 new_runpath: edit.change.runpath.clone().map(lossy),
@@ -270,8 +319,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
                 new_interpreter: edit.change.interpreter.clone().map(lossy),
                 how: edit.description.clone(),
             }),
-            (None, _) if plan.blocked => report.blocked += 1,
-            (None, _) => report.unchanged += 1,
+            Written::Nothing if plan.blocked => report.blocked += 1,
+            Written::Nothing => report.unchanged += 1,
         }
     }
     let mut errors: Vec<ErrorEntry> = errors
@@ -363,7 +412,8 @@ struct FilePlan {
     path: PathBuf,
     old_runpath: Option<Vec<u8>>,
     old_interpreter: Option<Vec<u8>>,
-    edit: Result<Option<Edit>, elf::Refusal>,
+    /// None: the file stays as it is.
+    change: Option<Change>,
     missing: Vec<MissingEntry>,
     /// Left alone because a library it needs is missing.
     blocked: bool,
@@ -506,26 +556,61 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
     // half a RUNPATH would only hide which package is missing.
     let blocked = missing.iter().any(|m| !m.ignored);
     let optional_only = !resolved_dirs && interpreter.is_none();
-    let edit = if blocked || (runpath.is_none() && interpreter.is_none()) {
-        Ok(None)
-    } else {
-        elf::plan(
-            info,
-            &file.map,
-            &Change {
-                runpath,
-                interpreter,
-            },
-        )
-    };
+    let change = (!blocked && (runpath.is_some() || interpreter.is_some())).then_some(Change {
+        runpath,
+        interpreter,
+    });
     FilePlan {
         path: file.path.clone(),
         old_runpath,
         old_interpreter: info.interpreter.as_ref().map(|i| i.path.clone()),
         optional_only,
-        edit,
+        change,
         missing,
         blocked,
+    }
+}
+
+/// What the write phase did with one file.
+enum Written {
+    Nothing,
+    /// Changed (or, in a dry run, would be) as the edit describes.
+    Patched(Edit),
+    /// The writer cannot make the change; the file is untouched.
+    Refused(String),
+    /// Reading or writing failed; the file is untouched.
+    Failed(String),
+}
+
+/// Maps the file again, checks it is what was read, lays out the edit and applies it.
+fn write_file(file: &ElfFile, plan: &FilePlan, dry_run: bool) -> Written {
+    let Some(change) = &plan.change else {
+        return Written::Nothing;
+    };
+    let path = &file.path;
+    let map = match open_regular(path).and_then(|(f, meta)| {
+        if Stamp::of(&meta) != file.stamp {
+            return Err(std::io::Error::other("changed since it was read"));
+        }
+        // SAFETY: as in read_elf; the edit is checked against these bytes before the rename.
+        unsafe { Mmap::map(&f) }
+    }) {
+        Ok(map) => map,
+        Err(e) => {
+            return Written::Failed(format!("{}: {e}; left untouched", path.display()));
+        }
+    };
+    match elf::plan(&file.info, &map, change) {
+        Ok(None) => Written::Nothing,
+        Ok(Some(edit)) if dry_run => Written::Patched(edit),
+        Ok(Some(edit)) => match elf::apply(path, &map, &edit) {
+            Ok(()) => Written::Patched(edit),
+            Err(e) => Written::Failed(e.to_string()),
+        },
+        Err(reason) => Written::Refused(format!(
+            "{}: cannot patch: {reason}; left untouched",
+            path.display()
+        )),
     }
 }
 

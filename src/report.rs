@@ -61,6 +61,9 @@ pub struct StripReport {
     pub kept: Vec<StorePathStat>,
     /// FIFOs, sockets and devices, which are never opened.
     pub skipped_special: Vec<String>,
+    /// Temporary symlinks (`.strip-store-refs.PID.N`) a killed earlier run left: removed in
+    /// strip mode, only listed otherwise.
+    pub leftovers: Vec<String>,
     pub errors: Vec<ErrorEntry>,
 }
 
@@ -190,11 +193,26 @@ impl Report for StripReport {
                 "{tool}: {path}: skipped: not a regular file, directory or symlink"
             )?;
         }
+        write_leftovers(out, tool, self.mode == "strip", &self.leftovers)?;
         for e in &self.errors {
             writeln!(out, "{tool}: {}", e.message)?;
         }
         Ok(())
     }
+}
+
+/// One line per temporary entry a killed run left.
+fn write_leftovers(
+    out: &mut dyn Write,
+    tool: &str,
+    removed: bool,
+    leftovers: &[String],
+) -> io::Result<()> {
+    let verb = if removed { "removed" } else { "would remove" };
+    for path in leftovers {
+        writeln!(out, "{tool}: {verb} {path}: left by a killed run")?;
+    }
+    Ok(())
 }
 
 /// patch-rpaths' report.
@@ -219,6 +237,9 @@ pub struct PatchReport {
     pub search_dirs: Vec<String>,
     /// FIFOs, sockets and devices, which are never opened.
     pub skipped_special: Vec<String>,
+    /// Temporary copies (`.NAME.patch-rpaths.PID`) a killed earlier run left: removed, or
+    /// only listed in a dry run.
+    pub leftovers: Vec<String>,
     /// Files left as they were that need nothing to load (only runtime dependencies missed).
     pub warnings: Vec<ErrorEntry>,
     pub errors: Vec<ErrorEntry>,
@@ -337,6 +358,7 @@ impl Report for PatchReport {
                 "{tool}: {path}: skipped: not a regular file, directory or symlink"
             )?;
         }
+        write_leftovers(out, tool, self.mode == "patch", &self.leftovers)?;
         for w in &self.warnings {
             writeln!(
                 out,

@@ -10,6 +10,7 @@ use std::os::unix::fs::{symlink, FileExt, MetadataExt, OpenOptionsExt, Permissio
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::leftover;
 use crate::plan::Hit;
 use crate::store::{HASH_LEN, NEUTRAL_BYTE};
 
@@ -189,10 +190,9 @@ pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<(), RewriteError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let temp = parent.join(format!(
-        ".strip-store-refs.{}.{}",
+    let temp = parent.join(leftover::strip_temp_name(
         std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
     ));
     // As for files: the directory's mode changes only when it must. Errors name the link the
     // user has, not the temporary name it was being made under.

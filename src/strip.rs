@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::leftover::{self, Owner};
 use crate::plan::{self, EntryPlan, EntryScan, Place, Plan};
 use crate::report::{ErrorEntry, ReferenceEntry, StorePathStat, StripReport};
 use crate::rewrite;
@@ -83,6 +84,8 @@ struct Tally {
     dirs: u64,
     scans: Vec<EntryScan>,
     special: Vec<PathBuf>,
+    /// Temporary symlinks a killed earlier run left; removed, never scanned.
+    leftovers: Vec<PathBuf>,
     errors: Vec<(PathBuf, String)>,
 }
 
@@ -94,6 +97,7 @@ impl Tally {
         self.dirs += other.dirs;
         self.scans.append(&mut other.scans);
         self.special.append(&mut other.special);
+        self.leftovers.append(&mut other.leftovers);
         self.errors.append(&mut other.errors);
         self
     }
@@ -142,6 +146,10 @@ fn open_regular(path: &Path) -> Result<(File, Option<(u64, u64)>), ScanError> {
 
 fn scan_entry(scanner: &Scanner, tally: &mut Tally, entry: walk::Entry) {
     let path = &entry.path;
+    if !entry.is_root && leftover::is_leftover(Owner::StripStoreRefs, path, entry.kind) {
+        tally.leftovers.push(entry.path);
+        return;
+    }
     if !entry.is_root {
         if let Some(name) = path.file_name() {
             tally.push(
@@ -214,6 +222,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
         dirs,
         mut scans,
         mut special,
+        mut leftovers,
         errors: scan_errors,
     } = tally;
     scans.sort_by(|a, b| (&a.path, a.place).cmp(&(&b.path, b.place)));
@@ -236,6 +245,23 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
         directories_scanned: dirs,
         ..StripReport::default()
     };
+
+    // A killed run's temporary symlinks go first, so nothing of that run outlives this one.
+    leftovers.sort();
+    if opts.mode == Mode::Strip {
+        for path in &leftovers {
+            if let Err(e) = std::fs::remove_file(path) {
+                errors.push((
+                    path.clone(),
+                    format!(
+                        "{}: cannot remove a killed run's temporary symlink: {e}",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    report.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
 
     // Write (only in strip mode); names are never renamed behind the user's back.
     let outcomes: Vec<Outcome> = match opts.mode {

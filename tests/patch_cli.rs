@@ -839,3 +839,87 @@ fn a_refused_runtime_dependency_is_a_warning_not_a_failure() {
     );
     assert_eq!(fs::read(&m).unwrap(), bytes, "left untouched");
 }
+
+#[test]
+fn hard_links_to_one_library_are_each_patched() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    let m = module(
+        &t.path().join("out/a/x.so"),
+        &[("xml2", &d)],
+        Some(&stripped_twin(&d)),
+        false,
+    );
+    let twin = t.path().join("out/b/x.so");
+    fs::create_dir_all(twin.parent().unwrap()).unwrap();
+    fs::hard_link(&m, &twin).unwrap();
+    // One worker, so the second link is read for writing after the first was replaced: that
+    // changed its link count (and ctime), not its bytes.
+    let out = run(tool("patch-rpaths")
+        .args(["--jobs", "1"])
+        .args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    for path in [&m, &twin] {
+        assert_eq!(load(path), Ok(1), "{}", path.display());
+    }
+    assert!(stderr(&out).contains("patched 2,"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_killed_runs_temporary_copy_is_removed_and_reported() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    let m = module(
+        &t.path().join("out/x.so"),
+        &[("xml2", &d)],
+        Some(&stripped_twin(&d)),
+        false,
+    );
+    // A torn copy, as a kill in the middle of writing it leaves; pid 0 is no process.
+    let torn = write(
+        t.path(),
+        "out/.x.so.patch-rpaths.0",
+        &fs::read(&m).unwrap()[..100],
+    );
+    // Names that only look alike are the user's.
+    let look_alike = write(t.path(), "out/x.so.patch-rpaths.0", "user data");
+    let look_alike_dir = t.path().join("out/.y.so.patch-rpaths.0");
+    fs::create_dir_all(&look_alike_dir).unwrap();
+    let libc = libc_dir(t.path());
+    let args = |dry: bool| {
+        let mut c = tool("patch-rpaths");
+        c.args(flag("--libs", &d))
+            .args(flag("--libc", &libc))
+            .arg(t.path().join("out"));
+        if dry {
+            c.arg("--dry-run");
+        }
+        run(&mut c)
+    };
+    let dry = args(true);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(torn.exists(), "a dry run removes nothing");
+    assert!(
+        stderr(&dry).contains(&format!(
+            "would remove {}: left by a killed run",
+            torn.display()
+        )),
+        "{}",
+        stderr(&dry)
+    );
+    let out = args(false);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!torn.exists());
+    assert!(
+        stderr(&out).contains(&format!("removed {}: left by a killed run", torn.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read_to_string(&look_alike).unwrap(), "user data");
+    assert!(look_alike_dir.is_dir());
+    assert_eq!(load(&m), Ok(1));
+}

@@ -493,3 +493,42 @@ fn env_candidates_neutralises_bare_hashes_of_store_paths_in_the_environment() {
         format!("dep={} other={}", "e".repeat(32), hash(28))
     );
 }
+
+#[test]
+fn a_killed_runs_temporary_symlink_is_removed_and_look_alikes_are_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("out");
+    let python = store_path(7, "python3-3.11.2");
+    write(&root, "lib/data.txt", format!("prefix {python}/lib tail"));
+    // What a kill between making the new link and renaming it over the old one leaves: a
+    // link to the neutralised target, under a name pid 0 (no process) would have used.
+    let stale = root.join("lib/.strip-store-refs.0.3");
+    std::os::unix::fs::symlink(neutral(&python), &stale).unwrap();
+    let look_alike = write(&root, "lib/.strip-store-refs.0.4", "a user's file");
+    let dry = run(tool("strip-store-refs").arg("--dry-run").arg(&root));
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stale.symlink_metadata().is_ok(),
+        "a dry run removes nothing"
+    );
+    assert!(
+        stderr(&dry).contains(&format!(
+            "would remove {}: left by a killed run",
+            stale.display()
+        )),
+        "{}",
+        stderr(&dry)
+    );
+    let out = run(tool("strip-store-refs").arg(&root));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stale.symlink_metadata().is_err(), "removed");
+    assert!(
+        stderr(&out).contains(&format!(
+            "removed {}: left by a killed run",
+            stale.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read_to_string(&look_alike).unwrap(), "a user's file");
+}

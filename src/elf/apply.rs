@@ -10,6 +10,7 @@ use goblin::elf::program_header::PT_LOAD;
 
 use super::read::ElfInfo;
 use super::write::Edit;
+use crate::leftover;
 
 /// Failure to write an edited file; each carries the file's path.
 #[derive(Debug, thiserror::Error)]
@@ -43,11 +44,7 @@ pub fn apply(path: &Path, bytes: &[u8], edit: &Edit) -> Result<(), WriteError> {
     let name = path
         .file_name()
         .ok_or_else(|| verify("path has no file name".into()))?;
-    let tmp = dir.join(format!(
-        ".{}.patch-rpaths.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = dir.join(leftover::patch_temp_name(name, std::process::id()));
     let written = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(&out)?;

@@ -1,0 +1,182 @@
+//! The temporary names the tools write under before renaming over the real entry, and how a
+//! later run recognises what a killed run left behind.
+//!
+//! A rename is atomic, but the temporary entry made before it is not undone by SIGKILL: a
+//! build killed at that moment leaves `.NAME.patch-rpaths.PID` (a whole or torn copy of an
+//! ELF file) or `.strip-store-refs.PID.N` (a symlink) beside the real entry. Treating those
+//! as part of the tree would make a re-run's result differ from an uninterrupted run's, so
+//! each tool removes its own leftovers, and only those: the exact name shape, the entry kind
+//! it writes, and an owner process that is gone.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::walk::Kind;
+
+/// Which tool's temporary name a leftover has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    StripStoreRefs,
+    PatchRpaths,
+}
+
+impl Owner {
+    /// The name the kernel gives the process (`comm`, at most 15 bytes).
+    fn comm(self) -> &'static [u8] {
+        match self {
+            Owner::StripStoreRefs => b"strip-store-ref",
+            Owner::PatchRpaths => b"patch-rpaths",
+        }
+    }
+
+    /// The kind of entry this tool makes under a temporary name.
+    fn kind(self) -> Kind {
+        match self {
+            Owner::StripStoreRefs => Kind::Symlink,
+            Owner::PatchRpaths => Kind::File,
+        }
+    }
+}
+
+const STRIP_PREFIX: &[u8] = b".strip-store-refs.";
+const PATCH_INFIX: &[u8] = b".patch-rpaths.";
+
+/// The temporary name for the `n`th symlink strip-store-refs replaces in process `pid`.
+pub fn strip_temp_name(pid: u32, n: u64) -> OsString {
+    format!(".strip-store-refs.{pid}.{n}").into()
+}
+
+/// The temporary name beside `name` under which patch-rpaths writes its new copy.
+pub fn patch_temp_name(name: &OsStr, pid: u32) -> OsString {
+    let mut out = OsString::from(".");
+    out.push(name);
+    out.push(format!(".patch-rpaths.{pid}"));
+    out
+}
+
+fn digits(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// The process id in `name` when it is `owner`'s temporary name.
+pub fn parse(owner: Owner, name: &[u8]) -> Option<u32> {
+    match owner {
+        Owner::StripStoreRefs => {
+            let rest = name.strip_prefix(STRIP_PREFIX)?;
+            let dot = rest.iter().position(|&b| b == b'.')?;
+            digits(&rest[dot + 1..])?;
+            digits(&rest[..dot])
+        }
+        Owner::PatchRpaths => {
+            let rest = name.strip_prefix(b".")?;
+            let at = rest
+                .windows(PATCH_INFIX.len())
+                .rposition(|w| w == PATCH_INFIX)?;
+            // `..patch-rpaths.N` would be the temporary name of an empty file name.
+            (at > 0).then_some(())?;
+            digits(&rest[at + PATCH_INFIX.len()..])
+        }
+    }
+}
+
+/// Whether process `pid` is still `owner` running (a concurrent run, whose temporary entries
+/// are not ours to remove). A pid the kernel has since given to another program is not.
+fn still_running(owner: Owner, pid: u32) -> bool {
+    if pid == std::process::id() {
+        // Our own temporary entries only exist after the walk, never during it.
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/comm")) {
+        Ok(comm) => comm.strip_suffix(b"\n").unwrap_or(&comm) == owner.comm(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        // Cannot tell (no /proc): leave it rather than remove another run's file.
+        Err(_) => true,
+    }
+}
+
+/// Whether the walked entry at `path` is a temporary entry `owner` left in a killed run.
+pub fn is_leftover(owner: Owner, path: &Path, kind: Kind) -> bool {
+    kind == owner.kind()
+        && path
+            .file_name()
+            .and_then(|n| parse(owner, n.as_bytes()))
+            .is_some_and(|pid| !still_running(owner, pid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn names_round_trip() {
+        let s = strip_temp_name(4242, 7);
+        assert_eq!(parse(Owner::StripStoreRefs, s.as_bytes()), Some(4242));
+        let p = patch_temp_name(OsStr::new("libfoo.so.1"), 99);
+        assert_eq!(p, ".libfoo.so.1.patch-rpaths.99");
+        assert_eq!(parse(Owner::PatchRpaths, p.as_bytes()), Some(99));
+        // A name that itself looks like a temporary name still parses from its last infix.
+        let nested = patch_temp_name(OsStr::new("a.patch-rpaths.1"), 5);
+        assert_eq!(parse(Owner::PatchRpaths, nested.as_bytes()), Some(5));
+    }
+
+    #[test]
+    fn user_names_that_only_look_alike_are_not_leftovers() {
+        for name in [
+            ".strip-store-refs.",
+            ".strip-store-refs.12",
+            ".strip-store-refs.12.",
+            ".strip-store-refs.x.1",
+            "strip-store-refs.1.2",
+        ] {
+            assert_eq!(
+                parse(Owner::StripStoreRefs, name.as_bytes()),
+                None,
+                "{name}"
+            );
+        }
+        for name in [
+            "libfoo.so.patch-rpaths.12",
+            ".libfoo.so.patch-rpaths.",
+            ".libfoo.so.patch-rpaths.12a",
+            "..patch-rpaths.12",
+            ".libfoo.so",
+        ] {
+            assert_eq!(parse(Owner::PatchRpaths, name.as_bytes()), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_the_kind_the_tool_writes_is_a_leftover() {
+        // pid 0 is never a process the tool could have run as.
+        let link = PathBuf::from("/x/.strip-store-refs.0.1");
+        assert!(is_leftover(Owner::StripStoreRefs, &link, Kind::Symlink));
+        assert!(!is_leftover(Owner::StripStoreRefs, &link, Kind::File));
+        let file = PathBuf::from("/x/.lib.so.patch-rpaths.0");
+        assert!(is_leftover(Owner::PatchRpaths, &file, Kind::File));
+        assert!(!is_leftover(Owner::PatchRpaths, &file, Kind::Dir));
+    }
+
+    #[test]
+    fn a_live_run_of_the_same_tool_keeps_its_entries() {
+        // A process whose name is patch-rpaths: `sleep` under that name.
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("patch-rpaths");
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+        let mut live = std::process::Command::new(&exe).arg("30").spawn().unwrap();
+        let path = PathBuf::from(format!("/x/.lib.so.patch-rpaths.{}", live.id()));
+        let kept = !is_leftover(Owner::PatchRpaths, &path, Kind::File);
+        // The same pid is not strip-store-refs: that tool's name shape would be a leftover.
+        let other = PathBuf::from(format!("/x/.strip-store-refs.{}.0", live.id()));
+        let other_tool = is_leftover(Owner::StripStoreRefs, &other, Kind::Symlink);
+        live.kill().unwrap();
+        live.wait().unwrap();
+        assert!(kept, "a running patch-rpaths' temporary copy is not removed");
+        assert!(other_tool);
+        assert!(is_leftover(Owner::PatchRpaths, &path, Kind::File), "once it is gone");
+    }
+}
