@@ -175,8 +175,14 @@ mod tests {
         let other_tool = is_leftover(Owner::StripStoreRefs, &other, Kind::Symlink);
         live.kill().unwrap();
         live.wait().unwrap();
-        assert!(kept, "a running patch-rpaths' temporary copy is not removed");
+        assert!(
+            kept,
+            "a running patch-rpaths' temporary copy is not removed"
+        );
         assert!(other_tool);
-        assert!(is_leftover(Owner::PatchRpaths, &path, Kind::File), "once it is gone");
+        assert!(
+            is_leftover(Owner::PatchRpaths, &path, Kind::File),
+            "once it is gone"
+        );
     }
 }

@@ -16,8 +16,8 @@ fn old_dtags() -> &'static [u8] {
 }
 
 /// Checks every patched library gets: readelf quiet, patchelf agrees, it loads, and
-/// `strip -g` either yields a loadable file or refuses (binutils cannot relocate a program
-/// header table outside the first segment; it says "not enough room" and writes nothing).
+/// `strip -g` yields a loadable file. Only a program header table moved out of the first
+/// segment (files without section headers) makes binutils refuse ("not enough room").
 fn assert_library_ok(lib: &std::path::Path, want_runpath: &str) {
     assert_readelf_clean(lib);
     assert_eq!(patchelf(lib, "--print-rpath"), want_runpath);
@@ -103,21 +103,25 @@ fn unchanged_runpath_plans_nothing() {
 }
 
 #[test]
-fn longer_runpath_in_library_appends_segment_and_moves_phdr_table() {
+fn longer_runpath_in_library_appends_segment_and_grows_phdr_table_in_place() {
     let d = tmp();
     let lib = build_lib(
         d.path(),
         "libfixture.so",
         &[&rpath_flag(STORE_E), new_dtags()],
     );
+    let original = d.path().join("original.so");
+    std::fs::copy(&lib, &original).unwrap();
     let edit = patch_file(&lib, &runpath(STORE_LONG));
     assert_eq!(edit.strategy, Strategy::AppendedLoad);
     assert!(
-        edit.description.contains("program header table moved"),
+        edit.description
+            .contains("program header table grown in place"),
         "{}",
         edit.description
     );
     let i = info(&lib);
+    assert_eq!(i.phoff, 64, "the table stays after the ELF header");
     assert_eq!(
         i.dynamic.unwrap().runpath.unwrap().bytes,
         STORE_LONG.as_bytes()
@@ -130,10 +134,50 @@ fn longer_runpath_in_library_appends_segment_and_moves_phdr_table() {
         "old string blanked"
     );
     assert_library_ok(&lib, STORE_LONG);
+    let stripped = strip_copy(&lib).expect("strip -g takes a table grown in place");
     assert_eq!(
-        strip_copy(&lib),
-        None,
-        "binutils refuses (rather than corrupts) a moved phdr table"
+        info(&stripped).dynamic.unwrap().runpath.unwrap().bytes,
+        STORE_LONG.as_bytes()
+    );
+    // What moved keeps its meaning: the build id note is where PT_NOTE and the section say.
+    let notes = |f: &std::path::Path| {
+        let out = std::process::Command::new("readelf")
+            .args(["-nW"])
+            .arg(f)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("Build ID"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(notes(&original).len(), 1, "{:?}", notes(&original));
+    assert_eq!(notes(&lib), notes(&original));
+    assert_eq!(notes(&stripped), notes(&original));
+}
+
+#[test]
+fn without_section_headers_the_phdr_table_moves_after_the_segment() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    // Nothing tells which sections follow the table, so none can move out of its way.
+    drop_section_headers(&lib);
+    let edit = patch_file(&lib, &runpath(STORE_LONG));
+    assert!(
+        edit.description
+            .contains("program header table moved after it"),
+        "{}",
+        edit.description
+    );
+    dlopen(&lib, "fixture_answer").expect("patched library loads");
+    assert_eq!(
+        info(&lib).dynamic.unwrap().runpath.unwrap().bytes,
+        STORE_LONG.as_bytes()
     );
 }
 
@@ -295,7 +339,7 @@ fn executable_runs_after_in_place_runpath_rewrite() {
 }
 
 #[test]
-fn refuses_growth_in_executable_without_pt_null() {
+fn growth_in_executable_without_pt_null_grows_the_table_in_place_and_runs() {
     let d = tmp();
     build_lib(d.path(), "libfixture.so", &[]);
     let exe = build_exe(
@@ -304,10 +348,21 @@ fn refuses_growth_in_executable_without_pt_null() {
         d.path(),
         &[&rpath_flag("$ORIGIN"), new_dtags(), b"-pie"],
     );
-    let before = std::fs::read(&exe).unwrap();
-    let r = plan_file(&exe, &runpath(STORE_LONG));
-    assert!(matches!(r, Err(Refusal::NoProgramHeaderSlot(_))), "{r:?}");
-    assert_eq!(std::fs::read(&exe).unwrap(), before);
+    // A longer RUNPATH naming the library's real directory, so the run proves it is used.
+    let real = format!("{}:{}", d.path().display(), STORE_LONG);
+    let edit = patch_file(&exe, &runpath(&real));
+    assert_eq!(edit.strategy, Strategy::AppendedLoad);
+    assert!(
+        edit.description
+            .contains("program header table grown in place"),
+        "{}",
+        edit.description
+    );
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+    assert_eq!(patchelf(&exe, "--print-rpath"), real);
+    let stripped = strip_copy(&exe).expect("strip -g takes a table grown in place");
+    assert_eq!(run(&stripped).unwrap(), "42");
 }
 
 #[test]

@@ -804,10 +804,6 @@ fn patch_non_utf8_name_is_patched_and_printed_lossily() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "bug (performance): src/scan.rs fill() zero-fills a whole 1 MiB chunk buffer \
-            (`buf.resize(want, 0)`) for every file, however small: about 4 ms of CPU per file in \
-            the debug build the tests run, so this test's strip-store-refs run took 376 s (and \
-            passed); the release build does the same tree in about 1.3 s"]
 fn strip_a_hundred_thousand_files() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("out");

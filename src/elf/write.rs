@@ -3,13 +3,20 @@
 //! 2. a spare DT_NULL slot becomes DT_RUNPATH when the file has no R(UN)PATH entry;
 //! 3. growth: one read-only PT_LOAD appended at the end of the file, holding a copy of
 //!    `.dynstr` plus the new strings (and a longer interpreter). Old string offsets stay valid
-//!    in the copy, so `.dynsym`, hash and version tables are untouched; nothing else moves.
+//!    in the copy, so `.dynsym`, hash and version tables are untouched. The program header
+//!    table needs one more entry: a PT_NULL slot if there is one; else the table grows in
+//!    place, and the few sections right after it (notes, hash and symbol tables: data only the
+//!    dynamic section and program headers point at) move into the new segment; only when
+//!    those cannot move does the table itself move after the segment.
 //!
 //! Anything that cannot be proven safe is a [`Refusal`]; `plan` never touches the file.
 
 use goblin::elf::dynamic::{DT_RPATH, DT_RUNPATH, DT_STRSZ, DT_STRTAB};
 use goblin::elf::header::ET_DYN;
-use goblin::elf::program_header::{PF_R, PT_LOAD, PT_NULL, PT_PHDR};
+use goblin::elf::program_header::{
+    PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR,
+};
+use goblin::elf::section_header::{SHF_ALLOC, SHT_NOBITS};
 use goblin::elf::ProgramHeader;
 
 use super::read::{slice, strtab_string, Dynamic, ElfInfo, StrTab};
@@ -64,8 +71,8 @@ pub enum Refusal {
     NoInterpreter,
     #[error("no RUNPATH/RPATH entry and no spare DT_NULL slot in .dynamic to add one (moving .dynamic is not supported)")]
     NoSpareDynamicSlot,
-    #[error("no PT_NULL program header to reuse for the new segment, and {0}")]
-    NoProgramHeaderSlot(&'static str),
+    #[error("no PT_NULL program header to reuse for the new segment, {0}")]
+    NoProgramHeaderSlot(String),
     #[error("{0}")]
     Unsupported(String),
 }
@@ -137,6 +144,68 @@ pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit
     }))
 }
 
+/// The file range moved out of the way of a grown program header table.
+struct Unit {
+    off: u64,
+    end: u64,
+    vaddr: u64,
+    sections: u64,
+}
+
+/// Section types only dynamic tags, program headers and section headers point at.
+const MOVABLE_SECTIONS: [u32; 10] = [
+    goblin::elf::section_header::SHT_NOTE,
+    goblin::elf::section_header::SHT_HASH,
+    goblin::elf::section_header::SHT_GNU_HASH,
+    goblin::elf::section_header::SHT_DYNSYM,
+    goblin::elf::section_header::SHT_GNU_VERSYM,
+    goblin::elf::section_header::SHT_GNU_VERNEED,
+    goblin::elf::section_header::SHT_GNU_VERDEF,
+    goblin::elf::section_header::SHT_RELA,
+    goblin::elf::section_header::SHT_REL,
+    19, // SHT_RELR
+];
+
+/// Dynamic tags that point at movable sections; the loader reads each table through them.
+const MOVABLE_TAGS: [u64; 10] = [
+    goblin::elf::dynamic::DT_HASH,
+    goblin::elf::dynamic::DT_GNU_HASH,
+    goblin::elf::dynamic::DT_SYMTAB,
+    goblin::elf::dynamic::DT_VERSYM,
+    goblin::elf::dynamic::DT_VERNEED,
+    goblin::elf::dynamic::DT_VERDEF,
+    goblin::elf::dynamic::DT_RELA,
+    goblin::elf::dynamic::DT_REL,
+    goblin::elf::dynamic::DT_JMPREL,
+    36, // DT_RELR
+];
+
+/// Whether a dynamic tag's value is an address (per the gABI's d_ptr use, and the GNU
+/// address range).
+fn is_address_tag(tag: u64) -> bool {
+    use goblin::elf::dynamic::*;
+    matches!(
+        tag,
+        DT_PLTGOT
+            | DT_HASH
+            | DT_STRTAB
+            | DT_SYMTAB
+            | DT_RELA
+            | DT_INIT
+            | DT_FINI
+            | DT_REL
+            | DT_JMPREL
+            | DT_INIT_ARRAY
+            | DT_FINI_ARRAY
+            | DT_PREINIT_ARRAY
+            | 34 // DT_SYMTAB_SHNDX
+            | 36 // DT_RELR
+            | DT_VERSYM
+            | DT_VERDEF
+            | DT_VERNEED
+    ) || (0x6ffffe00..=0x6ffffeff).contains(&tag)
+}
+
 /// Work that needs the appended segment, collected before it is laid out.
 #[derive(Default)]
 struct Growth {
@@ -147,6 +216,8 @@ struct Growth {
     /// Spans of the old table to NUL in the copy (and in place): old RUNPATH strings.
     blank: Vec<(u64, u64)>,
     interpreter: Option<Vec<u8>>,
+    /// The bytes moved out of the way of a grown program header table.
+    moved: Vec<u8>,
     tail: Vec<u8>,
 }
 
@@ -312,27 +383,39 @@ impl Planner<'_> {
             .rposition(|p| p.p_type == PT_LOAD)
             .ok_or_else(|| unsupported("no PT_LOAD"))?;
 
-        // Where the new table entry goes: a PT_NULL slot, or a moved (longer) table.
+        // Where the new table entry goes: a PT_NULL slot, the table grown where it is (what
+        // binutils' strip and objcopy can re-lay), or, failing both, a table moved after the
+        // segment.
         let null_slot = info
             .program_headers
             .iter()
             .position(|p| p.p_type == PT_NULL);
-        let move_table = match null_slot {
-            Some(_) => false,
-            None if info.e_type == ET_DYN && info.interpreter.is_none() => true,
-            None if info.interpreter.is_some() => {
-                return Err(Refusal::NoProgramHeaderSlot(
-                    "an executable's program header table cannot move",
-                ))
+        let (in_the_way, stays) = match null_slot {
+            Some(_) => (None, String::new()),
+            None => match self.in_the_way() {
+                Ok(unit) => (Some(unit), String::new()),
+                Err(why) => (None, why),
+            },
+        };
+        let cannot = |and: &str| {
+            Refusal::NoProgramHeaderSlot(format!(
+                "the table cannot grow in place ({stays}), and {and}"
+            ))
+        };
+        let move_table = match (null_slot, &in_the_way) {
+            (Some(_), _) | (None, Some(_)) => false,
+            (None, None) if info.e_type == ET_DYN && info.interpreter.is_none() => true,
+            (None, None) if info.interpreter.is_some() => {
+                return Err(cannot("an executable's program header table cannot move"))
             }
-            None => {
-                return Err(Refusal::NoProgramHeaderSlot(
+            (None, None) => {
+                return Err(cannot(
                     "the program header table only moves in shared libraries",
                 ))
             }
         };
         if move_table && info.program_headers.iter().any(|p| p.p_type == PT_PHDR) {
-            return Err(Refusal::NoProgramHeaderSlot(
+            return Err(cannot(
                 "the table cannot move out of memory while PT_PHDR maps it",
             ));
         }
@@ -369,7 +452,15 @@ impl Planner<'_> {
 
         let d = info.dynamic.as_ref();
         let mut seg: Vec<u8> = Vec::new();
-        let phnum = info.program_headers.len() + usize::from(move_table);
+        let phnum = info.program_headers.len() + usize::from(null_slot.is_none());
+        let mut phdrs = info.program_headers.clone();
+
+        // The bytes in the way of a grown table go first, copied whole, at the segment's
+        // (page-aligned) start, so every alignment inside them holds.
+        if let Some(unit) = in_the_way.as_ref().filter(|u| u.end > u.off) {
+            self.move_unit(unit, seg_off, seg_vaddr, &mut phdrs)?;
+            seg.extend_from_slice(&self.grow.moved);
+        }
 
         if !self.grow.string_entries.is_empty() {
             let d = d.ok_or(Refusal::NotDynamic)?;
@@ -402,7 +493,6 @@ impl Planner<'_> {
             self.patch_section(strtab.offset, strtab.vaddr, seg_off + start, vaddr, size);
         }
 
-        let mut phdrs = info.program_headers.clone();
         if let Some(new) = self.grow.interpreter.clone() {
             let interp = info.interpreter.as_ref().ok_or(Refusal::NoInterpreter)?;
             let start = seg.len() as u64;
@@ -462,7 +552,28 @@ impl Planner<'_> {
             None => phdrs.insert(last_load + 1, load),
         }
         let table: Vec<u8> = phdrs.iter().flat_map(|p| codec.encode_phdr(p)).collect();
-        if move_table {
+        if let Some(unit) = &in_the_way {
+            // The grown table over the old one and the start of what moved; the rest of what
+            // moved is zeroed, so no stale copy (of a note, say) is found there.
+            let table_end = info.phoff + table.len() as u64;
+            self.patches.push(Patch {
+                offset: info.phoff,
+                bytes: table,
+            });
+            if unit.end > table_end {
+                self.patches.push(Patch {
+                    offset: table_end,
+                    bytes: vec![0; (unit.end - table_end) as usize],
+                });
+            }
+            let (_, phnum_at) = codec.ehdr_phoff_phnum();
+            let mut b = Vec::new();
+            codec.put_u16(&mut b, phnum as u16);
+            self.patches.push(Patch {
+                offset: phnum_at,
+                bytes: b,
+            });
+        } else if move_table {
             seg.resize(table_pos as usize, 0);
             seg.extend_from_slice(&table);
             let (phoff_at, phnum_at) = codec.ehdr_phoff_phnum();
@@ -490,9 +601,249 @@ impl Planner<'_> {
             Strategy::AppendedLoad,
             format!(
                 "appended PT_LOAD at offset {seg_off:#x} vaddr {seg_vaddr:#x} ({seg_size} bytes, align {align:#x}; {})",
-                if move_table { "program header table moved after it" } else { "PT_NULL slot reused" }
+                match (&in_the_way, move_table) {
+                    (Some(u), _) if u.end > u.off => format!(
+                        "program header table grown in place, {} moved into the segment",
+                        crate::report::count(u.sections, "section")
+                    ),
+                    (Some(_), _) => "program header table grown in place".into(),
+                    (None, true) => "program header table moved after it".into(),
+                    (None, false) => "PT_NULL slot reused".into(),
+                }
             ),
         );
+        Ok(())
+    }
+
+    /// The bytes right after the program header table that one more entry would overwrite,
+    /// widened to whole sections and whole note/interpreter segments, when all of it can
+    /// move: data that only program headers, section headers and the dynamic tags below point
+    /// at. Code, `.dynamic`, `.dynstr` and anything another segment covers stay.
+    fn in_the_way(&self) -> Result<Unit, String> {
+        let info = self.info;
+        let codec = info.codec();
+        let entry = codec.phdr_size() as u64;
+        let ehsize = if codec.word_size() == 8 { 64 } else { 52 };
+        if info.phoff != ehsize {
+            return Err("the program header table does not follow the ELF header".into());
+        }
+        let old_end = info.phoff + info.program_headers.len() as u64 * entry;
+        let new_end = old_end + entry;
+        let first = info.loads().next().ok_or("no PT_LOAD")?;
+        if first.p_offset != 0 || first.p_filesz < new_end {
+            return Err("the first PT_LOAD does not map the headers".into());
+        }
+        if info.section_headers.is_empty() {
+            return Err("no section headers tell what follows the table".into());
+        }
+        let alloc: Vec<&goblin::elf::SectionHeader> = info
+            .section_headers
+            .iter()
+            .filter(|s| s.sh_flags & u64::from(SHF_ALLOC) != 0)
+            .filter(|s| s.sh_type != SHT_NOBITS && s.sh_size > 0)
+            .collect();
+        let overlaps =
+            |off: u64, size: u64, lo: u64, hi: u64| off < hi && lo < off.saturating_add(size);
+        if info.section_headers.iter().any(|s| {
+            s.sh_flags & u64::from(SHF_ALLOC) == 0
+                && s.sh_type != SHT_NOBITS
+                && s.sh_size > 0
+                && overlaps(s.sh_offset, s.sh_size, old_end, new_end)
+        }) {
+            return Err("a section that is not loaded follows the table".into());
+        }
+        let (mut lo, mut hi) = (u64::MAX, 0);
+        for s in &alloc {
+            if overlaps(s.sh_offset, s.sh_size, old_end, new_end) {
+                (lo, hi) = (
+                    lo.min(s.sh_offset),
+                    hi.max(s.sh_offset.saturating_add(s.sh_size)),
+                );
+            }
+        }
+        let empty = Unit {
+            off: new_end,
+            end: new_end,
+            vaddr: 0,
+            sections: 0,
+        };
+        if lo == u64::MAX {
+            return Ok(empty);
+        }
+        // Whole sections and whole note/interpreter segments: widen until nothing straddles.
+        loop {
+            let before = (lo, hi);
+            let spans = alloc.iter().map(|s| (s.sh_offset, s.sh_size)).chain(
+                info.program_headers
+                    .iter()
+                    .filter(|p| [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP].contains(&p.p_type))
+                    .map(|p| (p.p_offset, p.p_filesz)),
+            );
+            for (off, size) in spans {
+                if size > 0 && overlaps(off, size, lo, hi) {
+                    (lo, hi) = (lo.min(off), hi.max(off.saturating_add(size)));
+                }
+            }
+            if (lo, hi) == before {
+                break;
+            }
+        }
+        if lo < old_end || hi > first.p_filesz {
+            return Err("the sections after the table are not all in the first PT_LOAD".into());
+        }
+        for p in &info.program_headers {
+            let movable = [
+                PT_LOAD,
+                PT_PHDR,
+                PT_NOTE,
+                PT_GNU_PROPERTY,
+                PT_INTERP,
+                PT_NULL,
+            ];
+            if !movable.contains(&p.p_type) && overlaps(p.p_offset, p.p_filesz, lo, hi) {
+                return Err(format!("a segment of type {:#x} covers them", p.p_type));
+            }
+        }
+        if self.grow.interpreter.is_some()
+            && info
+                .interpreter
+                .as_ref()
+                .is_some_and(|i| overlaps(i.range.offset, i.range.size, lo, hi))
+        {
+            return Err("the interpreter both grows and is in the way".into());
+        }
+        let mut sections = 0;
+        for s in alloc
+            .iter()
+            .filter(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
+        {
+            let is_interp = info
+                .interpreter
+                .as_ref()
+                .is_some_and(|i| (i.range.offset, i.range.size) == (s.sh_offset, s.sh_size));
+            if !(MOVABLE_SECTIONS.contains(&s.sh_type) || is_interp) {
+                return Err(format!(
+                    "a section of type {:#x} at {:#x} cannot move",
+                    s.sh_type, s.sh_offset
+                ));
+            }
+            sections += 1;
+        }
+        let vaddr = first
+            .p_vaddr
+            .checked_add(lo)
+            .filter(|v| v.checked_add(hi - lo).is_some())
+            .ok_or("addresses overflow")?;
+        // Everything that moves must sit at the address its offset implies, or the copy would
+        // not be where its pointers say.
+        let at_home = |off: u64, addr: u64| addr == vaddr + (off - lo);
+        for s in alloc
+            .iter()
+            .filter(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
+        {
+            if !at_home(s.sh_offset, s.sh_addr) {
+                return Err(format!(
+                    "section at {:#x} is not mapped at its offset",
+                    s.sh_offset
+                ));
+            }
+        }
+        for p in info.program_headers.iter().filter(|p| {
+            [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP].contains(&p.p_type)
+                && p.p_filesz > 0
+                && overlaps(p.p_offset, p.p_filesz, lo, hi)
+        }) {
+            if !at_home(p.p_offset, p.p_vaddr) {
+                return Err(format!(
+                    "segment at {:#x} is not mapped at its offset",
+                    p.p_offset
+                ));
+            }
+        }
+        if let Some(d) = &info.dynamic {
+            for &(tag, val) in &d.entries {
+                let points_in = val >= vaddr && val < vaddr + (hi - lo);
+                if points_in && is_address_tag(tag) && !MOVABLE_TAGS.contains(&tag) {
+                    return Err(format!("dynamic tag {tag:#x} points into them"));
+                }
+            }
+        }
+        Ok(Unit {
+            off: lo,
+            end: hi,
+            vaddr,
+            sections,
+        })
+    }
+
+    /// Copies `unit` to the start of the new segment and points everything that named it
+    /// (section headers, note/interpreter program headers, dynamic tags) at the copy.
+    fn move_unit(
+        &mut self,
+        unit: &Unit,
+        seg_off: u64,
+        seg_vaddr: u64,
+        phdrs: &mut [ProgramHeader],
+    ) -> Result<(), Refusal> {
+        let info = self.info;
+        let len = unit.end - unit.off;
+        let mut moved = slice(self.bytes, unit.off, len)
+            .ok_or_else(|| Refusal::Unsupported("sections past the end of the file".into()))?
+            .to_vec();
+        // A patch already planned inside (a shorter interpreter in place) goes to the copy.
+        let mut kept = Vec::new();
+        for p in std::mem::take(&mut self.patches) {
+            let end = p.offset + p.bytes.len() as u64;
+            if p.offset >= unit.off && end <= unit.end {
+                let at = (p.offset - unit.off) as usize;
+                moved[at..at + p.bytes.len()].copy_from_slice(&p.bytes);
+            } else if p.offset < unit.end && unit.off < end {
+                return Err(Refusal::Unsupported(
+                    "a planned change straddles the sections that move".into(),
+                ));
+            } else {
+                kept.push(p);
+            }
+        }
+        self.patches = kept;
+        self.grow.moved = moved;
+        let off = |o: u64| seg_off + (o - unit.off);
+        let addr = |a: u64| seg_vaddr + (a - unit.vaddr);
+        for p in phdrs.iter_mut() {
+            let inside = p.p_filesz > 0
+                && p.p_offset >= unit.off
+                && p.p_offset.saturating_add(p.p_filesz) <= unit.end;
+            if [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP].contains(&p.p_type) && inside {
+                (p.p_offset, p.p_vaddr, p.p_paddr) =
+                    (off(p.p_offset), addr(p.p_vaddr), addr(p.p_vaddr));
+            }
+            if p.p_type == PT_PHDR {
+                let size =
+                    (info.program_headers.len() as u64 + 1) * info.codec().phdr_size() as u64;
+                (p.p_filesz, p.p_memsz) = (size, size);
+            }
+        }
+        let moved_sections: Vec<(u64, u64, u64)> = info
+            .section_headers
+            .iter()
+            .filter(|s| s.sh_flags & u64::from(SHF_ALLOC) != 0 && s.sh_type != SHT_NOBITS)
+            .filter(|s| s.sh_size > 0 && s.sh_offset >= unit.off)
+            .filter(|s| s.sh_offset.saturating_add(s.sh_size) <= unit.end)
+            .map(|s| (s.sh_offset, s.sh_addr, s.sh_size))
+            .collect();
+        for (o, a, size) in moved_sections {
+            self.patch_section(o, a, off(o), addr(a), size);
+        }
+        if let Some(d) = &info.dynamic {
+            for (i, &(tag, val)) in d.entries.iter().enumerate() {
+                if MOVABLE_TAGS.contains(&tag)
+                    && val >= unit.vaddr
+                    && val < unit.vaddr + (unit.end - unit.off)
+                {
+                    self.patch_dyn(d, i, tag, addr(val));
+                }
+            }
+        }
         Ok(())
     }
 
