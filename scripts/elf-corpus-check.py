@@ -431,7 +431,12 @@ def how_class(how):
     first = parts[0]
     first = re.sub(r"\(old string not editable in place: .*\)", "(old string shared)", first)
     if len(parts) > 1:
-        tail = "program header table moved" if "table moved" in parts[1] else "PT_NULL slot reused"
+        if "table moved" in parts[1]:
+            tail = "program header table moved"
+        elif "grown in place" in parts[1]:
+            tail = "program header table grown in place"
+        else:
+            tail = "PT_NULL slot reused"
         return first + " + appended PT_LOAD (" + tail + ")"
     return first
 

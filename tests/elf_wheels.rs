@@ -57,6 +57,19 @@ fn load_failures(files: &[PathBuf]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The file names in `load_failures`' lines.
+fn names(lines: BTreeSet<String>) -> BTreeSet<String> {
+    lines
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// `rel` paths under `tree`.
+fn in_tree(tree: &Path, rel: &[PathBuf]) -> Vec<PathBuf> {
+    rel.iter().map(|r| tree.join(r)).collect()
+}
+
 /// Patch every ELF file under `root` with `new_runpath(old)`; returns (patched, refusals).
 fn patch_tree(
     root: &Path,
@@ -137,6 +150,46 @@ fn wheel_libraries_still_load_after_longer_runpath() {
     }
     assert!(!done.is_empty());
     assert_eq!(load_failures(&elf_files(&root)), baseline);
+
+    // binutils must still take every grown file: `strip -g` succeeds, and the result loads
+    // unless stripping the pristine file breaks it too (files auditwheel's patchelf already
+    // re-laid, whose empty segments strip misplaces).
+    let grown: Vec<PathBuf> = done
+        .iter()
+        .filter(|(_, s)| *s == Strategy::AppendedLoad)
+        .map(|(f, _)| f.strip_prefix(&root).unwrap().to_path_buf())
+        .collect();
+    assert!(!grown.is_empty(), "the longer RUNPATH grows some files");
+    let patched_failing = names(load_failures(&in_tree(&root, &grown)));
+    let pristine = d.path().join("pristine");
+    copy_tree(&site, &pristine);
+    for tree in [&root, &pristine] {
+        for f in in_tree(tree, &grown) {
+            let out = Command::new("strip").arg("-g").arg(&f).output().unwrap();
+            assert!(
+                out.status.success(),
+                "strip -g {}: {}",
+                f.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let broken_by_strip_anyway = names(load_failures(&in_tree(&pristine, &grown)));
+    let failing = names(load_failures(&in_tree(&root, &grown)));
+    let new: Vec<&String> = failing
+        .iter()
+        .filter(|f| !broken_by_strip_anyway.contains(*f) && !patched_failing.contains(*f))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "{} grown files stripped; newly broken: {new:?}",
+        grown.len()
+    );
+    eprintln!(
+        "strip -g: {} grown files; {} break under strip -g even unpatched",
+        grown.len(),
+        broken_by_strip_anyway.len()
+    );
 }
 
 /// The real flow: strip-store-refs turned each store hash into `eeee…`; patch-rpaths puts an

@@ -114,13 +114,21 @@ fn check(old: &[u8], new: &[u8], edit: &Edit) -> Result<(), String> {
             return Err("interpreter does not read back as planned".into());
         }
     }
-    check_loads(&before, &after)
+    check_loads(&before, &after, edit.retired_load)
 }
 
-/// PT_LOADs ascend and are congruent mod p_align; a new one shares no page with another.
-fn check_loads(before: &ElfInfo, after: &ElfInfo) -> Result<(), String> {
+/// PT_LOADs ascend and are congruent mod p_align; a new one shares no page with another; every
+/// original one survives but the one the plan retired.
+fn check_loads(before: &ElfInfo, after: &ElfInfo, retired: Option<u64>) -> Result<(), String> {
     let loads: Vec<_> = after.loads().collect();
-    if let Some(gone) = before.loads().find(|o| !loads.contains(o)) {
+    if loads.len() > before.loads().count() + usize::from(retired.is_none()) {
+        return Err("more PT_LOADs than planned".into());
+    }
+    if let Some(gone) = before
+        .loads()
+        .filter(|o| Some(o.p_vaddr) != retired)
+        .find(|o| !loads.contains(o))
+    {
         return Err(format!("the PT_LOAD at {:#x} changed", gone.p_vaddr));
     }
     if loads.windows(2).any(|w| w[0].p_vaddr > w[1].p_vaddr) {

@@ -56,6 +56,9 @@ pub struct Edit {
     pub description: String,
     /// What the result must read back as (checked by `apply`).
     pub change: Change,
+    /// The address of the original PT_LOAD that mapped nothing but the replaced `.dynstr`,
+    /// re-pointed at the new segment (the one original PT_LOAD allowed to change).
+    pub retired_load: Option<u64>,
 }
 
 /// Why a file is left alone. The caller adds the path.
@@ -141,6 +144,7 @@ pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit
         strategy: p.strategy,
         description: p.notes.join("; "),
         change: change.clone(),
+        retired_load: p.grow.retired_load,
     }))
 }
 
@@ -218,6 +222,8 @@ struct Growth {
     interpreter: Option<Vec<u8>>,
     /// The bytes moved out of the way of a grown program header table.
     moved: Vec<u8>,
+    /// See [`Edit::retired_load`].
+    retired_load: Option<u64>,
     tail: Vec<u8>,
 }
 
@@ -386,10 +392,16 @@ impl Planner<'_> {
         // Where the new table entry goes: a PT_NULL slot, the table grown where it is (what
         // binutils' strip and objcopy can re-lay), or, failing both, a table moved after the
         // segment.
-        let null_slot = info
-            .program_headers
-            .iter()
-            .position(|p| p.p_type == PT_NULL);
+        // A PT_LOAD mapping only the `.dynstr` being replaced (patchelf's and auditwheel's
+        // layout) must be the one reused: left behind with no section in it, binutils would
+        // rewrite it as an empty segment at an unaligned offset, which no loader accepts.
+        let lone_dynstr = self.lone_dynstr_load();
+        let null_slot = lone_dynstr.or_else(|| {
+            info.program_headers
+                .iter()
+                .position(|p| p.p_type == PT_NULL)
+        });
+        self.grow.retired_load = lone_dynstr.map(|k| info.program_headers[k].p_vaddr);
         let (in_the_way, stays) = match null_slot {
             Some(_) => (None, String::new()),
             None => match self.in_the_way() {
@@ -608,11 +620,56 @@ impl Planner<'_> {
                     ),
                     (Some(_), _) => "program header table grown in place".into(),
                     (None, true) => "program header table moved after it".into(),
+                    (None, false) if lone_dynstr.is_some() =>
+                        "replacing the PT_LOAD that held only the old .dynstr".into(),
                     (None, false) => "PT_NULL slot reused".into(),
                 }
             ),
         );
         Ok(())
+    }
+
+    /// The PT_LOAD that maps the `.dynstr` being copied and nothing else (no other section,
+    /// segment, dynamic pointer or `.bss`), if there is one.
+    fn lone_dynstr_load(&self) -> Option<usize> {
+        let info = self.info;
+        if self.grow.string_entries.is_empty() || info.section_headers.is_empty() {
+            return None;
+        }
+        let strtab = info.dynamic.as_ref()?.strtab?;
+        let k = info.program_headers.iter().position(|p| {
+            p.p_type == PT_LOAD
+                && p.p_offset <= strtab.offset
+                && strtab.offset.saturating_add(strtab.size)
+                    <= p.p_offset.saturating_add(p.p_filesz)
+        })?;
+        let load = &info.program_headers[k];
+        let (off, end) = (load.p_offset, load.p_offset.saturating_add(load.p_filesz));
+        let overlaps = |o: u64, size: u64| size > 0 && o < end && off < o.saturating_add(size);
+        let others = info.section_headers.iter().any(|s| {
+            s.sh_flags & u64::from(SHF_ALLOC) != 0
+                && (s.sh_offset, s.sh_size) != (strtab.offset, strtab.size)
+                && (overlaps(s.sh_offset, s.sh_size) || {
+                    // .bss and friends occupy no file bytes but do occupy its addresses.
+                    let (a, e) = (load.p_vaddr, load.p_vaddr.saturating_add(load.p_memsz));
+                    s.sh_size > 0 && s.sh_addr < e && a < s.sh_addr.saturating_add(s.sh_size)
+                })
+        });
+        let segments = info
+            .program_headers
+            .iter()
+            .enumerate()
+            .any(|(i, p)| i != k && p.p_type != PT_NULL && overlaps(p.p_offset, p.p_filesz));
+        let (a, e) = (load.p_vaddr, load.p_vaddr.saturating_add(load.p_memsz));
+        let pointers = info.dynamic.as_ref().is_some_and(|d| {
+            d.entries.iter().any(|&(tag, val)| {
+                tag != goblin::elf::dynamic::DT_STRTAB && is_address_tag(tag) && val >= a && val < e
+            })
+        });
+        let sole = info.section_headers.iter().any(|s| {
+            (s.sh_offset, s.sh_addr, s.sh_size) == (strtab.offset, strtab.vaddr, strtab.size)
+        });
+        (load.p_memsz == load.p_filesz && sole && !others && !segments && !pointers).then_some(k)
     }
 
     /// The bytes right after the program header table that one more entry would overwrite,
