@@ -709,23 +709,31 @@ impl Planner<'_> {
         }) {
             return Err("a section that is not loaded follows the table".into());
         }
-        let (mut lo, mut hi) = (u64::MAX, 0);
-        for s in &alloc {
-            if overlaps(s.sh_offset, s.sh_size, old_end, new_end) {
-                (lo, hi) = (
-                    lo.min(s.sh_offset),
-                    hi.max(s.sh_offset.saturating_add(s.sh_size)),
-                );
-            }
-        }
-        let empty = Unit {
-            off: new_end,
-            end: new_end,
-            vaddr: 0,
-            sections: 0,
-        };
-        if lo == u64::MAX {
-            return Ok(empty);
+        // The bytes the grown table takes, and whatever occupies them: sections, segments other
+        // than the loads and the table's own, and anything a dynamic tag points at.
+        let (mut lo, mut hi) = (old_end, new_end);
+        let first_vaddr = first.p_vaddr;
+        let occupied = alloc
+            .iter()
+            .any(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
+            || info.program_headers.iter().any(|p| {
+                ![PT_LOAD, PT_PHDR, PT_NULL].contains(&p.p_type)
+                    && overlaps(p.p_offset, p.p_filesz, lo, hi)
+            })
+            || info.dynamic.as_ref().is_some_and(|d| {
+                d.entries.iter().any(|&(tag, val)| {
+                    is_address_tag(tag)
+                        && val >= first_vaddr.saturating_add(lo)
+                        && val < first_vaddr.saturating_add(hi)
+                })
+            });
+        if !occupied {
+            return Ok(Unit {
+                off: new_end,
+                end: new_end,
+                vaddr: 0,
+                sections: 0,
+            });
         }
         // Whole sections and whole note/interpreter segments: widen until nothing straddles.
         loop {
