@@ -263,6 +263,26 @@ def load_check(path, syms, timeout=120):
 
 DYN_RE = re.compile(r"^\s*0x[0-9a-fA-F]+\s+\((\w+)\)\s+(.*)$")
 VOLATILE_TAGS = {"RUNPATH", "RPATH", "STRTAB", "STRSZ", "NULL"}
+# Tables a grown program header table may move into the new segment: their addresses may
+# change, their contents (the section that starts there) may not.
+MOVABLE_TAGS = {"GNU_HASH", "HASH", "SYMTAB", "VERSYM", "VERNEED", "VERDEF", "RELA", "REL",
+                "JMPREL", "RELR"}
+
+
+def section_digests(path):
+    """{address: sha256 of the bytes} of every allocated section with file bytes (ELF64 LE)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    if b[:4] != b"\x7fELF" or b[4] != 2 or b[5] != 1:
+        return {}
+    shoff, = struct.unpack_from("<Q", b, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", b, 0x3a)
+    out = {}
+    for i in range(shnum):
+        _, typ, flags, addr, off, size = struct.unpack_from("<IIQQQQ", b, shoff + i * shentsize)
+        if flags & 2 and typ != 8 and size:
+            out[addr] = hashlib.sha256(b[off:off + size]).hexdigest()[:16]
+    return out
 
 
 def readelf_probe(path):
@@ -275,6 +295,7 @@ def readelf_probe(path):
         warnings.append(line.replace(path, "FILE"))
     runpath = rpath = None
     dyn = []
+    digests = None
     for line in out.splitlines():
         m = DYN_RE.match(line)
         if not m:
@@ -284,6 +305,12 @@ def readelf_probe(path):
             runpath = re.sub(r"^Library runpath: \[(.*)\]$", r"\1", val)
         elif tag == "RPATH":
             rpath = re.sub(r"^Library rpath: \[(.*)\]$", r"\1", val)
+        if tag in MOVABLE_TAGS:
+            digests = digests if digests is not None else section_digests(path)
+            try:
+                val = "table " + digests.get(int(val, 16), "at " + val)
+            except ValueError:
+                pass
         if tag not in VOLATILE_TAGS:
             dyn.append(tag + " " + val)
     value = runpath if runpath is not None else rpath
@@ -530,7 +557,7 @@ def run_all(a):
 
     # --- case A: longer RUNPATH ----------------------------------------------------------
     cases = {}
-    common = ["--report", "json", "--ignore-existing", "--ignore-missing", "*", "--libc", a.libc]
+    common = ["--report", "json", "--ignore-missing", "*", "--libc", a.libc]
     if a.jobs:
         common += ["-j", str(a.jobs)]
 
@@ -818,26 +845,25 @@ def write_report(a, out, sources, inv, base, stats, failures, notes, cases, timi
     w("Machine: %s, %s, binutils %s, patchelf %s." % (
         meta.get("os", "?"), meta.get("kernel", "?"), meta.get("binutils", "?"), meta.get("patchelf", "?")))
     w("")
-    w("- **A (longer)**: `patch-rpaths --ignore-existing --ignore-missing '*' --libc LIBC "
+    w("- **A (longer)**: `patch-rpaths --ignore-missing '*' --libc LIBC "
       "--runtime-dependency LONG` with LONG a %d-character directory: the RUNPATH becomes the file's "
-      "`$ORIGIN` entries + LONG, longer than any old one; files without one get a DT_RUNPATH. "
+      "`$ORIGIN` entries + the tree directories that resolve its DT_NEEDED + LONG, longer than any old "
+      "one; files without one get a DT_RUNPATH. "
       "Exercises the appended PT_LOAD (a copy of .dynstr) and the spare DT_NULL slot." % len(a.long_dir))
     w("- **B (equal length)**: the same with `--runtime-dependency %s` (a real store path), then "
       "`strip-store-refs -t` (the entry becomes `/nix/store/eeee…`, same length, written by "
       "strip-store-refs), then patch-rpaths again, which restores the same string in the same span: "
       "the in-place write, on the layout the first write made. The file must come back byte-identical "
       "to step 1." % a.store_dir)
-    w("- `--ignore-existing` is passed so that resolution would stay out of the corpus copies, but "
-      "patch-rpaths does not act on it yet (src/patch.rs never reads `ignore_existing`): DT_NEEDED still "
-      "resolve to libraries of the case's own tree, so RUNPATHs may name corpus directories and a load "
-      "then pulls patched copies of its dependencies too (a stronger test). A load failure is re-tried "
+    w("- DT_NEEDED resolve to libraries of the case's own tree (no `--ignore-existing`, which would drop "
+      "the directories libraries such as Nix's or systemd's own find each other in), so RUNPATHs name "
+      "corpus directories and a load pulls patched copies of its dependencies too (a stronger test). "
+      "DT_GNU_HASH, DT_SYMTAB and the other table pointers may change when the tables move out of the "
+      "way of a grown program header table; they are compared by the bytes of the section they point "
+      "at. A load failure is re-tried "
       "with patchelf writing the same RUNPATH on a pristine copy, to tell a bad value from a bad write; "
       "a strip -g failure likewise with strip -g on patchelf's write.")
-    w("- In B, step 3 must give back step 1's bytes wherever it computes the same RUNPATH. It does not "
-      "always compute the same one: the RUNPATHs step 1 wrote into the tree's libraries are searched in "
-      "step 3 (Index::new queues the tree libraries' RUNPATH directories), so a DT_NEEDED that step 1 "
-      "could not resolve (a soname that exists in the tree only as a symlink, which the tree index skips) "
-      "resolves in step 3, and the longer value goes through the append path again; counted below.")
+    w("- In B, step 3 must give back step 1's bytes wherever it computes the same RUNPATH.")
     w("- Loading: `ctypes.CDLL(path, RTLD_NOW|RTLD_LOCAL)` in a forked child of Python 3.11 per file, then "
       "dlsym (dlvsym for non-default versions) of every defined dynamic symbol `nm -D --defined-only` lists "
       "(types %s); only symbols that resolved before must resolve after. strip -g runs on a copy beside "

@@ -535,3 +535,58 @@ fn apply_rejects_an_edit_that_does_not_match_the_file() {
     assert!(err.to_string().contains("self-check"), "{err}");
     assert_eq!(std::fs::read(&lib).unwrap(), bytes, "original untouched");
 }
+
+/// A library as auditwheel leaves many wheel libraries: patchelf grew its RUNPATH twice, so
+/// `.dynstr` sits alone in a PT_LOAD of its own, and a large `.bss` runs (in offsets) past it.
+fn twice_patchelfed_library(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("big.c");
+    std::fs::write(
+        &src,
+        "static char big[1 << 20];\nint fixture_answer(void) { big[5] = 1; return 42 + big[0]; }\n",
+    )
+    .unwrap();
+    let lib = dir.join("libbig.so");
+    let gcc = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .arg("-Wl,-rpath,/short")
+        .status()
+        .unwrap();
+    assert!(gcc.success());
+    for rpath in [
+        "/a/longer/rpath/so/that/patchelf/moves/the/string/table/once",
+        "/an/even/longer/rpath/so/that/patchelf/moves/the/string/table/a/second/time",
+    ] {
+        let st = std::process::Command::new("patchelf")
+            .args(["--set-rpath", rpath])
+            .arg(&lib)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    lib
+}
+
+#[test]
+fn a_segment_holding_only_the_old_dynstr_is_reused_so_strip_keeps_the_file_loadable() {
+    let d = tmp();
+    let lib = twice_patchelfed_library(d.path());
+    let pristine_stripped = strip_copy(&lib).expect("strip -g takes patchelf's layout");
+    dlopen(&pristine_stripped, "fixture_answer").expect("and the result loads");
+    let loads_before = info(&lib).loads().count();
+
+    let long = format!("{STORE_LONG}:{STORE_LONG}");
+    let edit = patch_file(&lib, &runpath(&long));
+    assert!(
+        edit.description.contains("held only the old .dynstr"),
+        "{}",
+        edit.description
+    );
+    assert_eq!(info(&lib).loads().count(), loads_before, "no segment added");
+    assert_library_ok(&lib, &long);
+    // Left with no section, the old segment would come out of strip empty and misaligned
+    // ("ELF load command address/offset not page-aligned").
+    let stripped = strip_copy(&lib).expect("strip -g works");
+    dlopen(&stripped, "fixture_answer").expect("stripped library loads");
+}

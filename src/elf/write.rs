@@ -649,7 +649,7 @@ impl Planner<'_> {
         let others = info.section_headers.iter().any(|s| {
             s.sh_flags & u64::from(SHF_ALLOC) != 0
                 && (s.sh_offset, s.sh_size) != (strtab.offset, strtab.size)
-                && (overlaps(s.sh_offset, s.sh_size) || {
+                && ((s.sh_type != SHT_NOBITS && overlaps(s.sh_offset, s.sh_size)) || {
                     // .bss and friends occupy no file bytes but do occupy its addresses.
                     let (a, e) = (load.p_vaddr, load.p_vaddr.saturating_add(load.p_memsz));
                     s.sh_size > 0 && s.sh_addr < e && a < s.sh_addr.saturating_add(s.sh_size)
