@@ -190,7 +190,8 @@ impl ElfInfo {
     pub fn vaddr_to_offset(&self, vaddr: u64, len: u64) -> Option<u64> {
         self.loads().find_map(|p| {
             let rel = vaddr.checked_sub(p.p_vaddr)?;
-            (rel.checked_add(len)? <= p.p_filesz).then(|| p.p_offset + rel)
+            (rel.checked_add(len)? <= p.p_filesz).then_some(())?;
+            p.p_offset.checked_add(rel)
         })
     }
 

@@ -564,6 +564,22 @@ impl Planner<'_> {
             None => phdrs.insert(last_load + 1, load),
         }
         let table: Vec<u8> = phdrs.iter().flat_map(|p| codec.encode_phdr(p)).collect();
+        // The table is rewritten where it is (unless it moves): any other segment whose bytes
+        // still share its span once moved ones point at their copies (an interpreter string
+        // inside it, in a crafted file) would change too.
+        if !move_table {
+            let span = (info.phoff, info.phoff.saturating_add(table.len() as u64));
+            if phdrs.iter().any(|p| {
+                ![PT_LOAD, PT_PHDR, PT_NULL].contains(&p.p_type)
+                    && p.p_filesz > 0
+                    && p.p_offset < span.1
+                    && span.0 < p.p_offset.saturating_add(p.p_filesz)
+            }) {
+                return Err(unsupported(
+                    "a segment's bytes lie inside the program header table",
+                ));
+            }
+        }
         if let Some(unit) = &in_the_way {
             // The grown table over the old one and the start of what moved; the rest of what
             // moved is zeroed, so no stale copy (of a note, say) is found there.
