@@ -21,8 +21,8 @@ const TOOL: &str = "patch-rpaths";
 /// The new RUNPATH is: the existing $ORIGIN entries, then the directories that satisfied a
 /// DT_NEEDED, then --runtime-dependency directories; duplicates, stripped (eeee…) and dangling
 /// entries dropped. Executables with an interpreter get --interpreter. Files are rewritten
-/// only when something changes, through a temporary file that is checked before it replaces
-/// the original.
+/// only when something changes, through a temporary file (.NAME.patch-rpaths.PID) that is
+/// checked before it replaces the original; such files a killed run left are removed.
 ///
 /// Exit status: 0 done; 1 a library is missing (unless ignored), a file could not be patched
 /// (it is left untouched), or another error; 2 the command line was wrong.

@@ -15,8 +15,9 @@ const TOOL: &str = "strip-store-refs";
 /// A reference is STORE_DIR/ followed by a 32-character Nix32 hash and `-`. Neutralising
 /// overwrites the 32 hash characters with `e` (not in the Nix32 alphabet), so sizes and
 /// offsets stay as they were and a second run finds nothing. References are looked for where
-/// Nix looks for them: file contents, symlink targets (the link is re-created) and names
-/// (reported as errors, never renamed). Every hash being neutralised is also neutralised
+/// Nix looks for them: file contents, symlink targets (the link is re-created beside it as
+/// .strip-store-refs.PID.N and renamed over it; such links a killed run left are removed) and
+/// names (reported as errors, never renamed). Every hash being neutralised is also neutralised
 /// where it stands bare, without the store directory, because Nix counts those too.
 ///
 /// Exit status: 0 done; 1 an error occurred (each printed with its path) or, with --check,
