@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -72,20 +72,6 @@ impl Stamp {
     }
 }
 
-/// Opens a regular file for reading without following a link or blocking on a FIFO that
-/// replaced it since the walk.
-fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("no longer a regular file"));
-    }
-    Ok((file, meta))
-}
-
 /// What the read phase gathers.
 #[derive(Default)]
 struct Tally {
@@ -118,7 +104,7 @@ impl Tally {
 fn read_elf(path: &Path, tally: &mut Tally) {
     tally.files += 1;
     let result = (|| -> std::io::Result<Option<(Mmap, Stamp)>> {
-        let (mut file, meta) = open_regular(path)?;
+        let (mut file, meta) = walk::open_regular(path)?;
         let mut magic = [0u8; 4];
         if file.read(&mut magic)? < 4 || &magic != b"\x7fELF" {
             return Ok(None);
@@ -588,7 +574,7 @@ fn write_file(file: &ElfFile, plan: &FilePlan, dry_run: bool) -> Written {
         return Written::Nothing;
     };
     let path = &file.path;
-    let map = match open_regular(path).and_then(|(f, meta)| {
+    let map = match walk::open_regular(path).and_then(|(f, meta)| {
         if Stamp::of(&meta) != file.stamp {
             return Err(std::io::Error::other("changed since it was read"));
         }

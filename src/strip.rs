@@ -1,10 +1,10 @@
 //! strip-store-refs: walk → scan → plan → write → report.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -125,21 +125,9 @@ impl Tally {
     }
 }
 
-/// Opens a regular file for reading without following a symlink or blocking on a FIFO that
-/// replaced it since the walk.
+/// [`walk::open_regular`], and whether the file has other hard links (its device and inode).
 fn open_regular(path: &Path) -> Result<(File, Option<(u64, u64)>), ScanError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(read_error(path))?;
-    let meta = file.metadata().map_err(read_error(path))?;
-    if !meta.is_file() {
-        return Err(ScanError::Read {
-            path: path.to_path_buf(),
-            source: io::Error::other("no longer a regular file"),
-        });
-    }
+    let (file, meta) = walk::open_regular(path).map_err(read_error(path))?;
     let inode = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
     Ok((file, inode))
 }

@@ -73,6 +73,21 @@ pub fn walk_to_depth(root: &Path, depth: usize) -> impl Iterator<Item = Result<E
         })
 }
 
+/// Opens a walked regular file for reading, without following a symlink or blocking on a FIFO
+/// that replaced it since the walk.
+pub fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("no longer a regular file"));
+    }
+    Ok((file, meta))
+}
+
 /// Groups walk entries into batches, so the workers that take them from the walk (which is
 /// sequential) meet at the walk's lock once per batch rather than once per file.
 pub fn batched<T>(mut items: impl Iterator<Item = T>, size: usize) -> impl Iterator<Item = Vec<T>> {
