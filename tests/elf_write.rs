@@ -33,6 +33,16 @@ fn assert_library_ok(lib: &std::path::Path, want_runpath: &str) {
     }
 }
 
+/// Every section (moved ones included) sits at an offset and address its alignment allows.
+fn assert_sections_aligned(path: &std::path::Path) {
+    for (k, sh) in info(path).section_headers.iter().enumerate() {
+        if sh.sh_addralign > 1 && sh.sh_size > 0 {
+            assert_eq!(sh.sh_addr % sh.sh_addralign, 0, "section {k} address");
+            assert_eq!(sh.sh_offset % sh.sh_addralign, 0, "section {k} offset");
+        }
+    }
+}
+
 #[test]
 fn same_length_runpath_is_rewritten_in_place() {
     let d = tmp();
@@ -122,6 +132,7 @@ fn longer_runpath_in_library_appends_segment_and_grows_phdr_table_in_place() {
     );
     let i = info(&lib);
     assert_eq!(i.phoff, 64, "the table stays after the ELF header");
+    assert_sections_aligned(&lib);
     assert_eq!(
         i.dynamic.unwrap().runpath.unwrap().bytes,
         STORE_LONG.as_bytes()
@@ -360,6 +371,7 @@ fn growth_in_executable_without_pt_null_grows_the_table_in_place_and_runs() {
     );
     assert_eq!(run(&exe).unwrap(), "42");
     assert_readelf_clean(&exe);
+    assert_sections_aligned(&exe);
     assert_eq!(patchelf(&exe, "--print-rpath"), real);
     let stripped = strip_copy(&exe).expect("strip -g takes a table grown in place");
     assert_eq!(run(&stripped).unwrap(), "42");

@@ -154,6 +154,8 @@ struct Unit {
     end: u64,
     vaddr: u64,
     sections: u64,
+    /// The largest alignment inside it: the copy keeps `off` modulo this.
+    align: u64,
 }
 
 /// Section types only dynamic tags, program headers and section headers point at.
@@ -467,10 +469,13 @@ impl Planner<'_> {
         let phnum = info.program_headers.len() + usize::from(null_slot.is_none());
         let mut phdrs = info.program_headers.clone();
 
-        // The bytes in the way of a grown table go first, copied whole, at the segment's
-        // (page-aligned) start, so every alignment inside them holds.
+        // The bytes in the way of a grown table go first, copied whole near the segment's
+        // (page-aligned) start, at the same offset modulo their largest alignment, so every
+        // alignment inside them holds.
         if let Some(unit) = in_the_way.as_ref().filter(|u| u.end > u.off) {
-            self.move_unit(unit, seg_off, seg_vaddr, &mut phdrs)?;
+            let pad = unit.off % unit.align;
+            seg.resize(pad as usize, 0);
+            self.move_unit(unit, seg_off + pad, seg_vaddr + pad, &mut phdrs)?;
             seg.extend_from_slice(&self.grow.moved);
         }
 
@@ -749,6 +754,7 @@ impl Planner<'_> {
                 end: new_end,
                 vaddr: 0,
                 sections: 0,
+                align: 1,
             });
         }
         // Whole sections and whole note/interpreter segments: widen until nothing straddles.
@@ -794,10 +800,19 @@ impl Planner<'_> {
             return Err("the interpreter both grows and is in the way".into());
         }
         let mut sections = 0;
+        let mut align = info
+            .program_headers
+            .iter()
+            .filter(|p| [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP].contains(&p.p_type))
+            .filter(|p| overlaps(p.p_offset, p.p_filesz, lo, hi))
+            .map(|p| p.p_align)
+            .max()
+            .unwrap_or(1);
         for s in alloc
             .iter()
             .filter(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
         {
+            align = align.max(s.sh_addralign);
             let is_interp = info
                 .interpreter
                 .as_ref()
@@ -849,11 +864,16 @@ impl Planner<'_> {
                 }
             }
         }
+        let page = info.arch_page_size();
+        if !align.is_power_of_two() || align > page {
+            return Err(format!("an alignment of {align:#x} inside them"));
+        }
         Ok(Unit {
             off: lo,
             end: hi,
             vaddr,
             sections,
+            align,
         })
     }
 
