@@ -10,7 +10,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::walk::Kind;
 
@@ -107,10 +107,29 @@ pub fn is_leftover(owner: Owner, path: &Path, kind: Kind) -> bool {
             .is_some_and(|pid| !still_running(owner, pid))
 }
 
+/// Removes the leftovers a walk found; returns (path, message) for each that could not go.
+pub fn remove(paths: &[PathBuf], owner: Owner) -> Vec<(PathBuf, String)> {
+    let what = match owner.kind() {
+        Kind::Symlink => "temporary symlink",
+        _ => "temporary copy",
+    };
+    paths
+        .iter()
+        .filter_map(|path| {
+            std::fs::remove_file(path).err().map(|e| {
+                let message = format!(
+                    "{}: cannot remove a killed run's {what}: {e}",
+                    path.display()
+                );
+                (path.clone(), message)
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     #[test]
     fn names_round_trip() {

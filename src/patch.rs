@@ -264,17 +264,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
 
     // Write: a killed run's temporary copies go first, then each changed file.
     if !opts.dry_run {
-        for path in &leftovers {
-            if let Err(e) = std::fs::remove_file(path) {
-                errors.push((
-                    path.clone(),
-                    format!(
-                        "{}: cannot remove a killed run's temporary copy: {e}",
-                        path.display()
-                    ),
-                ));
-            }
-        }
+        errors.extend(leftover::remove(&leftovers, Owner::PatchRpaths));
     }
     report.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
     let outcomes: Vec<Written> = plans

@@ -237,17 +237,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
     // A killed run's temporary symlinks go first, so nothing of that run outlives this one.
     leftovers.sort();
     if opts.mode == Mode::Strip {
-        for path in &leftovers {
-            if let Err(e) = std::fs::remove_file(path) {
-                errors.push((
-                    path.clone(),
-                    format!(
-                        "{}: cannot remove a killed run's temporary symlink: {e}",
-                        path.display()
-                    ),
-                ));
-            }
-        }
+        errors.extend(leftover::remove(&leftovers, Owner::StripStoreRefs));
     }
     report.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
 

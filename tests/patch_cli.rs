@@ -168,6 +168,18 @@ fn patch(args: &[&Path], flags: &[&str]) -> std::process::Output {
     run(tool("patch-rpaths").args(flags).args(args))
 }
 
+/// `patch-rpaths --libs LIBS --libc LIBC ROOT`, with `--dry-run` when `dry`.
+fn patch_one_dir(libs: &Path, libc: &Path, root: &Path, dry: bool) -> std::process::Output {
+    let mut c = tool("patch-rpaths");
+    c.args(flag("--libs", libs))
+        .args(flag("--libc", libc))
+        .arg(root);
+    if dry {
+        c.arg("--dry-run");
+    }
+    run(&mut c)
+}
+
 fn flag(name: &str, path: &Path) -> [String; 2] {
     [name.to_string(), path.display().to_string()]
 }
@@ -549,16 +561,7 @@ fn second_run_is_byte_identical_and_dry_run_changes_nothing() {
         false,
     );
     let libc = libc_dir(t.path());
-    let args = |dry: bool| {
-        let mut c = tool("patch-rpaths");
-        c.args(flag("--libs", &d))
-            .args(flag("--libc", &libc))
-            .arg(t.path().join("out"));
-        if dry {
-            c.arg("--dry-run");
-        }
-        run(&mut c)
-    };
+    let args = |dry: bool| patch_one_dir(&d, &libc, &t.path().join("out"), dry);
     let before = fs::read(&m).unwrap();
     let dry = args(true);
     assert!(dry.status.success());
@@ -890,16 +893,7 @@ fn a_killed_runs_temporary_copy_is_removed_and_reported() {
     let look_alike_dir = t.path().join("out/.y.so.patch-rpaths.0");
     fs::create_dir_all(&look_alike_dir).unwrap();
     let libc = libc_dir(t.path());
-    let args = |dry: bool| {
-        let mut c = tool("patch-rpaths");
-        c.args(flag("--libs", &d))
-            .args(flag("--libc", &libc))
-            .arg(t.path().join("out"));
-        if dry {
-            c.arg("--dry-run");
-        }
-        run(&mut c)
-    };
+    let args = |dry: bool| patch_one_dir(&d, &libc, &t.path().join("out"), dry);
     let dry = args(true);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(torn.exists(), "a dry run removes nothing");
