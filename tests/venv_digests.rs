@@ -90,7 +90,7 @@ fn venv() -> Venv {
 }
 
 fn normalize(base: &Path, rel: &str) -> PathBuf {
-    fixup_hooks::venv::prepare::normalize(base, rel)
+    fixup_hooks::venv::fsx::normalize(&base.join(rel))
 }
 
 fn prepare(v: &Venv) -> std::process::Output {
@@ -242,4 +242,44 @@ fn restore_twice_is_byte_identical() {
         "{}",
         stderr(&again)
     );
+}
+
+/// The tree below `root`: relative paths, kinds, modes and bytes.
+fn relative_snapshot(root: &Path) -> Vec<(PathBuf, String, u32, Vec<u8>)> {
+    snapshot(root)
+        .into_iter()
+        .map(|(p, k, m, b)| (p.strip_prefix(root).unwrap().to_path_buf(), k, m, b))
+        .collect()
+}
+
+#[test]
+fn prepare_given_a_relative_venv_does_what_it_does_given_the_absolute_one() {
+    let v = venv();
+    let pristine = v.root.with_file_name("pristine");
+    copy_tree(&v.root, &pristine);
+    let expected_out = prepare(&v);
+    let expected = relative_snapshot(&v.root);
+    // It did blank and drop something: the comparison below means something.
+    assert!(record(&v, "pkg-1.0.dist-info").contains("pkg/paths.py,,"));
+    let parent = v.root.parent().unwrap();
+    for (cwd, arg) in [
+        (parent.to_path_buf(), "./venv"),
+        (parent.to_path_buf(), "venv/../venv"),
+        (parent.join("venv"), "."),
+        (parent.join("venv/bin"), ".."),
+    ] {
+        std::fs::remove_dir_all(&v.root).unwrap();
+        copy_tree(&pristine, &v.root);
+        let out = run(fix_venv()
+            .env("NIX_STORE_DIR", &v.store)
+            .current_dir(&cwd)
+            .args(["prepare", arg]));
+        assert!(out.status.success(), "{arg}: {}", stderr(&out));
+        assert_eq!(relative_snapshot(&v.root), expected, "{arg}");
+        // The same changes listed (the summary's first line names the venv as given).
+        let listed = |o: &std::process::Output| -> Vec<String> {
+            stderr(o).lines().skip(1).map(str::to_string).collect()
+        };
+        assert_eq!(listed(&out), listed(&expected_out), "{arg}");
+    }
 }

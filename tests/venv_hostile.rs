@@ -129,6 +129,35 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn missing_python_or_install_source_is_a_usage_error_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = tmp.path().join("venv");
+    skeleton(&venv, "python3.11", "3.11.7");
+    let before = snapshot(&venv);
+    let out = run(fix_venv()
+        .args(["restore", "--python", "/nonexistent/bin/python3.11"])
+        .arg(&venv));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/bin/python3.11"),
+        "{}",
+        stderr(&out)
+    );
+    let missing = tmp.path().join("no-such-member");
+    let out = run(fix_venv()
+        .args(["restore", "--python", PYTHON, "--install-source"])
+        .arg(&missing)
+        .arg(&venv));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&missing.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(&venv), before);
+}
+
+#[test]
 fn json_report_lists_refusals() {
     let tmp = tempfile::tempdir().unwrap();
     let venv = hostile_venv(tmp.path());

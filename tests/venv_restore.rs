@@ -340,6 +340,39 @@ fn compiles_unchecked_hash_bytecode_reproducibly() {
 }
 
 #[test]
+fn compileall_gets_nix_build_cores_workers() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = tmp.path().join("venv");
+    let site = skeleton(&venv, "python3.11", "3.11.2");
+    write(&site, "m.py", "X = 1\n");
+    // PYTHON, logging its arguments.
+    let log = tmp.path().join("args.log");
+    let python = write(
+        tmp.path(),
+        "python3.11",
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec {PYTHON} \"$@\"\n",
+            log.display()
+        ),
+    );
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(fix_venv()
+        .env("NIX_BUILD_CORES", "3")
+        .args(["restore", "--compile-bytecode", "--python"])
+        .arg(&python)
+        .arg(&venv));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let compile = log
+        .lines()
+        .find(|l| l.contains("compileall"))
+        .unwrap_or_else(|| panic!("compileall not run: {log}"));
+    assert!(compile.contains(" -j 3 "), "{compile}");
+    assert!(site.join("__pycache__/m.cpython-311.pyc").exists());
+}
+
+#[test]
 fn failed_import_check_exits_1_with_pythons_error() {
     let (_tmp, venv) = fod_then_moved(false);
     let out = run(fix_venv()

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use fixup_hooks::cli::{self, ReportFormat};
-use fixup_hooks::venv::entry_points::is_identifier;
+use fixup_hooks::venv::entry_points::is_dotted;
 use fixup_hooks::venv::report::VenvReport;
 use fixup_hooks::venv::{prepare, restore};
 
@@ -83,7 +83,7 @@ struct Common {
 }
 
 fn module_name(s: &str) -> Result<String, String> {
-    if !s.is_empty() && s.split('.').all(is_identifier) {
+    if is_dotted(s) {
         Ok(s.to_string())
     } else {
         Err(format!("{s:?} is not a dotted module name"))
@@ -107,7 +107,10 @@ fn main() -> ExitCode {
             venv,
             common,
         } => {
-            if let Err(exit) = cli::require_paths("fix-venv", [&venv]) {
+            let given = std::iter::once(&venv)
+                .chain([&python])
+                .chain(&install_source);
+            if let Err(exit) = cli::require_paths("fix-venv", given) {
                 return exit.into();
             }
             let options = restore::Options {

@@ -120,7 +120,8 @@ pub fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-fn is_dotted(s: &str) -> bool {
+/// A dotted path of Python identifiers (`a.b.c`), e.g. a module name.
+pub fn is_dotted(s: &str) -> bool {
     !s.is_empty() && s.split('.').all(is_identifier)
 }
 

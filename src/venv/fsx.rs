@@ -123,6 +123,31 @@ pub fn remove_dir_all(root: &Path, path: &Path) -> Result<()> {
     fs::remove_dir_all(path).map_err(|e| Error::io(path, e))
 }
 
+/// `path` with `.` and `..` resolved lexically (symlinks are not looked at).
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` made absolute against the working directory and [`normalize`]d, not resolved:
+/// every path the venv code compares is in this form.
+pub fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(normalize(path));
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::io(path, e))?;
+    Ok(normalize(&cwd.join(path)))
+}
+
 /// What stands at `path`, without following a symlink.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Existing {
@@ -157,6 +182,25 @@ pub fn existing(path: &Path) -> Result<Existing> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalizes_lexically() {
+        assert_eq!(
+            normalize(Path::new(
+                "/v/lib/python3.11/site-packages/../../../bin/./x"
+            )),
+            PathBuf::from("/v/bin/x")
+        );
+        let cwd = std::env::current_dir().unwrap();
+        for rel in [".", "./", "v/..", "./v/.."] {
+            assert_eq!(absolute(Path::new(rel)).unwrap(), cwd, "{rel}");
+        }
+        assert_eq!(absolute(Path::new("./v")).unwrap(), cwd.join("v"));
+        assert_eq!(
+            absolute(Path::new("/a/./b/../c")).unwrap(),
+            PathBuf::from("/a/c")
+        );
+    }
 
     #[test]
     fn refuses_paths_outside_root() {

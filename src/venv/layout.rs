@@ -42,13 +42,7 @@ print(purelib[len(base) + 1:])
 impl PythonInfo {
     /// Runs `python` once to learn its version, prefix and site-packages layout.
     pub fn probe(python: &Path) -> Result<PythonInfo> {
-        let executable = if python.is_absolute() {
-            python.to_path_buf()
-        } else {
-            std::env::current_dir()
-                .map_err(|e| Error::io(python, e))?
-                .join(python)
-        };
+        let executable = super::fsx::absolute(python)?;
         let fail = |message: String| Error::Python {
             path: executable.clone(),
             message,

@@ -13,9 +13,10 @@
 //!   (`path,,`); `fix-venv restore` recomputes them in the main derivation.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::error::{Error, Result};
+use super::fsx::{absolute, normalize};
 use super::plan::{Op, Plan, What};
 use super::record;
 use crate::scan::Scanner;
@@ -84,21 +85,6 @@ fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, Kind)]) -> Result<HashSet<Sto
     Ok(seen)
 }
 
-/// `base/rel` with `.` and `..` resolved lexically.
-pub fn normalize(base: &Path, rel: &str) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in base.join(rel).components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// The plan, for the store directory of `NIX_STORE_DIR`, `NIX_STORE` or `/nix/store`.
 pub fn plan(root: &Path) -> Result<Plan> {
     let store = StoreDir::resolve(None).map_err(|e| Error::invalid(root, e))?;
@@ -106,6 +92,8 @@ pub fn plan(root: &Path) -> Result<Plan> {
 }
 
 pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
+    // One form for every path compared below (`./v`, `v/..` would match nothing).
+    let root = &absolute(root)?;
     if !root.is_dir() {
         return Err(Error::NotAVenv {
             path: root.to_path_buf(),
@@ -174,7 +162,7 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
         let mut edit = record::Edit::default();
         for line in text.lines() {
             let rel = record::line_path(line);
-            let abs = normalize(&site, &rel);
+            let abs = normalize(&site.join(&rel));
             if removed.contains(&abs) || removed_dirs.iter().any(|d| abs.starts_with(d)) {
                 edit.drop.insert(rel);
             } else if !record::line_hash(line).is_empty()
@@ -230,20 +218,4 @@ pub fn run(root: &Path, dry_run: bool) -> super::report::VenvReport {
         Err(e) => report.errors.push(entry(&e)),
     }
     report
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalizes_record_paths() {
-        assert_eq!(
-            normalize(
-                Path::new("/v/lib/python3.11/site-packages"),
-                "../../../bin/x"
-            ),
-            PathBuf::from("/v/bin/x")
-        );
-    }
 }

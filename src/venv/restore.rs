@@ -15,7 +15,7 @@ use std::process::Command;
 use super::cfg::PyVenvCfg;
 use super::entry_points::{self, ACTIVATORS};
 use super::error::{Error, Result};
-use super::fsx::{existing, Existing};
+use super::fsx::{absolute, existing, normalize, Existing};
 use super::layout::{tail, Layout, PythonInfo};
 use super::plan::{Op, Plan, What};
 use super::record;
@@ -39,25 +39,6 @@ pub struct Planned {
     pub plan: Plan,
     pub warnings: Vec<ErrorEntry>,
     pub layout: Layout,
-}
-
-/// `path` made absolute against the working directory, not resolved.
-pub fn absolute(path: &Path) -> Result<PathBuf> {
-    if path.is_absolute() {
-        return Ok(path.to_path_buf());
-    }
-    let cwd = std::env::current_dir().map_err(|e| Error::io(path, e))?;
-    let mut out = cwd;
-    for c in path.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    Ok(out)
 }
 
 struct Planner {
@@ -492,7 +473,7 @@ fn refill_records(
             if rel.is_empty() || stays_blank(&rel) {
                 continue;
             }
-            let abs = super::prepare::normalize(site, &rel);
+            let abs = normalize(&site.join(&rel));
             if !abs.starts_with(&p.root) {
                 continue;
             }
@@ -528,23 +509,35 @@ fn pyc_digests(site: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         .collect()
 }
 
+/// PYTHON's arguments to compile `site` with `jobs` workers (what the build was granted:
+/// `-j 0` would take every core).
+fn compileall_args(site: &Path, jobs: usize) -> Vec<std::ffi::OsString> {
+    let jobs = jobs.max(1).to_string();
+    let args = [
+        "-I",
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        &jobs,
+        "--invalidation-mode",
+        "unchecked-hash",
+    ];
+    let mut out: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    out.push(site.into());
+    out
+}
+
 /// Compiles site-packages with PYTHON's compileall, hash-based and unchecked, so the bytecode
 /// is the same on every build and imports never try to rewrite it. Returns how many .pyc
 /// files were written or changed, and compileall's complaints (files it could not compile).
 pub fn compile_bytecode(python: &PythonInfo, layout: &Layout) -> Result<(u64, Vec<String>)> {
     let before = pyc_digests(&layout.site_packages);
     let out = Command::new(&python.executable)
-        .args([
-            "-I",
-            "-m",
-            "compileall",
-            "-q",
-            "-j",
-            "0",
-            "--invalidation-mode",
-            "unchecked-hash",
-        ])
-        .arg(&layout.site_packages)
+        .args(compileall_args(
+            &layout.site_packages,
+            crate::cli::jobs(None),
+        ))
         .output()
         .map_err(|e| Error::Python {
             path: python.executable.clone(),
@@ -579,7 +572,7 @@ pub fn check_import(layout: &Layout, module: &str) -> Result<()> {
         module: module.to_string(),
         tail,
     };
-    if !module.split('.').all(entry_points::is_identifier) {
+    if !entry_points::is_dotted(module) {
         return Err(bad("not a dotted module name".into()));
     }
     // -B: a check must not leave timestamped bytecode in the output.
@@ -677,6 +670,18 @@ pub fn run(root: &Path, options: &Options) -> VenvReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compileall_uses_the_given_worker_count() {
+        let args = compileall_args(Path::new("/v/site"), 3);
+        let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        let j = args.iter().position(|a| *a == "-j").unwrap();
+        assert_eq!(args[j + 1], "3");
+        assert_eq!(args.last(), Some(&"/v/site"));
+        // 0 would mean every core to compileall, never what was granted.
+        let args = compileall_args(Path::new("/v/site"), 0);
+        assert!(!args.iter().any(|a| a == "0"));
+    }
 
     #[test]
     fn rewrites_the_activate_line() {
