@@ -602,3 +602,56 @@ fn a_segment_holding_only_the_old_dynstr_is_reused_so_strip_keeps_the_file_loada
     let stripped = strip_copy(&lib).expect("strip -g works");
     dlopen(&stripped, "fixture_answer").expect("stripped library loads");
 }
+
+#[test]
+fn pt_phdr_covers_the_whole_table_after_each_growth() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    // A long interpreter string (a link to the real loader) right after the table: the first
+    // growth moves and zeroes it, so a later one finds free bytes there and grows the table
+    // without moving anything.
+    let ld_dir = d
+        .path()
+        .join("a-long-directory-name-for-the-loader-".repeat(3));
+    std::fs::create_dir_all(&ld_dir).unwrap();
+    let ld = ld_dir.join("ld.so");
+    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    let linker = format!("-Wl,--dynamic-linker={}", ld.display());
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[
+            &rpath_flag("$ORIGIN"),
+            new_dtags(),
+            b"-pie",
+            linker.as_bytes(),
+        ],
+    );
+    for n in 1..=3 {
+        let value = format!("{}:{}", d.path().display(), vec![STORE_LONG; n].join(":"));
+        let edit = patch_file(&exe, &runpath(&value));
+        if n == 2 {
+            assert!(
+                edit.description.contains("grown in place)"),
+                "growth 2 moves nothing: {}",
+                edit.description
+            );
+        }
+        let i = info(&exe);
+        let table = i.program_headers.len() as u64 * 56;
+        let phdr = i
+            .program_headers
+            .iter()
+            .find(|p| p.p_type == goblin::elf::program_header::PT_PHDR)
+            .expect("a PIE has PT_PHDR");
+        assert_eq!(
+            (phdr.p_offset, phdr.p_filesz, phdr.p_memsz),
+            (i.phoff, table, table),
+            "after growth {n}"
+        );
+        assert_eq!(run(&exe).unwrap(), "42", "after growth {n}");
+    }
+    let stripped = strip_copy(&exe).expect("strip -g works");
+    assert_eq!(run(&stripped).unwrap(), "42");
+}

@@ -117,6 +117,34 @@ fn hostile_elf_files_are_refused_without_panic_or_runaway_memory() {
                 "{}: a PT_LOAD changed",
                 path.display()
             );
+            // What was not asked for stays as it was (the fuzz target's own checks).
+            let interp = |i: &ElfInfo| i.interpreter.as_ref().map(|i| i.path.clone());
+            let want = change.interpreter.clone().or_else(|| interp(&info));
+            assert_eq!(interp(&info_after), want, "{}: interpreter", path.display());
+            let runpath = |i: &ElfInfo| {
+                i.dynamic.as_ref().map(|d| {
+                    (
+                        d.runpath.as_ref().map(|s| s.bytes.clone()),
+                        d.rpath.is_some(),
+                    )
+                })
+            };
+            if change.runpath.is_none() {
+                assert_eq!(runpath(&info_after), runpath(&info), "{}", path.display());
+            }
+            let patched: Vec<(usize, usize)> = edit
+                .patches
+                .iter()
+                .map(|p| (p.offset as usize, p.offset as usize + p.bytes.len()))
+                .collect();
+            let outside = (0..elf.len())
+                .find(|&i| !patched.iter().any(|&(s, e)| s <= i && i < e) && elf[i] != after[i]);
+            assert_eq!(
+                outside,
+                None,
+                "{}: a byte outside the plan changed",
+                path.display()
+            );
         }
     }
 }

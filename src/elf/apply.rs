@@ -109,9 +109,16 @@ fn check(old: &[u8], new: &[u8], edit: &Edit) -> Result<(), String> {
             return Err("RUNPATH does not read back as planned".into());
         }
     }
-    if let Some(want) = &edit.change.interpreter {
-        if after.interpreter.as_ref().map(|i| &i.path) != Some(want) {
-            return Err("interpreter does not read back as planned".into());
+    let interp = |i: &ElfInfo| i.interpreter.as_ref().map(|i| i.path.clone());
+    let want = edit.change.interpreter.clone().or_else(|| interp(&before));
+    if interp(&after) != want {
+        return Err("interpreter does not read back as planned".into());
+    }
+    if edit.change.runpath.is_none() {
+        let paths =
+            |d: Option<&super::read::Dynamic>| d.map(|d| (d.runpath.clone(), d.rpath.clone()));
+        if paths(bd) != paths(ad) {
+            return Err("RUNPATH changed unasked".into());
         }
     }
     check_loads(&before, &after, edit.retired_load)
@@ -143,8 +150,12 @@ fn check_loads(before: &ElfInfo, after: &ElfInfo, retired: Option<u64>) -> Resul
         }
     }
     let page = after.arch_page_size();
-    let pages =
-        |p: &goblin::elf::ProgramHeader| (p.p_vaddr / page, (p.p_vaddr + p.p_memsz).div_ceil(page));
+    let pages = |p: &goblin::elf::ProgramHeader| {
+        (
+            p.p_vaddr / page,
+            p.p_vaddr.saturating_add(p.p_memsz).div_ceil(page),
+        )
+    };
     for new in loads.iter().filter(|p| {
         !before
             .program_headers

@@ -43,6 +43,14 @@ impl Codec {
         }
     }
 
+    /// Size of one section header.
+    pub fn shdr_size(self) -> u64 {
+        match self.class {
+            Class::Elf32 => 40,
+            Class::Elf64 => 64,
+        }
+    }
+
     fn bytes<const N: usize>(b: &[u8], off: u64) -> Option<[u8; N]> {
         let start = usize::try_from(off).ok()?;
         b.get(start..start.checked_add(N)?)?.try_into().ok()

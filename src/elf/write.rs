@@ -158,6 +158,9 @@ struct Unit {
     align: u64,
 }
 
+/// Segments that only describe data (notes, the interpreter string): they move with it.
+const MOVABLE_SEGMENTS: [u32; 3] = [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP];
+
 /// Section types only dynamic tags, program headers and section headers point at.
 const MOVABLE_SECTIONS: [u32; 10] = [
     goblin::elf::section_header::SHT_NOTE,
@@ -433,7 +436,7 @@ impl Planner<'_> {
                 "the table cannot move out of memory while PT_PHDR maps it",
             ));
         }
-        if move_table && info.program_headers.len() + 1 >= 0xffff {
+        if null_slot.is_none() && info.program_headers.len() + 1 >= 0xffff {
             return Err(unsupported("too many program headers"));
         }
 
@@ -453,9 +456,7 @@ impl Planner<'_> {
         let file_len = self.bytes.len() as u64;
         let seg_off = file_len.next_multiple_of(page);
         let top = info
-            .program_headers
-            .iter()
-            .filter(|p| p.p_type != PT_NULL)
+            .loads()
             .map(|p| p.p_vaddr.saturating_add(p.p_memsz))
             .max()
             .unwrap_or(0);
@@ -463,6 +464,18 @@ impl Planner<'_> {
             .checked_next_multiple_of(align)
             .ok_or_else(|| unsupported("address space exhausted"))?
             + seg_off % align;
+        // Whatever the segment will hold (copies of file bytes, the new strings, the table)
+        // must have addresses, so that no sum below wraps.
+        let most = (2 * file_len)
+            .saturating_add(self.grow.new_strings.len() as u64)
+            .saturating_add(self.grow.interpreter.as_ref().map_or(0, |i| i.len() as u64))
+            .saturating_add(page + 0x10000 * codec.phdr_size() as u64);
+        if !seg_vaddr
+            .checked_add(most)
+            .is_some_and(|end| codec.fits_word(end))
+        {
+            return Err(unsupported("address space exhausted"));
+        }
 
         let d = info.dynamic.as_ref();
         let mut seg: Vec<u8> = Vec::new();
@@ -567,6 +580,13 @@ impl Planner<'_> {
                 phdrs.insert(last_load, load);
             }
             None => phdrs.insert(last_load + 1, load),
+        }
+        if in_the_way.is_some() {
+            // The table grows where it is: PT_PHDR must cover the new entry too.
+            let size = (phdrs.len() * codec.phdr_size()) as u64;
+            for p in phdrs.iter_mut().filter(|p| p.p_type == PT_PHDR) {
+                (p.p_filesz, p.p_memsz) = (size, size);
+            }
         }
         let table: Vec<u8> = phdrs.iter().flat_map(|p| codec.encode_phdr(p)).collect();
         // The table is rewritten where it is (unless it moves): any other segment whose bytes
@@ -690,7 +710,9 @@ impl Planner<'_> {
         let sole = info.section_headers.iter().any(|s| {
             (s.sh_offset, s.sh_addr, s.sh_size) == (strtab.offset, strtab.vaddr, strtab.size)
         });
-        (load.p_memsz == load.p_filesz && sole && !others && !segments && !pointers).then_some(k)
+        let headers = overlaps_headers(info, load.p_offset, load.p_filesz);
+        (load.p_memsz == load.p_filesz && sole && !others && !segments && !pointers && !headers)
+            .then_some(k)
     }
 
     /// The bytes right after the program header table that one more entry would overwrite,
@@ -722,14 +744,6 @@ impl Planner<'_> {
             .collect();
         let overlaps =
             |off: u64, size: u64, lo: u64, hi: u64| off < hi && lo < off.saturating_add(size);
-        if info.section_headers.iter().any(|s| {
-            s.sh_flags & u64::from(SHF_ALLOC) == 0
-                && s.sh_type != SHT_NOBITS
-                && s.sh_size > 0
-                && overlaps(s.sh_offset, s.sh_size, old_end, new_end)
-        }) {
-            return Err("a section that is not loaded follows the table".into());
-        }
         // The bytes the grown table takes, and whatever occupies them: sections, segments other
         // than the loads and the table's own, and anything a dynamic tag points at.
         let (mut lo, mut hi) = (old_end, new_end);
@@ -763,7 +777,7 @@ impl Planner<'_> {
             let spans = alloc.iter().map(|s| (s.sh_offset, s.sh_size)).chain(
                 info.program_headers
                     .iter()
-                    .filter(|p| [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP].contains(&p.p_type))
+                    .filter(|p| MOVABLE_SEGMENTS.contains(&p.p_type))
                     .map(|p| (p.p_offset, p.p_filesz)),
             );
             for (off, size) in spans {
@@ -777,6 +791,18 @@ impl Planner<'_> {
         }
         if lo < old_end || hi > first.p_filesz {
             return Err("the sections after the table are not all in the first PT_LOAD".into());
+        }
+        if info.section_headers.iter().any(|s| {
+            s.sh_flags & u64::from(SHF_ALLOC) == 0
+                && s.sh_type != SHT_NOBITS
+                && s.sh_size > 0
+                && overlaps(s.sh_offset, s.sh_size, lo, hi)
+        }) {
+            return Err("a section that is not loaded lies among them".into());
+        }
+        let shdrs = info.section_headers.len() as u64 * codec.shdr_size();
+        if overlaps(info.shoff, shdrs, lo, hi) {
+            return Err("the section header table lies among them".into());
         }
         for p in &info.program_headers {
             let movable = [
@@ -803,7 +829,7 @@ impl Planner<'_> {
         let mut align = info
             .program_headers
             .iter()
-            .filter(|p| [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP].contains(&p.p_type))
+            .filter(|p| MOVABLE_SEGMENTS.contains(&p.p_type))
             .filter(|p| overlaps(p.p_offset, p.p_filesz, lo, hi))
             .map(|p| p.p_align)
             .max()
@@ -845,7 +871,7 @@ impl Planner<'_> {
             }
         }
         for p in info.program_headers.iter().filter(|p| {
-            [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP].contains(&p.p_type)
+            MOVABLE_SEGMENTS.contains(&p.p_type)
                 && p.p_filesz > 0
                 && overlaps(p.p_offset, p.p_filesz, lo, hi)
         }) {
@@ -914,14 +940,9 @@ impl Planner<'_> {
             let inside = p.p_filesz > 0
                 && p.p_offset >= unit.off
                 && p.p_offset.saturating_add(p.p_filesz) <= unit.end;
-            if [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP].contains(&p.p_type) && inside {
+            if MOVABLE_SEGMENTS.contains(&p.p_type) && inside {
                 (p.p_offset, p.p_vaddr, p.p_paddr) =
                     (off(p.p_offset), addr(p.p_vaddr), addr(p.p_vaddr));
-            }
-            if p.p_type == PT_PHDR {
-                let size =
-                    (info.program_headers.len() as u64 + 1) * info.codec().phdr_size() as u64;
-                (p.p_filesz, p.p_memsz) = (size, size);
             }
         }
         let moved_sections: Vec<(u64, u64, u64)> = info
@@ -960,7 +981,7 @@ impl Planner<'_> {
     fn patch_section(&mut self, old_off: u64, old_vaddr: u64, off: u64, vaddr: u64, size: u64) {
         let codec = self.info.codec();
         let (a, o, s) = codec.shdr_addr_offset_size();
-        let entsize = if codec.word_size() == 8 { 64 } else { 40 };
+        let entsize = codec.shdr_size();
         for (i, sh) in self.info.section_headers.iter().enumerate() {
             if sh.sh_offset == old_off && sh.sh_addr == old_vaddr && sh.sh_size > 0 {
                 let base = self.info.shoff + i as u64 * entsize;
