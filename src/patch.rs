@@ -170,9 +170,9 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
 
     // Read: every regular file once; ELF files are mapped and parsed lazily.
     let depth = if opts.no_recurse { 1 } else { usize::MAX };
-    let entries = roots
-        .iter()
-        .flat_map(|root| walk::walk_to_depth(root, depth));
+    let entries = walk::distinct_roots(roots)
+        .into_iter()
+        .flat_map(|root| walk::walk_to_depth(&root, depth));
     let tally = walk::batched(entries, walk::BATCH)
         .par_bridge()
         .flat_map_iter(|batch| batch)
@@ -331,8 +331,10 @@ fn library_links<'a>(
     links: &'a [PathBuf],
     dynamic: &'a [ElfFile],
 ) -> impl Iterator<Item = TreeLibrary> + 'a {
+    // One canonicalize per ELF file, and only when there are links to match.
     let targets: std::collections::HashMap<PathBuf, Compat> = dynamic
         .iter()
+        .take(if links.is_empty() { 0 } else { dynamic.len() })
         .filter_map(|f| Some((std::fs::canonicalize(&f.path).ok()?, Compat::of(&f.info))))
         .collect();
     links.iter().filter_map(move |link| {

@@ -70,6 +70,8 @@ pub struct Found {
     pub runs_overflowed: bool,
     /// Bytes read.
     pub len: u64,
+    /// The bytes `runs` holds, kept as they grow so the limit check stays O(1) per run.
+    run_bytes: usize,
 }
 
 impl Found {
@@ -200,9 +202,9 @@ impl<'h> Scanner<'h> {
                 None if found.runs_overflowed => {}
                 None => {
                     let bytes = &buf[run_start..windows_end + HASH_LEN - 1];
-                    let kept: usize = found.runs.iter().map(|r| r.bytes.len()).sum();
-                    if kept + bytes.len() > MAX_RUN_BYTES {
+                    if found.run_bytes + bytes.len() > MAX_RUN_BYTES {
                         found.runs.clear();
+                        found.run_bytes = 0;
                         found.runs_overflowed = true;
                         return;
                     }
@@ -211,9 +213,11 @@ impl<'h> Scanner<'h> {
                     if let Some(last) = found.runs.last_mut() {
                         if last.offset + (last.bytes.len() - HASH_LEN + 1) as u64 == offset {
                             last.bytes.extend_from_slice(&bytes[HASH_LEN - 1..]);
+                            found.run_bytes += bytes.len() - (HASH_LEN - 1);
                             return;
                         }
                     }
+                    found.run_bytes += bytes.len();
                     found.runs.push(Run {
                         offset,
                         bytes: bytes.to_vec(),

@@ -188,7 +188,9 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
     let scanner = Scanner::new(&opts.store, known_up_front.as_ref());
 
     // Walk and scan: one read of every file, in parallel.
-    let entries = roots.iter().flat_map(|root| walk::walk(root));
+    let entries = walk::distinct_roots(roots)
+        .into_iter()
+        .flat_map(|root| walk::walk(&root));
     let tally = walk::batched(entries, walk::BATCH)
         .par_bridge()
         .flat_map_iter(|batch| batch)
@@ -375,6 +377,7 @@ fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan, pass: Pass) -> Outcom
                 return (false, Vec::new(), Vec::new());
             }
             let (written, errors) = rewrite::neutralise_file(&entry.path, &hits);
+            let written: HashSet<u64> = written.into_iter().collect();
             let failed = hits
                 .iter()
                 .map(|h| h.offset)
@@ -464,6 +467,7 @@ fn fill_references(report: &mut StripReport, store: &StoreDir, plan: &Plan, fail
     for (entry, failed) in plan.entries.iter().zip(failed) {
         let path = entry.path.display().to_string();
         let mut counted_here = HashSet::new();
+        let failed: HashSet<u64> = failed.iter().copied().collect();
         for hit in entry.hits.iter().filter(|h| !failed.contains(&h.offset)) {
             let store_path = store_path_of(store, plan, &hit.hash);
             let stat = stats

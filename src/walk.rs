@@ -73,6 +73,33 @@ pub fn walk_to_depth(root: &Path, depth: usize) -> impl Iterator<Item = Result<E
         })
 }
 
+/// `roots` without those another root already covers (the same path given twice, or a path
+/// under another root), in the order given: each entry must be walked, and written, once.
+/// Paths are compared by their parent's real location and their own name, since a root that is
+/// itself a symlink is an entry, not followed.
+pub fn distinct_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
+    let key = |p: &Path| -> PathBuf {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match (abs.parent(), abs.file_name()) {
+            (Some(parent), Some(name)) => std::fs::canonicalize(parent)
+                .map(|c| c.join(name))
+                .unwrap_or(abs.clone()),
+            _ => abs.clone(),
+        }
+    };
+    let keys: Vec<PathBuf> = roots.iter().map(|r| key(r)).collect();
+    roots
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| {
+            !keys.iter().enumerate().any(|(j, other)| {
+                (keys[i] == *other && j < i) || (keys[i] != *other && keys[i].starts_with(other))
+            })
+        })
+        .map(|(_, r)| r.clone())
+        .collect()
+}
+
 /// Opens a walked regular file for reading, without following a symlink or blocking on a FIFO
 /// that replaced it since the walk.
 pub fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
@@ -133,5 +160,27 @@ mod tests {
             ]
         );
         assert!(entries[0].is_root && !entries[1].is_root);
+    }
+
+    #[test]
+    fn roots_another_root_covers_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::create_dir_all(dir.path().join("e")).unwrap();
+        symlink(&d, dir.path().join("link")).unwrap();
+        let roots = vec![
+            d.join("sub"),
+            d.clone(),
+            d.join("./"),
+            dir.path().join("e"),
+            d.clone(),
+            dir.path().join("link"),
+        ];
+        assert_eq!(
+            distinct_roots(&roots),
+            vec![d.clone(), dir.path().join("e"), dir.path().join("link")],
+            "a symlink root is its own entry, not the directory it names"
+        );
     }
 }

@@ -514,6 +514,13 @@ fn absolute_needed_that_exists_is_satisfied() {
         .args(flag("--libc", &libc_dir(t.path())))
         .arg(t.path().join("out")));
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("error: missing"), "{}", stderr(&out));
+    // Only the soname-linked library needs a directory; the absolute one needs none.
+    assert_eq!(
+        runpath(&m),
+        Some(("RUNPATH".into(), d.display().to_string()))
+    );
+    assert_eq!(load(&m), Ok(1));
 }
 
 #[test]
@@ -915,5 +922,26 @@ fn a_killed_runs_temporary_copy_is_removed_and_reported() {
     );
     assert_eq!(fs::read_to_string(&look_alike).unwrap(), "user data");
     assert!(look_alike_dir.is_dir());
+    assert_eq!(load(&m), Ok(1));
+}
+
+#[test]
+fn overlapping_roots_patch_each_file_once() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    let m = module(
+        &t.path().join("out/sub/x.so"),
+        &[("xml2", &d)],
+        Some(&stripped_twin(&d)),
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out/sub"))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("scanned 1 file"), "{}", stderr(&out));
     assert_eq!(load(&m), Ok(1));
 }

@@ -532,3 +532,25 @@ fn a_killed_runs_temporary_symlink_is_removed_and_look_alikes_are_kept() {
     );
     assert_eq!(fs::read_to_string(&look_alike).unwrap(), "a user's file");
 }
+
+#[test]
+fn overlapping_roots_are_walked_and_written_once() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("out");
+    let sp = store_path(3, "zlib-1.3.1");
+    let file = write(&root, "lib/sub/a.txt", format!("x {sp} y"));
+    let sub = root.join("lib/sub");
+    let out = run(tool("strip-store-refs")
+        .arg(&sub)
+        .arg(&root)
+        .arg(&root)
+        .args(["--report", "json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["files_scanned"], 1, "{report}");
+    assert_eq!(report["references"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        format!("x {} y", neutral(&sp))
+    );
+}
