@@ -25,8 +25,8 @@
 //!
 //! The last tests hold one system call open with `strace -e inject=…:delay_enter` to kill the
 //! tool inside a precise window (between a temporary file and its rename, while a read-only
-//! file is writable, between a hash's prefixed and bare occurrences); without strace they
-//! say so and pass vacuously (or, for the last, build the state such a kill leaves by hand).
+//! file is writable, between a hash's prefixed and bare occurrences); they fail without
+//! strace (scripts/install-deps installs it) rather than pass without checking anything.
 
 mod common;
 mod reliability_common;
@@ -897,20 +897,16 @@ fn patch_rpaths_killed_at_random_moments_leaves_whole_files_and_a_rerun_converge
 
 /// Runs `tool` under strace with `syscalls` delayed by 3 s (only those touching `only_path`,
 /// when given); once `ready()` holds, kills the tool (not strace) and waits for both.
-/// Returns false (after saying why) when strace is missing.
+/// Fails when strace is missing.
 fn kill_inside_window(
     tool: Command,
     syscalls: &str,
     only_path: Option<&Path>,
     log: &Path,
     mut ready: impl FnMut() -> bool,
-) -> bool {
-    let Some(strace) = rc::strace() else {
-        eprintln!(
-            "SKIPPED: strace is not installed; this test needs it to hold a system call open"
-        );
-        return false;
-    };
+) {
+    let strace = rc::strace()
+        .expect("strace holds the system call open: install it (scripts/install-deps does)");
     let mut cmd = rc::under_strace(
         &strace,
         &tool,
@@ -944,7 +940,6 @@ fn kill_inside_window(
         panic!("strace did not end after its tracee was killed");
     });
     let _ = status;
-    true
 }
 
 fn entries_named(dir: &Path, pred: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
@@ -977,16 +972,13 @@ fn strip_store_refs_killed_between_temp_symlink_and_rename_is_cleaned_up_by_the_
     let mut tool = common::tool("strip-store-refs");
     tool.arg(&root);
     let bin = root.join("bin");
-    let ran = kill_inside_window(
+    kill_inside_window(
         tool,
         "rename,renameat,renameat2",
         None,
         &t.path().join("strace.log"),
         || !entries_named(&bin, is_strip_temp).is_empty(),
     );
-    if !ran {
-        return;
-    }
     let now = rc::tree(&root);
     let (added, removed) = rc::added_and_removed(&before, &now);
     assert!(removed.is_empty(), "lost {removed:?}");
@@ -1029,16 +1021,13 @@ fn patch_rpaths_killed_between_temp_file_and_rename_is_cleaned_up_by_the_rerun()
     let before = rc::tree(&root);
     let mut tool = fx.patch_rpaths();
     tool.arg(&root);
-    let ran = kill_inside_window(
+    kill_inside_window(
         tool,
         "rename,renameat,renameat2",
         None,
         &t.path().join("strace.log"),
         || !entries_named(&root, is_patch_temp).is_empty(),
     );
-    if !ran {
-        return;
-    }
     let now = rc::tree(&root);
     assert_eq!(
         now[Path::new("module.so")],
@@ -1077,12 +1066,9 @@ fn strip_store_refs_killed_while_writing_a_read_only_file_keeps_its_mode() {
     // Hold the write of the reference open and kill the tool inside it. The mode may only be
     // lifted when the owner could not write otherwise (never as root), so a kill leaves it.
     let log = t.path().join("strace.log");
-    let ran = kill_inside_window(tool, "pwrite64", Some(&file), &log, || {
+    kill_inside_window(tool, "pwrite64", Some(&file), &log, || {
         fs::read_to_string(&log).is_ok_and(|l| l.contains("pwrite64"))
     });
-    if !ran {
-        return;
-    }
     assert_eq!(
         fs::read_to_string(&file).unwrap(),
         format!("x {} y", common::store_path(9, "zlib-1.3.1")),
@@ -1126,14 +1112,13 @@ fn strip_store_refs_rerun_after_a_kill_still_neutralises_bare_hashes() {
     tool.args(["-j", "1"]).arg(&root);
     let neutralised = format!("libdir={}/lib\n", common::neutral(&pq));
     // Bare hashes are written first: hold the prefixed write open once the bare one is done.
-    let ran = kill_inside_window(
+    kill_inside_window(
         tool,
         "pwrite64",
         Some(&prefixed),
         &t.path().join("strace.log"),
         || fs::read_to_string(&bare).unwrap() == format!("{{\"hash\": \"{}\"}}\n", "e".repeat(32)),
     );
-    assert!(ran, "strace is needed for this test");
     assert_eq!(
         fs::read_to_string(&prefixed).unwrap(),
         format!("libdir={pq}/lib\n"),
