@@ -14,7 +14,9 @@ use rayon::prelude::*;
 
 use crate::elf::{self, Change, Class, Edit, ElfInfo};
 use crate::leftover::{self, Owner};
-use crate::report::{ErrorEntry, MissingEntry, PatchReport, PatchedEntry};
+use crate::report::{
+    DlopenEntry, ErrorEntry, MissingEntry, PatchReport, PatchedEntry, DLOPEN, NEEDED,
+};
 use crate::resolve::{self, Compat, Found, Index, TreeLibrary};
 use crate::store::{name_after, StoreDir, HASH_LEN, NEUTRAL_BYTE};
 use crate::walk::{self, Kind};
@@ -27,7 +29,10 @@ pub struct Options {
     pub no_recurse: bool,
     pub libc: Option<PathBuf>,
     pub keep_libc: bool,
+    /// Prepended to the RUNPATH of executables (files with PT_INTERP) only, when they exist.
     pub runtime_dependencies: Vec<PathBuf>,
+    /// Appended to every patched file's RUNPATH, as given.
+    pub append_rpaths: Vec<PathBuf>,
     pub interpreter: Option<PathBuf>,
     pub ignore_missing: Vec<String>,
     pub dry_run: bool,
@@ -276,12 +281,19 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
     let mut warnings = Vec::new();
     for (plan, outcome) in plans.into_iter().zip(outcomes) {
         report.missing.extend(plan.missing);
+        report.dlopen.extend(plan.dlopen);
+        warnings.extend(plan.warnings.into_iter().map(|w| (plan.path.clone(), w)));
         match outcome {
-            // Only --runtime-dependency entries were to be added, and the file needs none of
-            // them to load: refusing is no reason to fail the build (Rust wheels linked by
-            // LLD have no spare dynamic slot to take a RUNPATH).
+            // Only --runtime-dependency / --append-rpath entries were to be added, and the
+            // file needs none of them to load: refusing is no reason to fail the build (Rust
+            // wheels linked by LLD have no spare dynamic slot to take a RUNPATH).
             Written::Refused(message) if plan.optional_only => {
-                warnings.push((plan.path.clone(), message));
+                warnings.push((
+                    plan.path.clone(),
+                    format!(
+                        "{message} (only --runtime-dependency / --append-rpath entries were to be added)"
+                    ),
+                ));
                 report.unchanged += 1;
             }
             Written::Refused(message) | Written::Failed(message) => {
@@ -393,9 +405,13 @@ struct FilePlan {
     /// None: the file stays as it is.
     change: Option<Change>,
     missing: Vec<MissingEntry>,
+    dlopen: Vec<DlopenEntry>,
+    /// Unreadable `.note.dlopen` notes, each naming the file.
+    warnings: Vec<String>,
     /// Left alone because a library it needs is missing.
     blocked: bool,
-    /// The change only adds --runtime-dependency entries: refusing it is a warning.
+    /// The change only adds --runtime-dependency / --append-rpath entries: refusing it is a
+    /// warning.
     optional_only: bool,
 }
 
@@ -430,19 +446,20 @@ fn stripped_name(store: &StoreDir, entry: &[u8]) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// The stripped packages a missing soname most likely came from: those whose name holds the
-/// soname's stem (`libxml2.so.2` → `xml2` → `libxml2-2.13.8`), else all of them.
-fn likely_sources(soname: &[u8], stripped: &BTreeSet<String>) -> Vec<String> {
-    let name = String::from_utf8_lossy(soname);
-    let base = name.split(".so").next().unwrap_or(&name);
-    let stem = base.strip_prefix("lib").unwrap_or(base);
+/// The stripped packages a missing library most likely came from: those whose name holds the
+/// stem of one of its sonames (`libxml2.so.2` → `xml2` → `libxml2-2.13.8`), else all of them.
+fn likely_sources(sonames: &[String], stripped: &BTreeSet<String>) -> Vec<String> {
     let matching: Vec<String> = stripped
         .iter()
         .filter(|p| {
-            !stem.is_empty()
-                && p.split('-')
-                    .next()
-                    .is_some_and(|first| first.contains(stem))
+            sonames.iter().any(|name| {
+                let base = name.split(".so").next().unwrap_or(name);
+                let stem = base.strip_prefix("lib").unwrap_or(base);
+                !stem.is_empty()
+                    && p.split('-')
+                        .next()
+                        .is_some_and(|first| first.contains(stem))
+            })
         })
         .cloned()
         .collect();
@@ -451,6 +468,25 @@ fn likely_sources(soname: &[u8], stripped: &BTreeSet<String>) -> Vec<String> {
     } else {
         matching
     }
+}
+
+/// How nixpkgs' auto-patchelf names a dependency: its soname, or `any(a, b, …)` when a
+/// `.note.dlopen` entry offers several.
+fn dependency_name(sonames: &[String]) -> String {
+    match sonames {
+        [one] => one.clone(),
+        many => format!("any({})", many.join(", ")),
+    }
+}
+
+/// Whether `--ignore-missing` lets a dependency stay missing. auto-patchelf matches the last
+/// path component of the name above (so `any(…)` only matches a glob like `*` or `any(*`);
+/// the whole name and each alternative (and its last component) match here too, so
+/// `--ignore-missing 'libfoo*'` also covers `any(libfoo.so.2, libfoo.so)`.
+fn ignored(ignore: &GlobSet, name: &str, sonames: &[String]) -> bool {
+    std::iter::once(name)
+        .chain(sonames.iter().map(String::as_str))
+        .any(|s| ignore.is_match(s) || ignore.is_match(s.rsplit('/').next().unwrap_or(s)))
 }
 
 fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) -> FilePlan {
@@ -481,38 +517,102 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
         .collect();
 
     let compat = Compat::of(info);
-    let mut new_entries: Vec<Vec<u8>> = origin_entries.iter().map(|e| (*e).clone()).collect();
     let mut missing = Vec::new();
+    let mut dlopen = Vec::new();
+    let mut warnings = Vec::new();
     let came_from: BTreeSet<String> = old_entries
         .iter()
         .filter_map(|e| stripped_name(&opts.store, e))
         .collect();
-    for needed in &dynamic.needed {
-        match index.find(needed, &compat, dir, &origin_dirs) {
-            Some(Found::AlreadySatisfied) => {}
-            Some(Found::Libc(libc)) if opts.keep_libc => {
-                new_entries.push(libc.into_os_string().into_vec())
-            }
-            Some(Found::Libc(_)) => {}
-            Some(Found::Dir(d)) => new_entries.push(d.into_os_string().into_vec()),
-            None => {
-                let soname = lossy(needed.clone());
-                missing.push(MissingEntry {
-                    path: file.path.display().to_string(),
-                    ignored: ignore.is_match(&soname),
-                    soname,
-                    came_from: likely_sources(needed, &came_from),
-                });
+    // Each dependency is a list of alternatives, tried in order: one for a DT_NEEDED, the
+    // sonames of one entry for a .note.dlopen note. The first that resolves satisfies it.
+    let mut deps: Vec<(&'static str, Vec<Vec<u8>>)> = dynamic
+        .needed
+        .iter()
+        .map(|n| (NEEDED, vec![n.clone()]))
+        .collect();
+    let note = |problem: String| format!("{}: .note.dlopen: {problem}", file.path.display());
+    warnings.extend(info.dlopen.problems.iter().cloned().map(note));
+    for desc in &info.dlopen.descs {
+        let (found, problems) = resolve::dlopen_dependencies(desc);
+        warnings.extend(problems.into_iter().map(note));
+        deps.extend(found.into_iter().map(|sonames| {
+            (
+                DLOPEN,
+                sonames.into_iter().map(String::into_bytes).collect(),
+            )
+        }));
+    }
+    // Directories that satisfied a dependency, in dependency order.
+    let mut found_dirs: Vec<Vec<u8>> = Vec::new();
+    for (source, alternatives) in deps {
+        let sonames: Vec<String> = alternatives.iter().cloned().map(lossy).collect();
+        let mut tried = Vec::new();
+        let mut hit = None;
+        for (soname, raw) in sonames.iter().zip(&alternatives) {
+            tried.push(soname.clone());
+            if let Some(found) = index.find(raw, &compat, dir, &origin_dirs) {
+                hit = Some((soname.clone(), found));
+                break;
             }
         }
-    }
-    // Whether resolution itself asks for a directory, as opposed to --runtime-dependency.
-    let resolved_dirs = new_entries.len() > origin_entries.len();
-    for dep in &opts.runtime_dependencies {
-        if dep.is_dir() {
-            new_entries.push(dep.as_os_str().as_bytes().to_vec());
+        let (directory, on_runpath) = match &hit {
+            Some((_, Found::Dir(d))) => (Some(d.clone()), true),
+            Some((_, Found::Libc(d))) => (Some(d.clone()), opts.keep_libc),
+            Some((_, Found::AlreadySatisfied)) | None => (None, false),
+        };
+        if let (Some(d), true) = (&directory, on_runpath) {
+            found_dirs.push(d.clone().into_os_string().into_vec());
+        }
+        let name = dependency_name(&sonames);
+        if hit.is_none() {
+            missing.push(MissingEntry {
+                path: file.path.display().to_string(),
+                ignored: ignored(ignore, &name, &sonames),
+                soname: name,
+                source,
+                came_from: likely_sources(&sonames, &came_from),
+                alternatives: sonames.clone(),
+            });
+        }
+        if source == DLOPEN {
+            dlopen.push(DlopenEntry {
+                path: file.path.display().to_string(),
+                alternatives: sonames,
+                tried,
+                found: hit.map(|(soname, _)| soname),
+                directory: directory.map(|d| d.display().to_string()),
+                on_runpath,
+            });
         }
     }
+    // As nixpkgs' auto-patchelf: --runtime-dependency first, for executables only (PT_INTERP,
+    // so PIE executables too); then the kept $ORIGIN entries, the directories found, and
+    // --append-rpath for every file. An $ORIGIN entry that an option puts on the RUNPATH
+    // stands where the option puts it, so a second run gives the same order.
+    let is_executable = info.interpreter.is_some();
+    let prepended: Vec<Vec<u8>> = opts
+        .runtime_dependencies
+        .iter()
+        .filter(|d| is_executable && d.is_dir())
+        .map(|d| d.as_os_str().as_bytes().to_vec())
+        .collect();
+    let appended: Vec<Vec<u8>> = opts
+        .append_rpaths
+        .iter()
+        .map(|d| d.as_os_str().as_bytes().to_vec())
+        .filter(|d| !d.is_empty())
+        .collect();
+    let resolved_dirs = !found_dirs.is_empty();
+    let kept_origin: Vec<Vec<u8>> = origin_entries
+        .iter()
+        .filter(|e| !prepended.contains(e) && !appended.contains(e))
+        .map(|e| (*e).clone())
+        .collect();
+    let mut new_entries = prepended;
+    new_entries.extend(kept_origin);
+    new_entries.extend(found_dirs);
+    new_entries.extend(appended);
     let mut seen = BTreeSet::new();
     new_entries.retain(|e| seen.insert(e.clone()));
     let new_runpath = new_entries.join(&b':');
@@ -545,6 +645,8 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
         optional_only,
         change,
         missing,
+        dlopen,
+        warnings,
         blocked,
     }
 }
@@ -614,16 +716,39 @@ mod tests {
         let stripped: BTreeSet<String> = ["libxml2-2.13.8", "openssl-3.0.16", "zlib-1.3.1"]
             .map(String::from)
             .into();
+        let sources = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            likely_sources(&names, &stripped)
+        };
+        assert_eq!(sources(&["libxml2.so.2"]), ["libxml2-2.13.8"]);
+        assert_eq!(sources(&["libssl.so.3"]), ["openssl-3.0.16"]);
+        assert_eq!(sources(&["libz.so.1"]), ["zlib-1.3.1"]);
+        assert_eq!(sources(&["libffi.so.8"]).len(), 3);
         assert_eq!(
-            likely_sources(b"libxml2.so.2", &stripped),
-            ["libxml2-2.13.8"]
+            sources(&["libffi.so.8", "libz.so.1", "libssl.so.3"]),
+            ["openssl-3.0.16", "zlib-1.3.1"]
         );
-        assert_eq!(
-            likely_sources(b"libssl.so.3", &stripped),
-            ["openssl-3.0.16"]
-        );
-        assert_eq!(likely_sources(b"libz.so.1", &stripped), ["zlib-1.3.1"]);
-        assert_eq!(likely_sources(b"libffi.so.8", &stripped).len(), 3);
+    }
+
+    #[test]
+    fn an_any_of_dependency_is_named_and_ignored_as_auto_patchelf_does() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let one = names(&["libfoo.so.1"]);
+        let two = names(&["libmissing.so.9", "libfoo.so"]);
+        assert_eq!(dependency_name(&one), "libfoo.so.1");
+        assert_eq!(dependency_name(&two), "any(libmissing.so.9, libfoo.so)");
+        let set = |g: &str| ignore_set(&[g.to_string()]).unwrap();
+        let name = dependency_name(&two);
+        // auto-patchelf's own matches: the name's last path component.
+        assert!(ignored(&set("*"), &name, &two));
+        assert!(ignored(&set("any(libmissing*"), &name, &two));
+        // Ours too: any one alternative.
+        assert!(ignored(&set("libmissing.so.9"), &name, &two));
+        assert!(ignored(&set("libfoo*"), &name, &two));
+        assert!(!ignored(&set("libbar*"), &name, &two));
+        // A DT_NEEDED by path matches on its last component, as in auto-patchelf.
+        let abs = names(&["/opt/lib/libq.so.2"]);
+        assert!(ignored(&set("libq*"), "/opt/lib/libq.so.2", &abs));
     }
 
     #[test]

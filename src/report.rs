@@ -187,6 +187,27 @@ impl Report for StripReport {
                 count(s.files, "file")
             )?;
         }
+        if self.mode != "check" && self.symlinks_changed > 0 {
+            // stdenv's broken-symlink check would refuse such a link in whatever copies
+            // this output; say so where the user reads the log of the build that made it.
+            writeln!(
+                out,
+                "{tool}: note: {} now {} into the store at a neutralised path (eeee…), which \
+                 does not exist: a build that copies this tree must point {} at a real path again \
+                 (or set dontCheckForBrokenSymlinks)",
+                count(self.symlinks_changed, "symlink"),
+                if self.symlinks_changed == 1 {
+                    "points"
+                } else {
+                    "point"
+                },
+                if self.symlinks_changed == 1 {
+                    "it"
+                } else {
+                    "them"
+                },
+            )?;
+        }
         for path in &self.skipped_special {
             writeln!(
                 out,
@@ -233,6 +254,8 @@ pub struct PatchReport {
     pub blocked: u64,
     pub patched: Vec<PatchedEntry>,
     pub missing: Vec<MissingEntry>,
+    /// Every `.note.dlopen` dependency, found or not, per file in note order.
+    pub dlopen: Vec<DlopenEntry>,
     /// The `--libs` directories and the RUNPATH directories found from them, in search order.
     pub search_dirs: Vec<String>,
     /// FIFOs, sockets and devices, which are never opened.
@@ -240,7 +263,8 @@ pub struct PatchReport {
     /// Temporary copies (`.NAME.patch-rpaths.PID`) a killed earlier run left: removed, or
     /// only listed in a dry run.
     pub leftovers: Vec<String>,
-    /// Files left as they were that need nothing to load (only runtime dependencies missed).
+    /// Files left as they were that needed only `--runtime-dependency` / `--append-rpath`
+    /// entries, and `.note.dlopen` notes that could not be read.
     pub warnings: Vec<ErrorEntry>,
     pub errors: Vec<ErrorEntry>,
 }
@@ -260,7 +284,13 @@ pub struct PatchedEntry {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct MissingEntry {
     pub path: String,
+    /// The dependency as nixpkgs' auto-patchelf names it: the soname, or for a `.note.dlopen`
+    /// entry with several alternatives `any(a, b, …)`.
     pub soname: String,
+    /// `DT_NEEDED` or `.note.dlopen`.
+    pub source: &'static str,
+    /// The sonames looked for, in order (one for a `DT_NEEDED`).
+    pub alternatives: Vec<String>,
     /// Packages named by the stripped RUNPATH entries the file had (`eeee…-NAME`).
     pub came_from: Vec<String>,
     /// Matched `--ignore-missing`: a warning, not an error.
@@ -282,7 +312,55 @@ impl MissingEntry {
         } else {
             "error: missing"
         };
-        format!("{what} {} wanted by {} — {hint}", self.soname, self.path)
+        let source = if self.source == DLOPEN {
+            " (.note.dlopen)"
+        } else {
+            ""
+        };
+        format!(
+            "{what} {} wanted by {}{source} — {hint}",
+            self.soname, self.path
+        )
+    }
+}
+
+/// The `source` of a `DT_NEEDED` dependency.
+pub const NEEDED: &str = "DT_NEEDED";
+
+/// The `source` of a dependency a `.note.dlopen` note declares.
+pub const DLOPEN: &str = ".note.dlopen";
+
+/// One `.note.dlopen` dependency of one file: its alternatives, and which one was found.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DlopenEntry {
+    pub path: String,
+    /// The note's sonames, in order; any one satisfies the dependency.
+    pub alternatives: Vec<String>,
+    /// Those looked for, in order: up to the one found, else all of them.
+    pub tried: Vec<String>,
+    /// The first alternative found; None when none was (it is then in `missing` too).
+    pub found: Option<String>,
+    /// Where it was found: a directory on the new RUNPATH, or the libc directory. None when
+    /// the file reaches it already (an absolute path that exists, its own `$ORIGIN` entry).
+    pub directory: Option<String>,
+    /// Whether `directory` goes on the RUNPATH (not for libc, unless `--keep-libc`).
+    pub on_runpath: bool,
+}
+
+impl DlopenEntry {
+    /// `tried a, b: found b in DIR`, for the listing and the summary.
+    pub fn describe(&self) -> String {
+        let tried = self.tried.join(", ");
+        match (&self.found, &self.directory) {
+            (None, _) => format!("tried {tried}: none found"),
+            (Some(f), Some(d)) if self.on_runpath => format!("tried {tried}: found {f} in {d}"),
+            (Some(f), Some(d)) => {
+                format!("tried {tried}: found {f} in {d} (libc: the loader finds it)")
+            }
+            (Some(f), None) => format!(
+                "tried {tried}: found {f} (already reachable: an absolute path or an $ORIGIN entry)"
+            ),
+        }
     }
 }
 
@@ -298,9 +376,14 @@ impl Report for PatchReport {
         self.failed_missing() > 0 || !self.errors.is_empty()
     }
 
-    /// For `--dry-run`: each file that would change, old → new.
+    /// For `--dry-run`: each file that would change, old → new, with its `.note.dlopen`
+    /// dependencies.
     fn write_listing(&self, out: &mut dyn Write) -> io::Result<()> {
         let none = "(none)".to_string();
+        let mut dlopen: std::collections::HashMap<&str, Vec<&DlopenEntry>> = Default::default();
+        for d in &self.dlopen {
+            dlopen.entry(d.path.as_str()).or_default().push(d);
+        }
         for p in &self.patched {
             writeln!(out, "{} ({})", p.path, p.how)?;
             if let Some(new) = &p.new_runpath {
@@ -318,6 +401,9 @@ impl Report for PatchReport {
                     p.old_interpreter.as_ref().unwrap_or(&none),
                     new
                 )?;
+            }
+            for d in dlopen.get(p.path.as_str()).into_iter().flatten() {
+                writeln!(out, "  dlopen      {}", d.describe())?;
             }
         }
         Ok(())
@@ -342,6 +428,9 @@ impl Report for PatchReport {
             self.not_dynamic,
             self.foreign.len(),
         )?;
+        for d in &self.dlopen {
+            writeln!(out, "{tool}: {}: .note.dlopen: {}", d.path, d.describe())?;
+        }
         for m in &self.missing {
             writeln!(out, "{tool}: {}", m.line())?;
         }
@@ -360,11 +449,7 @@ impl Report for PatchReport {
         }
         write_leftovers(out, tool, self.mode == "patch", &self.leftovers)?;
         for w in &self.warnings {
-            writeln!(
-                out,
-                "{tool}: warning: {} (only runtime dependencies were to be added)",
-                w.message
-            )?;
+            writeln!(out, "{tool}: warning: {}", w.message)?;
         }
         for e in &self.errors {
             writeln!(out, "{tool}: {}", e.message)?;

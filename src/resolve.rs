@@ -5,6 +5,9 @@
 //! they are), the libraries under the patched trees themselves, the `--libs` directories in the
 //! order given, then the RUNPATHs (without `$ORIGIN`) of the libraries found there, breadth
 //! first. A candidate must have the file's ELF class and machine, and a compatible OSABI.
+//!
+//! Besides DT_NEEDED, a file's `.note.dlopen` notes name libraries it may `dlopen`: each entry's
+//! sonames are alternatives, any one of which satisfies it ([`dlopen_dependencies`]).
 
 use std::collections::HashMap;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -250,6 +253,58 @@ pub fn search_entries(info: &ElfInfo) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The dependencies a `.note.dlopen` descriptor declares, as nixpkgs' auto-patchelf reads
+/// them: UTF-8 JSON (trailing NULs stripped), a list of objects of which only `soname`, a list
+/// of strings, counts; `feature`, `priority` and `description` are ignored. Each item is one
+/// dependency's sonames, alternatives in order. Where auto-patchelf would crash (not UTF-8, not
+/// JSON, not a list, an entry without a non-empty list of non-empty strings), the second value
+/// says why and the rest is still used.
+pub fn dlopen_dependencies(desc: &[u8]) -> (Vec<Vec<String>>, Vec<String>) {
+    let end = desc.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let text = match std::str::from_utf8(&desc[..end]) {
+        Ok(text) => text,
+        Err(e) => return (Vec::new(), vec![format!("not UTF-8: {e}")]),
+    };
+    let entries = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(entries)) => entries,
+        Ok(_) => return (Vec::new(), vec!["not a JSON list".to_string()]),
+        Err(e) => return (Vec::new(), vec![format!("not valid JSON: {e}")]),
+    };
+    let mut deps = Vec::new();
+    let mut problems = Vec::new();
+    let mut skipped = 0usize;
+    for (i, entry) in entries.iter().enumerate() {
+        let sonames = entry
+            .get("soname")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|names| {
+                names
+                    .iter()
+                    .map(|n| n.as_str().filter(|n| !n.is_empty()).map(str::to_string))
+                    .collect::<Option<Vec<String>>>()
+            })
+            .filter(|names| !names.is_empty());
+        match sonames {
+            Some(names) => deps.push(names),
+            // A few by number; a hostile note's thousands as one count.
+            None if skipped < 8 => {
+                skipped += 1;
+                problems.push(format!(
+                    "entry {i} has no \"soname\" list of non-empty strings; skipped"
+                ))
+            }
+            None => skipped += 1,
+        }
+    }
+    if skipped > problems.len() {
+        problems.push(format!(
+            "{} more entries without a \"soname\" list skipped",
+            skipped - problems.len()
+        ));
+    }
+    (deps, problems)
+}
+
 /// The entries of a file's RUNPATH, else its RPATH.
 pub fn runpath_of(info: &ElfInfo) -> Vec<Vec<u8>> {
     let Some(dynamic) = &info.dynamic else {
@@ -277,6 +332,46 @@ mod tests {
         for no in ["libz.sox", "libz.a", "so", "x.so-1"] {
             assert!(!is_library_name(no.as_bytes()), "{no}");
         }
+    }
+
+    #[test]
+    fn dlopen_json_is_read_as_auto_patchelf_reads_it() {
+        let (deps, problems) = dlopen_dependencies(
+            br#"[{"feature":"x","soname":["libz.so.1","libz.so"],"priority":"required"},{"soname":["liba.so.2"]}]"#
+                .iter()
+                .chain(b"\0\0\0")
+                .copied()
+                .collect::<Vec<u8>>()
+                .as_slice(),
+        );
+        assert_eq!(deps, [vec!["libz.so.1", "libz.so"], vec!["liba.so.2"]]);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn bad_dlopen_json_is_a_problem_not_a_panic() {
+        for bad in [
+            &b"\xff\xfe"[..],
+            b"",
+            b"{",
+            b"{\"soname\":[\"libx.so\"]}",
+            b"\"libx.so\"",
+            &[b'['; 10_000],
+        ] {
+            let (deps, problems) = dlopen_dependencies(bad);
+            assert!(deps.is_empty() && problems.len() == 1, "{bad:?}");
+        }
+        let (deps, problems) = dlopen_dependencies(
+            br#"[1, {"soname":"libx.so"}, {"soname":[]}, {"soname":[2]}, {"soname":[""]}, {}, {"soname":["ok.so"]}]"#,
+        );
+        assert_eq!(deps, [vec!["ok.so"]]);
+        assert_eq!(problems.len(), 6, "{problems:?}");
+        assert!(problems[0].starts_with("entry 0 "), "{problems:?}");
+        let many = format!("[{}{{\"soname\":[\"ok.so\"]}}]", "1,".repeat(100));
+        let (deps, problems) = dlopen_dependencies(many.as_bytes());
+        assert_eq!(deps, [vec!["ok.so"]]);
+        assert_eq!(problems.len(), 9, "{problems:?}");
+        assert!(problems[8].starts_with("92 more entries"), "{problems:?}");
     }
 
     #[test]

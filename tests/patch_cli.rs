@@ -56,6 +56,17 @@ fn lib(dir: &Path, name: &str, needs: &[(&str, &Path)]) -> PathBuf {
 /// An extension-module-like `.so` needing the given libraries, with `runpath` (RUNPATH, or
 /// RPATH when `rpath`), built against copies so no real path leaks into it.
 fn module(path: &Path, needs: &[(&str, &Path)], runpath: Option<&str>, rpath: bool) -> PathBuf {
+    module_with(path, needs, runpath, rpath, "")
+}
+
+/// [`module`] with `extra` appended to its C source.
+fn module_with(
+    path: &Path,
+    needs: &[(&str, &Path)],
+    runpath: Option<&str>,
+    rpath: bool,
+    extra: &str,
+) -> PathBuf {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let src = path.with_extension("c");
     let calls: String = needs
@@ -68,7 +79,7 @@ fn module(path: &Path, needs: &[(&str, &Path)], runpath: Option<&str>, rpath: bo
         .collect();
     fs::write(
         &src,
-        format!("{decls}int getpid(void);\nint module_value(void) {{ return 0{calls} + 0 * getpid(); }}\n"),
+        format!("{decls}int getpid(void);\nint module_value(void) {{ return 0{calls} + 0 * getpid(); }}\n{extra}"),
     )
     .unwrap();
     let mut args = vec![
@@ -96,6 +107,88 @@ fn module(path: &Path, needs: &[(&str, &Path)], runpath: Option<&str>, rpath: bo
     gcc(&args.iter().map(String::as_str).collect::<Vec<_>>());
     fs::remove_file(src).unwrap();
     path.to_path_buf()
+}
+
+/// An executable whose `main` exits 0 when every needed library's `_value()` is 1. `pie`
+/// makes it position-independent (ELF type DYN, like a library, but with PT_INTERP).
+fn exe(path: &Path, needs: &[(&str, &Path)], runpath: Option<&str>, pie: bool) -> PathBuf {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let src = path.with_extension("c");
+    let decls: String = needs
+        .iter()
+        .map(|(n, _)| format!("int {n}_value(void);\n"))
+        .collect();
+    let sum: String = needs
+        .iter()
+        .map(|(n, _)| format!(" + {n}_value()"))
+        .collect();
+    fs::write(
+        &src,
+        format!(
+            "{decls}int main(void) {{ return 0{sum} == {} ? 0 : 3; }}\n",
+            needs.len()
+        ),
+    )
+    .unwrap();
+    let mut args = vec![
+        if pie { "-pie" } else { "-no-pie" }.to_string(),
+        if pie { "-fPIE" } else { "-fno-PIE" }.into(),
+        "-o".into(),
+        path.display().to_string(),
+        src.display().to_string(),
+    ];
+    for (n, d) in needs {
+        args.push(format!("-L{}", d.display()));
+        args.push(format!("-l:lib{n}.so.1"));
+    }
+    if let Some(r) = runpath {
+        args.push(format!("-Wl,-rpath,{r}"));
+        args.push("-Wl,--enable-new-dtags".into());
+    }
+    gcc(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    fs::remove_file(src).unwrap();
+    path.to_path_buf()
+}
+
+/// The note type of systemd's ELF dlopen metadata.
+const NT_DLOPEN: u32 = 0x407c_0c0a;
+
+/// One ELF note as a little-endian section holds it: namesz, descsz, type, then the owner
+/// (NUL-terminated) and the descriptor, each padded to 4 bytes. `descsz` overrides the
+/// descriptor's real length in the header.
+fn note(owner: &str, n_type: u32, desc: &[u8], descsz: Option<u32>) -> Vec<u8> {
+    let pad = |v: &mut Vec<u8>| v.resize(v.len().next_multiple_of(4), 0);
+    let mut n = Vec::new();
+    n.extend((owner.len() as u32 + 1).to_le_bytes());
+    n.extend(descsz.unwrap_or(desc.len() as u32).to_le_bytes());
+    n.extend(n_type.to_le_bytes());
+    n.extend(owner.as_bytes());
+    n.push(0);
+    pad(&mut n);
+    n.extend(desc);
+    pad(&mut n);
+    n
+}
+
+/// C source putting `bytes` in a `.note.dlopen` section, as systemd's macros do.
+fn dlopen_section(bytes: &[u8]) -> String {
+    let list: Vec<String> = bytes.iter().map(|b| format!("{b:#04x}")).collect();
+    format!(
+        "__attribute__((section(\".note.dlopen\"), used, aligned(4)))\nstatic const unsigned char dlopen_notes[{}] = {{{}}};\n",
+        bytes.len(),
+        list.join(",")
+    )
+}
+
+/// A module (see [`module`]) with one `.note.dlopen` note, owner FDO, holding `json`.
+fn dlopen_module(
+    path: &Path,
+    needs: &[(&str, &Path)],
+    runpath: Option<&str>,
+    json: &str,
+) -> PathBuf {
+    let notes = note("FDO", NT_DLOPEN, json.as_bytes(), None);
+    module_with(path, needs, runpath, false, &dlopen_section(&notes))
 }
 
 fn readelf_d(path: &Path) -> String {
@@ -818,9 +911,9 @@ fn a_separate_debug_file_is_skipped_not_an_error() {
 }
 
 /// A library with no RUNPATH and no spare dynamic slot (as LLD links Rust wheels) that needs
-/// nothing but libc: adding runtime dependencies to it is refused, and that is a warning.
+/// nothing but libc: adding an --append-rpath entry to it is refused, and that is a warning.
 #[test]
-fn a_refused_runtime_dependency_is_a_warning_not_a_failure() {
+fn a_refused_append_rpath_is_a_warning_not_a_failure() {
     let t = tempfile::tempdir().unwrap();
     let m = module(&t.path().join("out/_rust.abi3.so"), &[], None, false);
     // Test-only surgery: fill the spare DT_NULL slots with DT_DEBUG (21) entries.
@@ -838,12 +931,14 @@ fn a_refused_runtime_dependency_is_a_warning_not_a_failure() {
     let rt = t.path().join("runtime");
     fs::create_dir_all(&rt).unwrap();
     let out = run(tool("patch-rpaths")
-        .args(flag("--runtime-dependency", &rt))
+        .args(flag("--append-rpath", &rt))
         .args(flag("--libc", &libc_dir(t.path())))
         .arg(t.path().join("out")));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("warning:") && stderr(&out).contains("no spare DT_NULL slot"),
+        stderr(&out).contains("warning:")
+            && stderr(&out).contains("no spare DT_NULL slot")
+            && stderr(&out).contains("only --runtime-dependency / --append-rpath entries"),
         "{}",
         stderr(&out)
     );
@@ -944,4 +1039,331 @@ fn overlapping_roots_patch_each_file_once() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("scanned 1 file"), "{}", stderr(&out));
     assert_eq!(load(&m), Ok(1));
+}
+
+/// auto-patchelf's layout: --runtime-dependency first, on executables only; then (our
+/// difference) the kept $ORIGIN entries; the directories found; --append-rpath last, on
+/// every file, as given even when it does not exist.
+#[test]
+fn runtime_dependencies_lead_executables_only_and_append_rpaths_end_every_runpath() {
+    let t = tempfile::tempdir().unwrap();
+    let out_dir = t.path().join("out");
+    let bundled = out_dir.join("lib");
+    lib(&bundled, "bundled", &[]);
+    let d = t.path().join("deps");
+    lib(&d, "dep", &[]);
+    let rt = t.path().join("runtime/lib");
+    fs::create_dir_all(&rt).unwrap();
+    let appended = "/run/opengl-driver/lib";
+    let x = exe(
+        &out_dir.join("bin/app"),
+        &[("bundled", &bundled), ("dep", &d)],
+        Some("$ORIGIN/../lib"),
+        false,
+    );
+    let m = module(&out_dir.join("site/mod.so"), &[("dep", &d)], None, false);
+    let libc = libc_dir(t.path());
+    let args = || {
+        run(tool("patch-rpaths")
+            .args(flag("--libs", &d))
+            .args(flag("--libc", &libc))
+            .args(flag("--runtime-dependency", &rt))
+            .args(["--append-rpath", appended])
+            .arg(&out_dir))
+    };
+    let out = args();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        runpath(&x).unwrap().1,
+        format!("{}:$ORIGIN/../lib:{}:{appended}", rt.display(), d.display()),
+        "executable: runtime dependency first, appended last"
+    );
+    assert_eq!(
+        runpath(&m).unwrap().1,
+        format!("{}:{appended}", d.display()),
+        "library: no runtime dependency, appended last"
+    );
+    assert_eq!(
+        runpath(&bundled.join("libbundled.so.1")).unwrap().1,
+        appended,
+        "a library that needs nothing still gets the appended entry"
+    );
+    assert!(
+        Command::new(&x).status().unwrap().success(),
+        "the executable runs"
+    );
+    assert_eq!(load(&m), Ok(1));
+    let snapshot_once = snapshot(&out_dir);
+    let again = args();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        snapshot(&out_dir),
+        snapshot_once,
+        "a second run changes nothing"
+    );
+}
+
+/// Executable means "has PT_INTERP", as auto-patchelf's `.interp` test: a PIE executable is
+/// ELF type DYN like a library, and still takes runtime dependencies.
+#[test]
+fn a_pie_executable_takes_runtime_dependencies() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("deps");
+    lib(&d, "dep", &[]);
+    let rt = t.path().join("runtime");
+    fs::create_dir_all(&rt).unwrap();
+    let x = exe(&t.path().join("out/app"), &[("dep", &d)], None, true);
+    let info = fixup_hooks::elf::ElfInfo::parse(&fs::read(&x).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.e_type, 3, "ET_DYN: a PIE executable");
+    assert!(info.interpreter.is_some());
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .args(flag("--runtime-dependency", &rt))
+        .arg(t.path().join("out")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        runpath(&x).unwrap().1,
+        format!("{}:{}", rt.display(), d.display())
+    );
+    assert!(Command::new(&x).status().unwrap().success());
+}
+
+/// The sonames of one `.note.dlopen` entry are alternatives: the first that resolves puts its
+/// directory on the RUNPATH, after the DT_NEEDED ones. Notes of another owner or type, and
+/// the entry's other keys, are ignored.
+#[test]
+fn a_dlopen_note_resolves_to_the_first_alternative_found() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("deps");
+    lib(&d, "dep", &[]);
+    let plugins = t.path().join("plugins");
+    let foo = lib(&plugins, "foo", &[]);
+    fs::rename(&foo, plugins.join("libfoo.so")).unwrap();
+    let json = r#"[{"feature":"foo","description":"Foo support","priority":"recommended","soname":["libmissing.so.9","libfoo.so"]}]"#;
+    // 26 bytes, padded to 28: a walk that padded to 8 would miss the notes after it.
+    let mut notes = note("GNU", NT_DLOPEN, br#"[{"soname":["libdcy.so"]}]"#, None);
+    assert_eq!(notes.len() % 8, 4);
+    notes.extend(note("FDO", 1, br#"[{"soname":["libdecoy.so.2"]}]"#, None));
+    notes.extend(note("FDO", NT_DLOPEN, json.as_bytes(), None));
+    let m = module_with(
+        &t.path().join("out/libplug.so"),
+        &[("dep", &d)],
+        None,
+        false,
+        &dlopen_section(&notes),
+    );
+    let libc = libc_dir(t.path());
+    let patch_with = |libs: &[&Path], extra: &[&str]| {
+        let mut c = tool("patch-rpaths");
+        for l in libs {
+            c.args(flag("--libs", l));
+        }
+        run(c
+            .args(flag("--libc", &libc))
+            .args(extra)
+            .arg(t.path().join("out")))
+    };
+    let dry = patch_with(&[&d, &plugins], &["--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let described = format!(
+        "tried libmissing.so.9, libfoo.so: found libfoo.so in {}",
+        plugins.display()
+    );
+    assert!(
+        stdout(&dry).contains(&format!("  dlopen      {described}")),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(
+        stderr(&dry).contains(&format!("{}: .note.dlopen: {described}", m.display())),
+        "{}",
+        stderr(&dry)
+    );
+    let out = patch_with(&[&d, &plugins], &["--report", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        runpath(&m).unwrap().1,
+        format!("{}:{}", d.display(), plugins.display())
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        report["dlopen"],
+        serde_json::json!([{
+            "path": m.display().to_string(),
+            "alternatives": ["libmissing.so.9", "libfoo.so"],
+            "tried": ["libmissing.so.9", "libfoo.so"],
+            "found": "libfoo.so",
+            "directory": plugins.display().to_string(),
+            "on_runpath": true,
+        }])
+    );
+    // When the first alternative exists too, it wins and the second is not looked for.
+    let first = t.path().join("first");
+    let missing = lib(&first, "missing", &[]);
+    fs::rename(&missing, first.join("libmissing.so.9")).unwrap();
+    let out = patch_with(&[&d, &first, &plugins], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        runpath(&m).unwrap().1,
+        format!("{}:{}", d.display(), first.display())
+    );
+    assert!(
+        stderr(&out).contains(&format!(
+            "tried libmissing.so.9: found libmissing.so.9 in {}",
+            first.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A `.note.dlopen` entry none of whose alternatives exists is missing like a DT_NEEDED,
+/// named as auto-patchelf names it; --ignore-missing takes auto-patchelf's globs on that name
+/// and globs on any one alternative.
+#[test]
+fn a_dlopen_note_with_every_alternative_missing_fails_unless_ignored() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    let m = dlopen_module(
+        &t.path().join("out/libplug.so"),
+        &[("xml2", &d)],
+        Some(&stripped_twin(&d)),
+        r#"[{"soname":["libmissing.so.9","libgone.so.2"]}]"#,
+    );
+    let before = fs::read(&m).unwrap();
+    let libc = libc_dir(t.path());
+    let patch_ignoring = |ignore: &[&str]| {
+        let mut c = tool("patch-rpaths");
+        for g in ignore {
+            c.args(["--ignore-missing", g]);
+        }
+        run(c
+            .args(flag("--libs", &d))
+            .args(flag("--libc", &libc))
+            .arg(t.path().join("out")))
+    };
+    let out = patch_ignoring(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "error: missing any(libmissing.so.9, libgone.so.2) wanted by {} (.note.dlopen)",
+            m.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("tried libmissing.so.9, libgone.so.2: none found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read(&m).unwrap(), before, "left untouched");
+    // A glob that matches neither the name nor an alternative leaves it an error.
+    assert_eq!(patch_ignoring(&["libxml2*"]).status.code(), Some(1));
+    for glob in ["libgone*", "any(libmissing*"] {
+        let out = patch_ignoring(&[glob]);
+        assert_eq!(out.status.code(), Some(0), "{glob}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("warning: ignoring missing any(libmissing.so.9, libgone.so.2)"),
+            "{glob}: {}",
+            stderr(&out)
+        );
+        assert_eq!(runpath(&m).unwrap().1, d.display().to_string());
+    }
+}
+
+/// Notes a hostile or broken build wrote: not JSON, not UTF-8, entries of the wrong shape, a
+/// header whose descriptor runs past the section. Each is a warning naming the file; the
+/// file's other dependencies are still resolved and it is patched.
+#[test]
+fn malformed_dlopen_notes_are_warnings_naming_the_file() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "zzlib-1.0");
+    lib(&d, "zz", &[]);
+    let good = r#"[{"soname":["libzz.so.1"]}]"#;
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        (
+            "truncated",
+            note("FDO", NT_DLOPEN, br#"[{"soname":["libzz.so.1"#, None),
+            "not valid JSON",
+        ),
+        (
+            "latin1",
+            note("FDO", NT_DLOPEN, b"[{\"soname\":[\"lib\xe9.so\"]}]", None),
+            "not UTF-8",
+        ),
+        (
+            "object",
+            note("FDO", NT_DLOPEN, br#"{"soname":["libzz.so.1"]}"#, None),
+            "not a JSON list",
+        ),
+        (
+            "shape",
+            note(
+                "FDO",
+                NT_DLOPEN,
+                br#"[{"soname":"libq.so"},{"soname":[]},{"soname":["libzz.so.1"]}]"#,
+                None,
+            ),
+            "entry 0 has no \"soname\" list",
+        ),
+        (
+            "overrun",
+            [
+                note("FDO", NT_DLOPEN, good.as_bytes(), None),
+                note("FDO", NT_DLOPEN, good.as_bytes(), Some(0xffff_fff0)),
+            ]
+            .concat(),
+            "runs past the end of the section",
+        ),
+    ];
+    let mut modules = Vec::new();
+    for (name, notes, _) in &cases {
+        modules.push(module_with(
+            &t.path().join(format!("out/{name}.so")),
+            &[("zz", &d)],
+            Some(&stripped_twin(&d)),
+            false,
+            &dlopen_section(notes),
+        ));
+    }
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .args(["--report", "json"])
+        .arg(t.path().join("out")));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for ((_, _, problem), m) in cases.iter().zip(&modules) {
+        let prefix = format!("patch-rpaths: warning: {}: .note.dlopen: ", m.display());
+        assert!(
+            stderr(&out)
+                .lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(problem)),
+            "{problem}: {}",
+            stderr(&out)
+        );
+        assert_eq!(runpath(m).unwrap().1, d.display().to_string());
+        assert_eq!(load(m), Ok(1));
+    }
+    // What could be read was used: the good entry after the bad ones, the note before the
+    // overrun.
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let found: Vec<&str> = report["dlopen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            modules[4].display().to_string(),
+            modules[3].display().to_string()
+        ],
+        "overrun.so, then shape.so"
+    );
 }

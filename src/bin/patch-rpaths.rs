@@ -11,18 +11,22 @@ const TOOL: &str = "patch-rpaths";
 
 /// Point every ELF file under PATH at the libraries it needs: autoPatchelf's job, in one pass.
 ///
-/// For each dynamic ELF file (symlinks are not followed) every DT_NEEDED is resolved, in this
-/// order: the file's own $ORIGIN RUNPATH entries (a wheel's .libs; they are kept as they are),
-/// the libraries under PATH themselves, the --libs directories in the order given, then the
-/// RUNPATHs (without $ORIGIN) of the libraries found there. A library must match the file's ELF
-/// class and machine, and its OSABI (SYSV goes with any). Libraries in --libc are found by the
-/// loader and add no entry (unless --keep-libc).
+/// For each dynamic ELF file (symlinks are not followed) every DT_NEEDED, then every library its
+/// .note.dlopen notes name (owner FDO, type 0x407c0c0a; of each entry's "soname" list the first
+/// that resolves satisfies it), is resolved in this order: the file's own $ORIGIN RUNPATH
+/// entries (a wheel's .libs; they are kept as they are), the libraries under PATH themselves,
+/// the --libs directories in the order given, then the RUNPATHs (without $ORIGIN) of the
+/// libraries found there. A library must match the file's ELF class and machine, and its OSABI
+/// (SYSV goes with any). Libraries in --libc are found by the loader and add no entry (unless
+/// --keep-libc).
 ///
-/// The new RUNPATH is: the existing $ORIGIN entries, then the directories that satisfied a
-/// DT_NEEDED, then --runtime-dependency directories; duplicates, stripped (eeee…) and dangling
-/// entries dropped. Executables with an interpreter get --interpreter. Files are rewritten
-/// only when something changes, through a temporary file (.NAME.patch-rpaths.PID) that is
-/// checked before it replaces the original; such files a killed run left are removed.
+/// The new RUNPATH is, as nixpkgs' auto-patchelf makes it: --runtime-dependency directories
+/// (executables only: files with PT_INTERP, PIE ones included), then the existing $ORIGIN
+/// entries, then the directories that satisfied a dependency, then --append-rpath directories;
+/// duplicates dropped (the first stays). When that is empty the old RUNPATH stays. Executables
+/// get --interpreter. Files are rewritten only when something changes, through a temporary
+/// file (.NAME.patch-rpaths.PID) that is checked before it replaces the original; such files a
+/// killed run left are removed.
 ///
 /// Exit status: 0 done; 1 a library is missing (unless ignored), a file could not be patched
 /// (it is left untouched), or another error; 2 the command line was wrong.
@@ -63,13 +67,21 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     libc: Option<PathBuf>,
 
-    /// Put the libc directory on the RUNPATH too, when it satisfies a DT_NEEDED.
+    /// Put the libc directory on the RUNPATH too, when it satisfies a dependency.
     #[arg(long)]
     keep_libc: bool,
 
-    /// Append this directory to every patched RUNPATH (repeatable), e.g. for dlopen().
+    /// Put this directory first on the RUNPATH of executables (files with PT_INTERP, PIE ones
+    /// included), not of libraries (repeatable; dropped when it is not a directory). As
+    /// auto-patchelf's --runtime-dependencies.
     #[arg(long = "runtime-dependency", value_name = "DIR")]
     runtime_dependencies: Vec<PathBuf>,
+
+    /// Put this entry last on every patched RUNPATH (repeatable), exactly as given, even when
+    /// it does not exist at build time (/run/opengl-driver/lib). As auto-patchelf's
+    /// --append-rpaths.
+    #[arg(long = "append-rpath", value_name = "DIR")]
+    append_rpaths: Vec<PathBuf>,
 
     /// The program interpreter for executables; its class and machine also decide which files
     /// are patched [default: this machine's].
@@ -77,7 +89,9 @@ struct Args {
     interpreter: Option<PathBuf>,
 
     /// A missing library whose name matches is a warning, not an error (repeatable; '*' for
-    /// all).
+    /// all). The name, its last path component, and for a .note.dlopen entry each of its
+    /// sonames are tried: 'libfoo*' and auto-patchelf's '*' or 'any(*' all match a missing
+    /// any(libfoo.so.2, libfoo.so).
     #[arg(long = "ignore-missing", value_name = "GLOB")]
     ignore_missing: Vec<String>,
 
@@ -86,7 +100,8 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     store_dir: Option<String>,
 
-    /// Change nothing; print each file's old and new RUNPATH and interpreter.
+    /// Change nothing; print each file's old and new RUNPATH and interpreter, and which
+    /// .note.dlopen alternatives were tried and found.
     #[arg(long)]
     dry_run: bool,
 
@@ -137,6 +152,7 @@ fn main() -> ExitCode {
         libc: args.libc.or(bintools_libc),
         keep_libc: args.keep_libc,
         runtime_dependencies: args.runtime_dependencies,
+        append_rpaths: args.append_rpaths,
         interpreter: args.interpreter.or(bintools_interpreter),
         ignore_missing: args.ignore_missing,
         dry_run: args.dry_run,

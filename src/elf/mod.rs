@@ -1,9 +1,10 @@
 //! ELF files: reading what patch-rpaths needs, and writing RUNPATH and interpreter changes
 //! that touch only the bytes they must.
 //!
-//! `read` parses lazily (headers, program headers, `.dynamic`) so scanning a tree of large
-//! libraries stays cheap; `write` turns a requested change into an [`write::Edit`] (plain data,
-//! printable for a dry run) and applies it atomically with a self-check. `refs` and `codec` are
+//! `read` parses lazily (headers, program headers, `.dynamic`, `.note.dlopen`) so scanning a
+//! tree of large libraries stays cheap; `write` turns a requested change into an
+//! [`write::Edit`] (plain data, printable for a dry run) and applies it atomically with a
+//! self-check. `refs` and `codec` are
 //! the plumbing both sides share.
 
 mod apply;
@@ -13,5 +14,8 @@ mod refs;
 pub mod write;
 
 pub use codec::{Class, Endian};
-pub use read::{DynString, Dynamic, ElfError, ElfInfo, FileRange, Interp, StrTab};
+pub use read::{
+    DlopenNotes, DynString, Dynamic, ElfError, ElfInfo, FileRange, Interp, StrTab,
+    NT_FDO_DLOPEN_METADATA,
+};
 pub use write::{apply, plan, Change, Edit, Patch, Refusal, Strategy, WriteError};

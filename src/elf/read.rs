@@ -1,5 +1,5 @@
-//! A lazy ELF reader: the ELF header, program headers, section headers and the dynamic
-//! segment, nothing more. `goblin::elf::Elf::parse` is avoided on purpose: it indexes every
+//! A lazy ELF reader: the ELF header, program headers, section headers, the dynamic segment
+//! and `.note.dlopen`, nothing more. `goblin::elf::Elf::parse` is avoided on purpose: it indexes every
 //! string table and relocation (milliseconds on big libraries) and rejects non-UTF-8 names.
 //! All strings here are raw bytes.
 
@@ -9,6 +9,7 @@ use goblin::elf::dynamic::{
 };
 use goblin::elf::header::{EI_OSABI, ET_EXEC};
 use goblin::elf::program_header::{PT_DYNAMIC, PT_INTERP, PT_LOAD};
+use goblin::elf::section_header::{SHN_XINDEX, SHT_NOTE};
 use goblin::elf::{Elf, ProgramHeader, SectionHeader};
 
 use super::codec::{Class, Codec, Endian};
@@ -83,6 +84,25 @@ impl Dynamic {
     }
 }
 
+/// The note type of systemd's ELF dlopen metadata (owner "FDO"), in `.note.dlopen` sections.
+pub const NT_FDO_DLOPEN_METADATA: u32 = 0x407c_0c0a;
+
+/// How many bytes of `.note.dlopen` sections one file may have read: real ones hold a few
+/// hundred bytes; a hostile file must not make the walk slow or the notes big.
+pub const DLOPEN_NOTES_MAX: usize = 1 << 20;
+
+/// How many problems one file's `.note.dlopen` sections report before summing up the rest.
+const DLOPEN_PROBLEMS_MAX: usize = 16;
+
+/// `.note.dlopen` sections (systemd's ELF dlopen metadata): the descriptor of each note with
+/// owner "FDO" and type [`NT_FDO_DLOPEN_METADATA`], as stored (JSON, by the spec), in file
+/// order, and why any part could not be read. A bad note never makes the file unreadable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DlopenNotes {
+    pub descs: Vec<Vec<u8>>,
+    pub problems: Vec<String>,
+}
+
 /// What patch-rpaths needs to know about one ELF file.
 #[derive(Clone, Debug)]
 pub struct ElfInfo {
@@ -98,6 +118,7 @@ pub struct ElfInfo {
     pub section_headers: Vec<SectionHeader>,
     pub interpreter: Option<Interp>,
     pub dynamic: Option<Dynamic>,
+    pub dlopen: DlopenNotes,
 }
 
 impl ElfInfo {
@@ -151,9 +172,11 @@ impl ElfInfo {
             section_headers,
             interpreter: None,
             dynamic: None,
+            dlopen: DlopenNotes::default(),
         };
         info.interpreter = info.read_interp(bytes)?;
         info.dynamic = info.read_dynamic(bytes)?;
+        info.dlopen = info.read_dlopen_notes(bytes, header.e_shstrndx.into());
         Ok(Some(info))
     }
 
@@ -312,6 +335,99 @@ impl ElfInfo {
     }
 }
 
+impl ElfInfo {
+    /// The name of a section, from the section-name string table (`e_shstrndx`, or section 0's
+    /// `sh_link` when that is `SHN_XINDEX`); None when any of it is out of bounds.
+    fn section_name<'a>(&self, bytes: &'a [u8], shstrndx: u32, sh_name: usize) -> Option<&'a [u8]> {
+        let index = if shstrndx == SHN_XINDEX {
+            self.section_headers.first()?.sh_link
+        } else {
+            shstrndx
+        };
+        let names = self.section_headers.get(usize::try_from(index).ok()?)?;
+        let table = slice(bytes, names.sh_offset, names.sh_size)?;
+        let rest = table.get(sh_name..)?;
+        Some(&rest[..memchr::memchr(0, rest)?])
+    }
+
+    /// Every `.note.dlopen` section of type SHT_NOTE, walked as pyelftools (and so nixpkgs'
+    /// auto-patchelf) walks notes: 12-byte headers, name and descriptor each padded to 4 bytes,
+    /// the owner compared up to its first NUL. Everything is bounds-checked; a note that runs
+    /// past its section ends that section's walk with a problem, never an error. At most
+    /// [`DLOPEN_NOTES_MAX`] bytes of such sections are read.
+    fn read_dlopen_notes(&self, bytes: &[u8], shstrndx: u32) -> DlopenNotes {
+        let mut notes = DlopenNotes::default();
+        let codec = self.codec();
+        let mut budget = DLOPEN_NOTES_MAX;
+        for sh in &self.section_headers {
+            if sh.sh_type != SHT_NOTE
+                || self.section_name(bytes, shstrndx, sh.sh_name) != Some(b".note.dlopen")
+            {
+                continue;
+            }
+            let Some(data) = slice(bytes, sh.sh_offset, sh.sh_size) else {
+                notes.problems.push(format!(
+                    "section at {:#x}+{:#x} lies outside the file",
+                    sh.sh_offset, sh.sh_size
+                ));
+                continue;
+            };
+            let Some(left) = budget.checked_sub(data.len()) else {
+                notes.problems.push(format!(
+                    "more than {DLOPEN_NOTES_MAX} bytes of .note.dlopen sections; the rest ignored"
+                ));
+                break;
+            };
+            budget = left;
+            let align4 = |n: usize| n.checked_add(3).map(|n| n & !3);
+            let mut at = 0usize;
+            while at < data.len() {
+                let word = |k: usize| codec.u32(data, (at + 4 * k) as u64);
+                let (Some(namesz), Some(descsz), Some(n_type)) = (word(0), word(1), word(2)) else {
+                    notes
+                        .problems
+                        .push(format!("truncated note header at section offset {at:#x}"));
+                    break;
+                };
+                let name_start = at + 12;
+                let bounds = name_start
+                    .checked_add(namesz as usize)
+                    .and_then(|name_end| {
+                        let desc_start = align4(name_end)?;
+                        Some((
+                            name_end,
+                            desc_start,
+                            desc_start.checked_add(descsz as usize)?,
+                        ))
+                    })
+                    .filter(|&(_, _, desc_end)| desc_end <= data.len());
+                let Some((name_end, desc_start, desc_end)) = bounds else {
+                    notes.problems.push(format!(
+                        "note at section offset {at:#x} (name {namesz} bytes, descriptor \
+                         {descsz} bytes) runs past the end of the section"
+                    ));
+                    break;
+                };
+                let name = &data[name_start..name_end];
+                let owner = &name[..memchr::memchr(0, name).unwrap_or(name.len())];
+                if owner == b"FDO" && n_type == NT_FDO_DLOPEN_METADATA {
+                    notes.descs.push(data[desc_start..desc_end].to_vec());
+                }
+                match align4(desc_end) {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+        }
+        if notes.problems.len() > DLOPEN_PROBLEMS_MAX {
+            let more = notes.problems.len() - DLOPEN_PROBLEMS_MAX;
+            notes.problems.truncate(DLOPEN_PROBLEMS_MAX);
+            notes.problems.push(format!("and {more} more problems"));
+        }
+        notes
+    }
+}
+
 pub(crate) fn slice(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(usize::try_from(len).ok()?)?;
@@ -324,4 +440,151 @@ pub(crate) fn strtab_string<'a>(bytes: &'a [u8], strtab: &StrTab, at: u64) -> Op
     let rest = table.get(usize::try_from(at).ok()?..)?;
     let end = memchr::memchr(0, rest)?;
     Some(&rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian note: header, owner and descriptor, each padded to 4 bytes.
+    fn note(owner: &[u8], n_type: u32, desc: &[u8], descsz: u32) -> Vec<u8> {
+        let mut n = Vec::new();
+        n.extend((owner.len() as u32).to_le_bytes());
+        n.extend(descsz.to_le_bytes());
+        n.extend(n_type.to_le_bytes());
+        n.extend(owner);
+        n.resize(n.len().next_multiple_of(4), 0);
+        n.extend(desc);
+        n.resize(n.len().next_multiple_of(4), 0);
+        n
+    }
+
+    /// A minimal ELF64 file: no segments; sections null, .shstrtab and one per `sections`
+    /// entry (name, type, contents).
+    fn elf(sections: &[(&str, u32, &[u8])]) -> Vec<u8> {
+        let mut names = b"\0.shstrtab\0".to_vec();
+        let mut b = vec![0u8; 64];
+        let mut headers: Vec<[u64; 4]> = vec![[0; 4]]; // name, type, offset, size
+        headers.push([1, 3, 64, 0]);
+        let mut bodies = Vec::new();
+        for (name, ty, data) in sections {
+            headers.push([names.len() as u64, u64::from(*ty), 0, data.len() as u64]);
+            names.extend(name.as_bytes());
+            names.push(0);
+            bodies.push(*data);
+        }
+        headers[1][3] = names.len() as u64;
+        b.extend(&names);
+        for (h, data) in headers.iter_mut().skip(2).zip(bodies) {
+            b.resize(b.len().next_multiple_of(4), 0);
+            h[2] = b.len() as u64;
+            b.extend(data);
+        }
+        b.resize(b.len().next_multiple_of(8), 0);
+        let shoff = b.len() as u64;
+        for [name, ty, offset, size] in &headers {
+            let mut sh = [0u8; 64];
+            sh[0..4].copy_from_slice(&(*name as u32).to_le_bytes());
+            sh[4..8].copy_from_slice(&(*ty as u32).to_le_bytes());
+            sh[24..32].copy_from_slice(&offset.to_le_bytes());
+            sh[32..40].copy_from_slice(&size.to_le_bytes());
+            sh[48..56].copy_from_slice(&4u64.to_le_bytes());
+            b.extend(sh);
+        }
+        b[..16].copy_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+        b[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+        b[18..20].copy_from_slice(&62u16.to_le_bytes());
+        b[20..24].copy_from_slice(&1u32.to_le_bytes());
+        b[40..48].copy_from_slice(&shoff.to_le_bytes());
+        b[52..54].copy_from_slice(&64u16.to_le_bytes());
+        b[54..56].copy_from_slice(&56u16.to_le_bytes());
+        b[58..60].copy_from_slice(&64u16.to_le_bytes());
+        b[60..62].copy_from_slice(&(headers.len() as u16).to_le_bytes());
+        b[62..64].copy_from_slice(&1u16.to_le_bytes());
+        b
+    }
+
+    fn dlopen_of(bytes: &[u8]) -> DlopenNotes {
+        ElfInfo::parse(bytes).unwrap().unwrap().dlopen
+    }
+
+    const T: u32 = NT_FDO_DLOPEN_METADATA;
+
+    #[test]
+    fn only_fdo_dlopen_notes_in_note_sections_named_note_dlopen_count() {
+        let section = [
+            note(b"FDO\0", T, b"one", 3),
+            note(b"GNU\0", T, b"owner", 5),
+            note(b"FDO\0", 1, b"type", 4),
+            note(b"FDO\0\0\0\0\0", T, b"padded owner\0\0", 14),
+            note(b"FDO\0", T, b"", 0),
+        ]
+        .concat();
+        let other = note(b"FDO\0", T, b"elsewhere", 9);
+        let bytes = elf(&[
+            (".note.dlopen", SHT_NOTE, &section),
+            (".note.other", SHT_NOTE, &other),
+            (".note.dlopen", 1, &other), // PROGBITS: not a note section
+        ]);
+        let notes = dlopen_of(&bytes);
+        assert_eq!(
+            notes.descs,
+            [b"one".to_vec(), b"padded owner\0\0".to_vec(), Vec::new()]
+        );
+        assert!(notes.problems.is_empty(), "{:?}", notes.problems);
+    }
+
+    #[test]
+    fn hostile_notes_are_problems_and_what_came_before_is_kept() {
+        let overrun = [
+            note(b"FDO\0", T, b"ok", 2),
+            note(b"FDO\0", T, b"x", u32::MAX),
+        ]
+        .concat();
+        let notes = dlopen_of(&elf(&[(".note.dlopen", SHT_NOTE, &overrun)]));
+        assert_eq!(notes.descs, [b"ok".to_vec()]);
+        assert!(notes.problems[0].contains("runs past the end"), "{notes:?}");
+
+        let mut torn = note(b"FDO\0", T, b"ok", 2);
+        torn.extend([1, 0, 0, 0, 0, 0]);
+        let notes = dlopen_of(&elf(&[(".note.dlopen", SHT_NOTE, &torn)]));
+        assert_eq!(notes.descs, [b"ok".to_vec()]);
+        assert!(
+            notes.problems[0].contains("truncated note header"),
+            "{notes:?}"
+        );
+
+        let huge_name = [&[0xff, 0xff, 0xff, 0xff][..], &[0; 8], b"FDO\0"].concat();
+        let notes = dlopen_of(&elf(&[(".note.dlopen", SHT_NOTE, &huge_name)]));
+        assert!(
+            notes.descs.is_empty() && notes.problems.len() == 1,
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn dlopen_sections_are_read_up_to_a_budget() {
+        let zeros = vec![0u8; DLOPEN_NOTES_MAX - 12];
+        let first = note(b"FDO\0", T, b"first", 5);
+        let bytes = elf(&[
+            (".note.dlopen", SHT_NOTE, &first),
+            (".note.dlopen", SHT_NOTE, &zeros),
+            (".note.dlopen", SHT_NOTE, &first),
+        ]);
+        let notes = dlopen_of(&bytes);
+        assert_eq!(notes.descs, [b"first".to_vec()]);
+        assert_eq!(notes.problems.len(), 1, "{:?}", notes.problems);
+        assert!(notes.problems[0].starts_with("more than"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_section_outside_the_file_is_a_problem_not_an_error() {
+        let mut bytes = elf(&[(".note.dlopen", SHT_NOTE, &note(b"FDO\0", T, b"x", 1))]);
+        // The third section header's sh_size, made huge.
+        let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+        bytes[shoff + 2 * 64 + 32..shoff + 2 * 64 + 40].copy_from_slice(&u64::MAX.to_le_bytes());
+        let notes = dlopen_of(&bytes);
+        assert!(notes.descs.is_empty());
+        assert!(notes.problems[0].contains("outside the file"), "{notes:?}");
+    }
 }
