@@ -180,13 +180,45 @@ mod tests {
         assert!(!is_leftover(Owner::PatchRpaths, &file, Kind::Dir));
     }
 
+    /// Set by [`a_live_run_of_the_same_tool_keeps_its_entries`] in the child it starts.
+    const SLEEPER: &str = "FIXUP_HOOKS_TEST_SLEEPER";
+
+    /// Not a test: the body of the child process below, which only lives on for a while.
+    #[test]
+    #[ignore = "the helper process of a_live_run_of_the_same_tool_keeps_its_entries"]
+    fn sleeper() {
+        if std::env::var_os(SLEEPER).is_some() {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+    }
+
     #[test]
     fn a_live_run_of_the_same_tool_keeps_its_entries() {
-        // A process whose name is patch-rpaths: `sleep` under that name.
+        // A process named patch-rpaths: this test binary, copied under that name, running
+        // only `sleeper`. Nothing from outside the build (the Nix sandbox has no /bin).
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("patch-rpaths");
-        std::fs::copy("/bin/sleep", &exe).unwrap();
-        let mut live = std::process::Command::new(&exe).arg("30").spawn().unwrap();
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        let mut live = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "leftover::tests::sleeper",
+                "--ignored",
+                "--quiet",
+            ])
+            .env(SLEEPER, "1")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // spawn() returns once the child's exec has released the parent, which the kernel
+        // does a moment before it gives the process its new name.
+        let comm = format!("/proc/{}/comm", live.id());
+        for _ in 0..500 {
+            if std::fs::read(&comm).is_ok_and(|c| c == b"patch-rpaths\n") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let path = PathBuf::from(format!("/x/.lib.so.patch-rpaths.{}", live.id()));
         let kept = !is_leftover(Owner::PatchRpaths, &path, Kind::File);
         // The same pid is not strip-store-refs: that tool's name shape would be a leftover.
