@@ -47,6 +47,9 @@
             mkUvVenv
             tool
             ;
+          # The four hooks alone: callPackage adds override and overrideDerivation to the
+          # set, which are not packages.
+          hookPackages = nixpkgs.lib.filterAttrs (_: nixpkgs.lib.isDerivation) fixupHooks;
         };
     in
     {
@@ -62,7 +65,7 @@
           patch-rpaths = p.tool "patch-rpaths";
           fix-venv = p.tool "fix-venv";
         }
-        // p.fixupHooks
+        // p.hookPackages
       );
 
       # fixup-hooks (static), fixupHooks (the four hooks), mkUvVenv.
@@ -84,7 +87,7 @@
         {
           package = p.fixup-hooks;
         }
-        // p.fixupHooks
+        // p.hookPackages
       );
 
       devShells = forAllSystems (pkgs: {

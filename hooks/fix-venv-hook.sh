@@ -17,7 +17,7 @@
 fixupHooksStep_fixVenvPrepare() {
     if [ -n "${dontFixVenv-}" ] || [ "${fixVenvMode:-@fixVenvMode@}" != prepare ]; then return 0; fi
     local -a flags=()
-    concatTo flags fixVenvFlags
+    fixupHooksList flags fixVenvFlags
     fix-venv prepare "${flags[@]}" "${fixVenvRoot:-$out}"
 }
 
@@ -29,11 +29,11 @@ fixupHooksStep_fixVenvRestore() {
     fi
     local -a flags=(--python "$fixVenvPython") sources=() imports=()
     local item
-    concatTo sources fixVenvInstallSources
+    fixupHooksList sources fixVenvInstallSources
     for item in ${sources[@]+"${sources[@]}"}; do flags+=(--install-source "$item"); done
-    concatTo imports fixVenvCheckImports
+    fixupHooksList imports fixVenvCheckImports
     for item in ${imports[@]+"${imports[@]}"}; do flags+=(--check-import "$item"); done
     if [ -n "${fixVenvCompileBytecode-}" ]; then flags+=(--compile-bytecode); fi
-    concatTo flags fixVenvFlags
+    fixupHooksList flags fixVenvFlags
     fix-venv restore "${flags[@]}" "${fixVenvRoot:-$out}"
 }

@@ -2,7 +2,9 @@
 # that none is left. For fixed-output derivations, which Nix refuses when they reference a
 # store path: this fails the build with each file and store path named, not with Nix's bare
 # error. The outputs' own hashes and those of the store paths in the build's environment are
-# neutralised wherever they stand bare, as Nix counts them there too.
+# neutralised wherever they stand bare, as Nix counts them there too. It runs after every
+# other postFixup step (../hooks/fixup-hooks-order.sh), so it sees the final tree — and
+# stdenv's broken-symlink check sees the symlinks before they are neutralised.
 #
 #   dontStripStoreRefs    set: skip
 #   stripStoreRefsKeep    references to leave (store paths, hashes or name globs)
@@ -15,17 +17,15 @@ fixupHooksStep_stripStoreRefs() {
     if [ -n "${dontStripStoreRefs-}" ]; then return 0; fi
     local -a keep=() flags=() outs=()
     local pattern output
-    concatTo keep stripStoreRefsKeep
+    fixupHooksList keep stripStoreRefsKeep
     for pattern in ${keep[@]+"${keep[@]}"}; do flags+=(--keep "$pattern"); done
-    concatTo flags stripStoreRefsFlags
+    fixupHooksList flags stripStoreRefsFlags
     for output in $(getAllOutputNames); do
-        if [ -e "${!output}" ]; then
-            outs+=("${!output}")
-            flags+=(--also-hash "${!output}")
-        fi
+        if [ -e "${!output}" ]; then outs+=("${!output}"); fi
     done
     if [ ${#outs[@]} -eq 0 ]; then return 0; fi
     echo "stripping store references from ${outs[*]}"
+    # --env-candidates: the build's inputs and outputs (its own hash included), bare too.
     strip-store-refs --env-candidates "${flags[@]}" "${outs[@]}"
     strip-store-refs --check --env-candidates "${flags[@]}" "${outs[@]}"
 }

@@ -151,15 +151,22 @@ impl Selection {
     }
 }
 
-/// The hashes of every store path named in the environment's values. In a Nix build these are
-/// the inputs and outputs, which is what Nix's scanner looks for, bare or not.
+/// The hashes of every store path named in the environment's values, and in the structured
+/// attributes a build was given (`$NIX_ATTRS_JSON_FILE`: with `__structuredAttrs`, the inputs
+/// are there, not in the environment). In a Nix build these are the inputs and outputs, which
+/// is what Nix's scanner looks for, bare or not.
 pub fn environment_hashes(store: &StoreDir) -> BTreeSet<StoreHash> {
+    use std::os::unix::ffi::OsStrExt;
     let scanner = crate::scan::Scanner::new(store, None);
+    let attrs = std::env::var_os("NIX_ATTRS_JSON_FILE")
+        .and_then(|file| std::fs::read(file).ok())
+        .unwrap_or_default();
     std::env::vars_os()
-        .flat_map(|(_, value)| {
-            use std::os::unix::ffi::OsStrExt;
+        .map(|(_, value)| value.as_bytes().to_vec())
+        .chain(std::iter::once(attrs))
+        .flat_map(|bytes| {
             scanner
-                .scan_bytes(value.as_bytes())
+                .scan_bytes(&bytes)
                 .prefixed
                 .into_iter()
                 .map(|r| r.hash)

@@ -147,14 +147,23 @@ fn run_script(script: &Path) -> Output {
 
 // ------------------------------------------------------------ the builds
 
-/// One test's builds of tests/nix/hooks/default.nix, with its nonce.
+/// How tests/nix/hooks/default.nix hands the hooks their knobs (see there): every test runs
+/// under each.
+const VARIANTS: [&str; 3] = ["current", "globs", "structured"];
+
+/// One test's builds of tests/nix/hooks/default.nix under one variant, with its nonce.
 struct Case {
     nonce: String,
+    variant: &'static str,
 }
 
 impl Case {
-    fn new(test: &str) -> Case {
-        Case { nonce: nonce(test) }
+    /// The test's builds under each variant.
+    fn each(test: &str) -> impl Iterator<Item = Case> + '_ {
+        VARIANTS.into_iter().map(move |variant| Case {
+            nonce: nonce(&format!("{test}-{variant}")),
+            variant,
+        })
     }
 
     /// `nix-build -A ATTR…`: `Ok` with the printed paths, `Err` with the
@@ -164,6 +173,7 @@ impl Case {
             NixArg::Str("toolsDir", s(tools_dir())),
             NixArg::Str("runNonce", run_nonce()),
             NixArg::Str("nonce", &self.nonce),
+            NixArg::Str("variant", self.variant),
         ];
         let built = nix_build(Path::new(NIX_DIR), attrs, &args)?;
         assert_eq!(
@@ -177,8 +187,9 @@ impl Case {
     }
 
     fn build(&self, attrs: &[&str]) -> Built {
-        self.try_build(attrs)
-            .unwrap_or_else(|log| panic!("nix-build -A {attrs:?} failed:\n{log}"))
+        self.try_build(attrs).unwrap_or_else(|log| {
+            panic!("nix-build -A {attrs:?} ({}) failed:\n{log}", self.variant)
+        })
     }
 
     /// One attribute, which must build.
@@ -194,7 +205,10 @@ impl Case {
     /// One attribute, which must fail to build: its stderr.
     fn fails(&self, attr: &str) -> String {
         match self.try_build(&[attr]) {
-            Ok(b) => panic!("{attr} built ({:?}) but must fail:\n{}", b.paths, b.log),
+            Ok(b) => panic!(
+                "{attr} ({}) built ({:?}) but must fail:\n{}",
+                self.variant, b.paths, b.log
+            ),
             Err(log) => log,
         }
     }
@@ -215,161 +229,185 @@ fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
 
 #[test]
 fn strip_hook_strips_every_output_and_its_check_passes() {
-    let case = Case::new("strip_hook_strips_every_output_and_its_check_passes");
-    let dep = case.path("strip.deps.dep");
-    let built = case.build(&["strip.outputs.stripped.out", "strip.outputs.stripped.lib"]);
-    let (out, lib) = (&built.paths[0], &built.paths[1]);
-    for o in [out, lib] {
-        assert_eq!(references(o), refs::<&Path>(&[]), "{o:?} keeps references");
+    for case in Case::each("strip_hook_strips_every_output_and_its_check_passes") {
+        let dep = case.path("strip.deps.dep");
+        let built = case.build(&["strip.outputs.stripped.out", "strip.outputs.stripped.lib"]);
+        let (out, lib) = (&built.paths[0], &built.paths[1]);
+        for o in [out, lib] {
+            assert_eq!(references(o), refs::<&Path>(&[]), "{o:?} keeps references");
+            assert_eq!(
+                read(&o.join("share/ref.txt")),
+                format!("dep={}\n", stripped(&format!("{}/lib/x", s(&dep))))
+            );
+            assert_eq!(
+                std::fs::read_link(o.join("share/link")).unwrap(),
+                PathBuf::from(stripped(&format!("{}/lib/x", s(&dep))))
+            );
+        }
         assert_eq!(
-            read(&o.join("share/ref.txt")),
-            format!("dep={}\n", stripped(&format!("{}/lib/x", s(&dep))))
+            read(&out.join("share/outputs.txt")),
+            format!(
+                "self={}\nlib={}\n",
+                stripped(&format!("{}/share/ref.txt", s(out))),
+                stripped(&format!("{}/share/ref.txt", s(lib)))
+            )
         );
+        // stdenv's multiple-outputs hook wrote $lib into $out's nix-support in postFixup;
+        // the strip, which runs after it, erased it there too.
         assert_eq!(
-            std::fs::read_link(o.join("share/link")).unwrap(),
-            PathBuf::from(stripped(&format!("{}/lib/x", s(&dep))))
+            read(&out.join("nix-support/propagated-build-inputs")),
+            format!(" {}", stripped(s(lib)))
         );
+        // The stripped share/links dangle now: stdenv's broken-symlink check ran before
+        // the strip (it would fail the build after it), and the log says so.
+        assert!(
+            built.log.contains(
+                "strip-store-refs: note: 2 symlinks now point into the store at a neutralised path"
+            ),
+            "{}",
+            built.log
+        );
+        // Both outputs in one run, then the --check run, which found nothing.
+        // (In the order stdenv lists the outputs: under structured attrs, bash's.)
+        assert!(
+            [(out, lib), (lib, out)]
+                .iter()
+                .any(|(a, b)| built.log.contains(&format!(
+                    "stripping store references from {} {}",
+                    s(a),
+                    s(b)
+                ))),
+            "{}",
+            built.log
+        );
+        assert!(
+            built
+                .log
+                .contains("strip-store-refs: 0 references to 0 store paths remain"),
+            "the hook's --check did not report a clean tree:\n{}",
+            built.log
+        );
+        // Control (dontStripStoreRefs): the same outputs hold references.
+        let un = case.build(&[
+            "strip.outputs.unstripped.out",
+            "strip.outputs.unstripped.lib",
+        ]);
+        assert!(references(&un.paths[0]).contains(&s(&dep).to_string()));
+        assert!(references(&un.paths[1]).contains(&s(&dep).to_string()));
     }
-    assert_eq!(
-        read(&out.join("share/outputs.txt")),
-        format!(
-            "self={}\nlib={}\n",
-            stripped(&format!("{}/share/ref.txt", s(out))),
-            stripped(&format!("{}/share/ref.txt", s(lib)))
-        )
-    );
-    // Both outputs in one run, then the --check run, which found nothing.
-    assert!(
-        built.log.contains(&format!(
-            "stripping store references from {} {}",
-            s(out),
-            s(lib)
-        )),
-        "{}",
-        built.log
-    );
-    assert!(
-        built
-            .log
-            .contains("strip-store-refs: 0 references to 0 store paths remain"),
-        "the hook's --check did not report a clean tree:\n{}",
-        built.log
-    );
-    // Control (dontStripStoreRefs): the same outputs hold references.
-    let un = case.build(&[
-        "strip.outputs.unstripped.out",
-        "strip.outputs.unstripped.lib",
-    ]);
-    assert!(references(&un.paths[0]).contains(&s(&dep).to_string()));
-    assert!(references(&un.paths[1]).contains(&s(&dep).to_string()));
 }
 
 #[test]
 fn dont_strip_store_refs_leaves_every_reference() {
-    let case = Case::new("dont_strip_store_refs_leaves_every_reference");
-    let dep = case.path("strip.deps.dep");
-    let built = case.build(&[
-        "strip.outputs.unstripped.out",
-        "strip.outputs.unstripped.lib",
-    ]);
-    let (out, lib) = (&built.paths[0], &built.paths[1]);
-    assert_eq!(references(out), refs(&[&dep, out, lib]));
-    assert_eq!(references(lib), refs(&[&dep, lib]));
-    assert_eq!(
-        read(&out.join("share/ref.txt")),
-        format!("dep={}/lib/x\n", s(&dep))
-    );
-    assert!(
-        !built.log.contains("stripping store references"),
-        "{}",
-        built.log
-    );
-    // Control: without the knob, nothing is left (see the test above).
-    let on = case.path("strip.outputs.stripped");
-    assert_eq!(references(&on), refs::<&Path>(&[]));
+    for case in Case::each("dont_strip_store_refs_leaves_every_reference") {
+        let dep = case.path("strip.deps.dep");
+        let built = case.build(&[
+            "strip.outputs.unstripped.out",
+            "strip.outputs.unstripped.lib",
+        ]);
+        let (out, lib) = (&built.paths[0], &built.paths[1]);
+        assert_eq!(references(out), refs(&[&dep, out, lib]));
+        assert_eq!(references(lib), refs(&[&dep, lib]));
+        assert_eq!(
+            read(&out.join("share/ref.txt")),
+            format!("dep={}/lib/x\n", s(&dep))
+        );
+        assert!(
+            !built.log.contains("stripping store references"),
+            "{}",
+            built.log
+        );
+        // Control: without the knob, nothing is left (see the test above).
+        let on = case.path("strip.outputs.stripped");
+        assert_eq!(references(&on), refs::<&Path>(&[]));
+    }
 }
 
 #[test]
 fn strip_store_refs_keep_keeps_exactly_the_matching_references() {
-    let case = Case::new("strip_store_refs_keep_keeps_exactly_the_matching_references");
-    let keepme = case.path("strip.deps.keepme");
-    let alsokept = case.path("strip.deps.alsokept");
-    let other = case.path("strip.deps.other");
-    // stripStoreRefsKeep = "*-keepme* *-alsokept*": two globs in one string.
-    let on = case.path("strip.keep.on");
-    assert_eq!(references(&on), refs(&[&keepme, &alsokept]));
-    assert_eq!(
-        read(&on.join("share/ref.txt")),
-        format!(
-            "keepme={}/lib/x alsokept={}/lib/x other={}\n",
-            s(&keepme),
-            s(&alsokept),
-            stripped(&format!("{}/lib/x", s(&other)))
-        )
-    );
-    // Control: without it, all three go.
-    let off = case.path("strip.keep.off");
-    assert_eq!(references(&off), refs::<&Path>(&[]));
+    for case in Case::each("strip_store_refs_keep_keeps_exactly_the_matching_references") {
+        let keepme = case.path("strip.deps.keepme");
+        let alsokept = case.path("strip.deps.alsokept");
+        let other = case.path("strip.deps.other");
+        // stripStoreRefsKeep = "*-keepme* *-alsokept*": two globs in one string.
+        let on = case.path("strip.keep.on");
+        assert_eq!(references(&on), refs(&[&keepme, &alsokept]));
+        assert_eq!(
+            read(&on.join("share/ref.txt")),
+            format!(
+                "keepme={}/lib/x alsokept={}/lib/x other={}\n",
+                s(&keepme),
+                s(&alsokept),
+                stripped(&format!("{}/lib/x", s(&other)))
+            )
+        );
+        // Control: without it, all three go.
+        let off = case.path("strip.keep.off");
+        assert_eq!(references(&off), refs::<&Path>(&[]));
+    }
 }
 
 #[test]
 fn strip_store_refs_flags_restrict_stripping_to_the_target() {
-    let case = Case::new("strip_store_refs_flags_restrict_stripping_to_the_target");
-    let dep = case.path("strip.deps.dep");
-    let other = case.path("strip.deps.other");
-    // stripStoreRefsFlags = "--target $dep".
-    let on = case.path("strip.flags.on");
-    assert_eq!(
-        read(&on.join("share/ref.txt")),
-        format!(
-            "dep={} other={}/lib/x\n",
-            stripped(&format!("{}/lib/x", s(&dep))),
-            s(&other)
-        )
-    );
-    assert_eq!(references(&on), refs(&[&other]));
-    // Control: without it, both go.
-    let off = case.path("strip.flags.off");
-    assert_eq!(references(&off), refs::<&Path>(&[]));
+    for case in Case::each("strip_store_refs_flags_restrict_stripping_to_the_target") {
+        let dep = case.path("strip.deps.dep");
+        let other = case.path("strip.deps.other");
+        // stripStoreRefsFlags = "--target $dep".
+        let on = case.path("strip.flags.on");
+        assert_eq!(
+            read(&on.join("share/ref.txt")),
+            format!(
+                "dep={} other={}/lib/x\n",
+                stripped(&format!("{}/lib/x", s(&dep))),
+                s(&other)
+            )
+        );
+        assert_eq!(references(&on), refs(&[&other]));
+        // Control: without it, both go.
+        let off = case.path("strip.flags.off");
+        assert_eq!(references(&off), refs::<&Path>(&[]));
+    }
 }
 
 #[test]
 fn bare_hash_of_an_input_is_neutralised() {
-    let case = Case::new("bare_hash_of_an_input_is_neutralised");
-    let bareonly = case.path("strip.deps.bareonly");
-    // The tree names $bareonly only by its bare hash, which Nix counts …
-    let un = case.path("strip.bare.unstripped");
-    assert_eq!(
-        read(&un.join("share/bare.txt")),
-        format!("id={}\n", hash_of(&bareonly))
-    );
-    assert_eq!(references(&un), refs(&[&bareonly]));
-    // … and the hook's --env-candidates neutralises.
-    let on = case.path("strip.bare.stripped");
-    assert_eq!(
-        read(&on.join("share/bare.txt")),
-        format!("id={ERASED_HASH}\n")
-    );
-    assert_eq!(references(&on), refs::<&Path>(&[]));
+    for case in Case::each("bare_hash_of_an_input_is_neutralised") {
+        let bareonly = case.path("strip.deps.bareonly");
+        // The tree names $bareonly only by its bare hash, which Nix counts …
+        let un = case.path("strip.bare.unstripped");
+        assert_eq!(
+            read(&un.join("share/bare.txt")),
+            format!("id={}\n", hash_of(&bareonly))
+        );
+        assert_eq!(references(&un), refs(&[&bareonly]));
+        // … and the hook's --env-candidates neutralises.
+        let on = case.path("strip.bare.stripped");
+        assert_eq!(
+            read(&on.join("share/bare.txt")),
+            format!("id={ERASED_HASH}\n")
+        );
+        assert_eq!(references(&on), refs::<&Path>(&[]));
+    }
 }
 
 #[test]
 fn own_hash_of_the_output_is_neutralised() {
-    let case = Case::new("own_hash_of_the_output_is_neutralised");
-    // The output's own hash, bare, is a self-reference to Nix …
-    let un = case.path("strip.self.unstripped");
-    assert_eq!(
-        read(&un.join("share/self.txt")),
-        format!("self={}\n", hash_of(&un))
-    );
-    assert_eq!(references(&un), refs(&[&un]));
-    // … and the hook's --also-hash $out neutralises it.
-    let on = case.path("strip.self.stripped");
-    assert_eq!(
-        read(&on.join("share/self.txt")),
-        format!("self={ERASED_HASH}\n")
-    );
-    assert_eq!(references(&on), refs::<&Path>(&[]));
+    for case in Case::each("own_hash_of_the_output_is_neutralised") {
+        // The output's own hash, bare, is a self-reference to Nix …
+        let un = case.path("strip.self.unstripped");
+        assert_eq!(
+            read(&un.join("share/self.txt")),
+            format!("self={}\n", hash_of(&un))
+        );
+        assert_eq!(references(&un), refs(&[&un]));
+        // … and the hook's --env-candidates (the output is in its environment) neutralises it.
+        let on = case.path("strip.self.stripped");
+        assert_eq!(
+            read(&on.join("share/self.txt")),
+            format!("self={ERASED_HASH}\n")
+        );
+        assert_eq!(references(&on), refs::<&Path>(&[]));
+    }
 }
 
 // ---- patch-rpaths hook ($out/lib/mod.so needs libfoo.so and libc.so.6)
@@ -378,205 +416,261 @@ const MODULE: &str = "lib/mod.so";
 
 #[test]
 fn patch_hook_finds_the_libraries_of_build_inputs() {
-    let case = Case::new("patch_hook_finds_the_libraries_of_build_inputs");
-    let foo = case.path("patch.foo");
-    let on = case.path("patch.gather.on");
-    let module = on.join(MODULE);
-    assert_eq!(runpath(&module), Some(format!("{}/lib", s(&foo))));
-    assert_eq!(references(&on), refs(&[&foo]));
-    // Control: foo not in buildInputs, so nothing offers libfoo.so.
-    let err = case.fails("patch.gather.off");
-    assert!(
-        err.contains("error: missing libfoo.so wanted by /nix/store/")
-            && err.contains("-patch-gather/lib/mod.so"),
-        "{err}"
-    );
+    for case in Case::each("patch_hook_finds_the_libraries_of_build_inputs") {
+        let foo = case.path("patch.foo");
+        let on = case.path("patch.gather.on");
+        let module = on.join(MODULE);
+        assert_eq!(runpath(&module), Some(format!("{}/lib", s(&foo))));
+        assert_eq!(references(&on), refs(&[&foo]));
+        // Control: foo not in buildInputs, so nothing offers libfoo.so.
+        let err = case.fails("patch.gather.off");
+        assert!(
+            err.contains("error: missing libfoo.so wanted by /nix/store/")
+                && err.contains("-patch-gather/lib/mod.so"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
 fn dont_auto_patchelf_leaves_elf_files_untouched() {
-    let case = Case::new("dont_auto_patchelf_leaves_elf_files_untouched");
-    let on = case.one("patch.dont.on");
-    let module = on.path().join(MODULE);
-    assert_eq!(runpath(&module), None);
-    assert_eq!(
-        sha256(&module),
-        read(&on.path().join("share/mod.sha256")).trim(),
-        "mod.so changed"
-    );
-    assert!(!on.log.contains("patch-rpaths:"), "{}", on.log);
-    assert_eq!(references(on.path()), refs::<&Path>(&[]));
-    // Control: without it the module is patched.
-    let off = case.path("patch.dont.off");
-    assert!(runpath(&off.join(MODULE)).is_some());
-    assert_ne!(
-        sha256(&off.join(MODULE)),
-        read(&off.join("share/mod.sha256")).trim()
-    );
+    for case in Case::each("dont_auto_patchelf_leaves_elf_files_untouched") {
+        let on = case.one("patch.dont.on");
+        let module = on.path().join(MODULE);
+        assert_eq!(runpath(&module), None);
+        assert_eq!(
+            sha256(&module),
+            read(&on.path().join("share/mod.sha256")).trim(),
+            "mod.so changed"
+        );
+        assert!(!on.log.contains("patch-rpaths:"), "{}", on.log);
+        assert_eq!(references(on.path()), refs::<&Path>(&[]));
+        // Control: without it the module is patched.
+        let off = case.path("patch.dont.off");
+        assert!(runpath(&off.join(MODULE)).is_some());
+        assert_ne!(
+            sha256(&off.join(MODULE)),
+            read(&off.join("share/mod.sha256")).trim()
+        );
+    }
 }
 
 #[test]
 fn ignore_missing_deps_star_lets_the_build_succeed() {
-    let case = Case::new("ignore_missing_deps_star_lets_the_build_succeed");
-    let foo = case.path("patch.foo");
-    // mod.so also needs libmissing.so, which no input offers.
-    let on = case.one("patch.ignoreMissing.on");
-    assert_eq!(
-        runpath(&on.path().join(MODULE)),
-        Some(format!("{}/lib", s(&foo)))
-    );
-    assert!(
-        on.log
-            .contains("warning: ignoring missing libmissing.so wanted by"),
-        "{}",
-        on.log
-    );
-    // Control: without it, the build fails naming the soname.
-    let err = case.fails("patch.ignoreMissing.off");
-    assert!(
-        err.contains("error: missing libmissing.so wanted by /nix/store/"),
-        "{err}"
-    );
+    for case in Case::each("ignore_missing_deps_star_lets_the_build_succeed") {
+        let foo = case.path("patch.foo");
+        // mod.so also needs libmissing.so, which no input offers.
+        let on = case.one("patch.ignoreMissing.on");
+        assert_eq!(
+            runpath(&on.path().join(MODULE)),
+            Some(format!("{}/lib", s(&foo)))
+        );
+        assert!(
+            on.log
+                .contains("warning: ignoring missing libmissing.so wanted by"),
+            "{}",
+            on.log
+        );
+        // Control: without it, the build fails naming the soname.
+        let err = case.fails("patch.ignoreMissing.off");
+        assert!(
+            err.contains("error: missing libmissing.so wanted by /nix/store/"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
 fn ignore_missing_deps_1_is_deprecated_but_ignores_all() {
-    let case = Case::new("ignore_missing_deps_1_is_deprecated_but_ignores_all");
-    let foo = case.path("patch.foo");
-    let on = case.one("patch.ignoreMissingDeprecated.on");
-    assert!(
-        on.log
-            .contains("autoPatchelfIgnoreMissingDeps=1 is deprecated; use '*'"),
-        "{}",
-        on.log
-    );
-    assert!(
-        on.log
-            .contains("warning: ignoring missing libmissing.so wanted by"),
-        "{}",
-        on.log
-    );
-    assert_eq!(
-        runpath(&on.path().join(MODULE)),
-        Some(format!("{}/lib", s(&foo)))
-    );
-    let err = case.fails("patch.ignoreMissingDeprecated.off");
-    assert!(
-        err.contains("error: missing libmissing.so wanted by"),
-        "{err}"
-    );
+    for case in Case::each("ignore_missing_deps_1_is_deprecated_but_ignores_all") {
+        let foo = case.path("patch.foo");
+        let on = case.one("patch.ignoreMissingDeprecated.on");
+        assert!(
+            on.log
+                .contains("autoPatchelfIgnoreMissingDeps = 1 is deprecated; use [ \"*\" ]"),
+            "{}",
+            on.log
+        );
+        assert!(
+            on.log
+                .contains("warning: ignoring missing libmissing.so wanted by"),
+            "{}",
+            on.log
+        );
+        assert_eq!(
+            runpath(&on.path().join(MODULE)),
+            Some(format!("{}/lib", s(&foo)))
+        );
+        let err = case.fails("patch.ignoreMissingDeprecated.off");
+        assert!(
+            err.contains("error: missing libmissing.so wanted by"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
 fn ignore_missing_deps_glob_ignores_only_matching_sonames() {
-    let case = Case::new("ignore_missing_deps_glob_ignores_only_matching_sonames");
-    // libfoo.so and libmissing.so both missing; "libmiss*" covers one.
-    let err = case.fails("patch.ignoreMissingGlob.on");
-    assert!(
-        err.contains("warning: ignoring missing libmissing.so wanted by")
-            && err.contains("error: missing libfoo.so wanted by")
-            && !err.contains("error: missing libmissing.so"),
-        "{err}"
-    );
-    let err = case.fails("patch.ignoreMissingGlob.off");
-    assert!(
-        err.contains("error: missing libmissing.so wanted by")
-            && err.contains("error: missing libfoo.so wanted by"),
-        "{err}"
-    );
+    for case in Case::each("ignore_missing_deps_glob_ignores_only_matching_sonames") {
+        // libfoo.so and libmissing.so both missing; "libmiss*" covers one.
+        let err = case.fails("patch.ignoreMissingGlob.on");
+        assert!(
+            err.contains("warning: ignoring missing libmissing.so wanted by")
+                && err.contains("error: missing libfoo.so wanted by")
+                && !err.contains("error: missing libmissing.so"),
+            "{err}"
+        );
+        let err = case.fails("patch.ignoreMissingGlob.off");
+        assert!(
+            err.contains("error: missing libmissing.so wanted by")
+                && err.contains("error: missing libfoo.so wanted by"),
+            "{err}"
+        );
+    }
+}
+
+const EXE: &str = "bin/hello";
+
+#[test]
+fn runtime_dependencies_go_first_on_executables_only() {
+    for case in Case::each("runtime_dependencies_go_first_on_executables_only") {
+        let (foo, rt) = (case.path("patch.foo"), case.path("patch.rt"));
+        let on = case.path("patch.runtimeDependencies.on");
+        // As autoPatchelfHook: each package's lib/, before the found directories, on the
+        // executable; the library gets nothing of it.
+        assert_eq!(
+            runpath(&on.join(EXE)),
+            Some(format!("{}/lib:{}/lib", s(&rt), s(&foo)))
+        );
+        assert_eq!(runpath(&on.join(MODULE)), Some(format!("{}/lib", s(&foo))));
+        assert_eq!(references(&on), refs(&[&foo, &rt, &case.path("glibc")]));
+        let off = case.path("patch.runtimeDependencies.off");
+        assert_eq!(runpath(&off.join(EXE)), Some(format!("{}/lib", s(&foo))));
+        assert_eq!(runpath(&off.join(MODULE)), Some(format!("{}/lib", s(&foo))));
+    }
 }
 
 #[test]
-fn runtime_dependencies_lib_dirs_are_appended() {
-    let case = Case::new("runtime_dependencies_lib_dirs_are_appended");
-    let (foo, rt) = (case.path("patch.foo"), case.path("patch.rt"));
-    let on = case.path("patch.runtimeDependencies.on");
-    assert_eq!(
-        runpath(&on.join(MODULE)),
-        Some(format!("{}/lib:{}/lib", s(&foo), s(&rt)))
-    );
-    assert_eq!(references(&on), refs(&[&foo, &rt]));
-    let off = case.path("patch.runtimeDependencies.off");
-    assert_eq!(runpath(&off.join(MODULE)), Some(format!("{}/lib", s(&foo))));
+fn append_runpaths_dirs_are_appended_in_order_to_every_file() {
+    for case in Case::each("append_runpaths_dirs_are_appended_in_order_to_every_file") {
+        let (foo, rt, extra) = (
+            case.path("patch.foo"),
+            case.path("patch.rt"),
+            case.path("patch.extra"),
+        );
+        let on = case.path("patch.appendRunpaths.on");
+        for file in [MODULE, EXE] {
+            assert_eq!(
+                runpath(&on.join(file)),
+                Some(format!(
+                    "{}/lib:{}/opt/plugins:{}/lib",
+                    s(&foo),
+                    s(&extra),
+                    s(&rt)
+                )),
+                "{file}"
+            );
+        }
+        let off = case.path("patch.appendRunpaths.off");
+        for file in [MODULE, EXE] {
+            assert_eq!(
+                runpath(&off.join(file)),
+                Some(format!("{}/lib", s(&foo))),
+                "{file}"
+            );
+        }
+    }
 }
 
 #[test]
-fn append_runpaths_dirs_are_appended_in_order() {
-    let case = Case::new("append_runpaths_dirs_are_appended_in_order");
-    let (foo, rt, extra) = (
-        case.path("patch.foo"),
-        case.path("patch.rt"),
-        case.path("patch.extra"),
-    );
-    let on = case.path("patch.appendRunpaths.on");
-    assert_eq!(
-        runpath(&on.join(MODULE)),
-        Some(format!(
-            "{}/lib:{}/opt/plugins:{}/lib",
-            s(&foo),
-            s(&extra),
-            s(&rt)
-        ))
-    );
-    let off = case.path("patch.appendRunpaths.off");
-    assert_eq!(runpath(&off.join(MODULE)), Some(format!("{}/lib", s(&foo))));
+fn patchelf_flags_fail_the_build_naming_the_knob() {
+    for case in Case::each("patchelf_flags_fail_the_build_naming_the_knob") {
+        // autoPatchelfHook hands patchelfFlags to patchelf, which patch-rpaths never runs:
+        // refused, never ignored.
+        let err = case.fails("patch.patchelfFlags.on");
+        assert!(
+            err.contains("autoPatchelf: ERROR: patchelfFlags is set (--add-needed libextra.so)"),
+            "{err}"
+        );
+        assert!(!err.contains("patch-rpaths: scanned"), "{err}");
+        let off = case.path("patch.patchelfFlags.off");
+        assert!(runpath(&off.join(MODULE)).is_some());
+    }
+}
+
+#[test]
+fn auto_patchelf_refuses_an_option_it_does_not_know() {
+    for case in Case::each("auto_patchelf_refuses_an_option_it_does_not_know") {
+        let err = case.fails("patch.unknownOption.on");
+        assert!(
+            err.contains("autoPatchelf: ERROR: Invalid command line argument: --frobnicate"),
+            "{err}"
+        );
+        // Control: the same call without it patches.
+        let foo = case.path("patch.foo");
+        let off = case.path("patch.unknownOption.off");
+        assert_eq!(runpath(&off.join(MODULE)), Some(format!("{}/lib", s(&foo))));
+    }
 }
 
 #[test]
 fn keep_libc_flag_puts_the_bintools_libc_dir_on_the_runpath() {
-    let case = Case::new("keep_libc_flag_puts_the_bintools_libc_dir_on_the_runpath");
-    let (foo, glibc) = (case.path("patch.foo"), case.path("glibc"));
-    // autoPatchelfFlags = "--keep-libc"; libc.so.6 is in NIX_BINTOOLS' orig-libc/lib.
-    let on = case.path("patch.keepLibc.on");
-    assert_eq!(
-        runpath(&on.join(MODULE)),
-        Some(format!("{}/lib:{}/lib", s(&foo), s(&glibc)))
-    );
-    assert_eq!(references(&on), refs(&[&foo, &glibc]));
-    // Control: the C library satisfies libc.so.6 with no RUNPATH entry.
-    let off = case.path("patch.keepLibc.off");
-    assert_eq!(runpath(&off.join(MODULE)), Some(format!("{}/lib", s(&foo))));
-    assert_eq!(references(&off), refs(&[&foo]));
+    for case in Case::each("keep_libc_flag_puts_the_bintools_libc_dir_on_the_runpath") {
+        let (foo, glibc) = (case.path("patch.foo"), case.path("glibc"));
+        // autoPatchelfFlags = "--keep-libc"; libc.so.6 is in NIX_BINTOOLS' orig-libc/lib.
+        let on = case.path("patch.keepLibc.on");
+        assert_eq!(
+            runpath(&on.join(MODULE)),
+            Some(format!("{}/lib:{}/lib", s(&foo), s(&glibc)))
+        );
+        assert_eq!(references(&on), refs(&[&foo, &glibc]));
+        // Control: the C library satisfies libc.so.6 with no RUNPATH entry.
+        let off = case.path("patch.keepLibc.off");
+        assert_eq!(runpath(&off.join(MODULE)), Some(format!("{}/lib", s(&foo))));
+        assert_eq!(references(&off), refs(&[&foo]));
+    }
 }
 
 #[test]
 fn search_path_added_in_pre_fixup_is_searched_recursively() {
-    let case = Case::new("search_path_added_in_pre_fixup_is_searched_recursively");
-    let (foo, deep) = (case.path("patch.foo"), case.path("patch.deep"));
-    // preFixup = "addAutoPatchelfSearchPath $somedep/deep"; libdeep.so is in deep/a/b.
-    let on = case.path("patch.searchPath.on");
-    assert_eq!(
-        runpath(&on.join(MODULE)),
-        Some(format!("{}/lib:{}/deep/a/b", s(&foo), s(&deep)))
-    );
-    assert_eq!(references(&on), refs(&[&deep, &foo]));
-    let err = case.fails("patch.searchPath.off");
-    assert!(err.contains("error: missing libdeep.so wanted by"), "{err}");
+    for case in Case::each("search_path_added_in_pre_fixup_is_searched_recursively") {
+        let (foo, deep) = (case.path("patch.foo"), case.path("patch.deep"));
+        // preFixup = "addAutoPatchelfSearchPath $somedep/deep"; libdeep.so is in deep/a/b.
+        let on = case.path("patch.searchPath.on");
+        assert_eq!(
+            runpath(&on.join(MODULE)),
+            Some(format!("{}/lib:{}/deep/a/b", s(&foo), s(&deep)))
+        );
+        assert_eq!(references(&on), refs(&[&deep, &foo]));
+        let err = case.fails("patch.searchPath.off");
+        assert!(err.contains("error: missing libdeep.so wanted by"), "{err}");
+    }
 }
 
 #[test]
 fn nix_bintools_gives_executables_its_interpreter() {
-    let case = Case::new("nix_bintools_gives_executables_its_interpreter");
-    let (foo, glibc) = (case.path("patch.foo"), case.path("glibc"));
-    let placeholder = stripped(&format!("{}/{LOADER}", s(&glibc)));
-    let on = case.path("patch.interpreter.on");
-    let hello = on.join("bin/hello");
-    assert_eq!(interpreter(&hello), Some(format!("{}/{LOADER}", s(&glibc))));
-    assert_eq!(runpath(&hello), Some(format!("{}/lib", s(&foo))));
-    let ran = run(&mut Command::new(&hello));
-    assert!(ran.status.success(), "{hello:?}: {}", text(&ran.stderr));
-    assert_eq!(text(&ran.stdout), "foo=42\n");
-    // Control: no NIX_BINTOOLS (the C library given by flag instead): the
-    // RUNPATH is patched, the placeholder interpreter stays, nothing runs.
-    let off = case.path("patch.interpreter.off");
-    let hello = off.join("bin/hello");
-    assert_eq!(interpreter(&hello), Some(placeholder));
-    assert_eq!(runpath(&hello), Some(format!("{}/lib", s(&foo))));
-    let ran = Command::new(&hello).output();
-    assert!(
-        ran.as_ref().map_or(true, |o| !o.status.success()),
-        "{hello:?} ran with the placeholder interpreter: {ran:?}"
-    );
+    for case in Case::each("nix_bintools_gives_executables_its_interpreter") {
+        let (foo, glibc) = (case.path("patch.foo"), case.path("glibc"));
+        let placeholder = stripped(&format!("{}/{LOADER}", s(&glibc)));
+        let on = case.path("patch.interpreter.on");
+        let hello = on.join("bin/hello");
+        assert_eq!(interpreter(&hello), Some(format!("{}/{LOADER}", s(&glibc))));
+        assert_eq!(runpath(&hello), Some(format!("{}/lib", s(&foo))));
+        let ran = run(&mut Command::new(&hello));
+        assert!(ran.status.success(), "{hello:?}: {}", text(&ran.stderr));
+        assert_eq!(text(&ran.stdout), "foo=42\n");
+        // Control: no NIX_BINTOOLS (the C library given by flag instead): the
+        // RUNPATH is patched, the placeholder interpreter stays, nothing runs.
+        let off = case.path("patch.interpreter.off");
+        let hello = off.join("bin/hello");
+        assert_eq!(interpreter(&hello), Some(placeholder));
+        assert_eq!(runpath(&hello), Some(format!("{}/lib", s(&foo))));
+        let ran = Command::new(&hello).output();
+        assert!(
+            ran.as_ref().map_or(true, |o| !o.status.success()),
+            "{hello:?} ran with the placeholder interpreter: {ran:?}"
+        );
+    }
 }
 
 // ---- fix-venv hooks (tests/nix/hooks/tree-venv.sh: package `pkg`, script `pkg-hello`)
@@ -587,172 +681,199 @@ fn bytecode(dir: &Path) -> Vec<String> {
     find(dir, &|n| n == "__pycache__" || n.ends_with(".pyc"))
 }
 
+/// What `dir/bin` holds named like an interpreter.
+fn interpreter_links(dir: &Path) -> Vec<String> {
+    find(dir, &|n| n.starts_with("python"))
+        .into_iter()
+        .filter(|p| p.starts_with("bin/"))
+        .collect()
+}
+
 #[test]
-fn fix_venv_prepare_removes_bytecode() {
-    let case = Case::new("fix_venv_prepare_removes_bytecode");
-    let on = case.path("venv.prepare.on");
-    assert_eq!(bytecode(&on), Vec::<String>::new());
-    assert!(on.join(SITE).join("pkg/__init__.py").is_file());
-    let record = read(&on.join(SITE).join("pkg-1.0.dist-info/RECORD"));
-    assert!(!record.contains(".pyc"), "{record}");
-    assert!(record.contains("pkg/__init__.py,sha256="), "{record}");
-    // Control (dontFixVenv): the bytecode stays.
-    let off = case.path("venv.prepare.off");
-    assert_eq!(
-        bytecode(&off),
-        [
-            format!("{SITE}/pkg/__pycache__"),
-            format!("{SITE}/pkg/__pycache__/__init__.cpython-311.pyc"),
-            format!("{SITE}/pkg/stale.pyc"),
-        ]
-    );
+fn fix_venv_prepare_removes_bytecode_and_interpreter_links() {
+    for case in Case::each("fix_venv_prepare_removes_bytecode_and_interpreter_links") {
+        let on = case.path("venv.prepare.on");
+        assert_eq!(bytecode(&on), Vec::<String>::new());
+        // The interpreter links would dangle once stripped (restore makes them).
+        assert_eq!(interpreter_links(&on), Vec::<String>::new());
+        assert!(on.join(SITE).join("pkg/__init__.py").is_file());
+        let record = read(&on.join(SITE).join("pkg-1.0.dist-info/RECORD"));
+        assert!(!record.contains(".pyc"), "{record}");
+        assert!(record.contains("pkg/__init__.py,sha256="), "{record}");
+        // Control (dontFixVenv): the bytecode stays.
+        let off = case.path("venv.prepare.off");
+        assert_eq!(
+            interpreter_links(&off),
+            ["bin/python", "bin/python3", "bin/python3.11"]
+        );
+        assert_eq!(
+            bytecode(&off),
+            [
+                format!("{SITE}/pkg/__pycache__"),
+                format!("{SITE}/pkg/__pycache__/__init__.cpython-311.pyc"),
+                format!("{SITE}/pkg/stale.pyc"),
+            ]
+        );
+    }
 }
 
 #[test]
 fn fix_venv_restore_links_python_and_writes_runnable_console_scripts() {
-    let case = Case::new("fix_venv_restore_links_python_and_writes_runnable_console_scripts");
-    let on = case.path("venv.restore.on");
-    assert_eq!(
-        std::fs::read_link(on.join("bin/python")).unwrap(),
-        PathBuf::from(PYTHON)
-    );
-    assert!(
-        read(&on.join("pyvenv.cfg")).contains("home = /usr/bin\n"),
-        "{}",
-        read(&on.join("pyvenv.cfg"))
-    );
-    let script = on.join("bin/pkg-hello");
-    assert!(
-        read(&script).starts_with(&format!("#!{}/bin/python\n", s(&on))),
-        "{}",
-        read(&script)
-    );
-    let ran = run_script(&script);
-    assert!(ran.status.success(), "{script:?}: {}", text(&ran.stderr));
-    assert_eq!(text(&ran.stdout), "hello from pkg\n");
-    assert_eq!(bytecode(&on), Vec::<String>::new());
+    for case in Case::each("fix_venv_restore_links_python_and_writes_runnable_console_scripts") {
+        let on = case.path("venv.restore.on");
+        assert_eq!(
+            std::fs::read_link(on.join("bin/python")).unwrap(),
+            PathBuf::from(PYTHON)
+        );
+        assert!(
+            read(&on.join("pyvenv.cfg")).contains("home = /usr/bin\n"),
+            "{}",
+            read(&on.join("pyvenv.cfg"))
+        );
+        let script = on.join("bin/pkg-hello");
+        assert!(
+            read(&script).starts_with(&format!("#!{}/bin/python\n", s(&on))),
+            "{}",
+            read(&script)
+        );
+        let ran = run_script(&script);
+        assert!(ran.status.success(), "{script:?}: {}", text(&ran.stderr));
+        assert_eq!(text(&ran.stdout), "hello from pkg\n");
+        assert_eq!(bytecode(&on), Vec::<String>::new());
+    }
 }
 
 #[test]
 fn dont_fix_venv_restores_nothing() {
-    let case = Case::new("dont_fix_venv_restores_nothing");
-    let off = case.one("venv.restore.off");
-    assert!(!off.path().join("bin").exists());
-    assert!(
-        read(&off.path().join("pyvenv.cfg")).contains(&format!("home = /nix/store/{ERASED_HASH}-")),
-        "pyvenv.cfg changed"
-    );
-    assert!(!off.log.contains("fix-venv:"), "{}", off.log);
-    // Control: without it, bin/ is made (see the test above).
-    assert!(case.path("venv.restore.on").join("bin/pkg-hello").is_file());
+    for case in Case::each("dont_fix_venv_restores_nothing") {
+        let off = case.one("venv.restore.off");
+        assert!(!off.path().join("bin").exists());
+        assert!(
+            read(&off.path().join("pyvenv.cfg"))
+                .contains(&format!("home = /nix/store/{ERASED_HASH}-")),
+            "pyvenv.cfg changed"
+        );
+        assert!(!off.log.contains("fix-venv:"), "{}", off.log);
+        // Control: without it, bin/ is made (see the test above).
+        assert!(case.path("venv.restore.on").join("bin/pkg-hello").is_file());
+    }
 }
 
 #[test]
 fn fix_venv_check_imports_passes_for_an_importable_module() {
-    let case = Case::new("fix_venv_check_imports_passes_for_an_importable_module");
-    let pass = case.one("venv.checkImports.pass");
-    assert!(pass.log.contains("  import pkg: ok"), "{}", pass.log);
-    // Control: restore without it checks nothing.
-    let plain = case.one("venv.restore.on");
-    assert!(!plain.log.contains("import pkg"), "{}", plain.log);
+    for case in Case::each("fix_venv_check_imports_passes_for_an_importable_module") {
+        let pass = case.one("venv.checkImports.pass");
+        assert!(pass.log.contains("  import pkg: ok"), "{}", pass.log);
+        // Control: restore without it checks nothing.
+        let plain = case.one("venv.restore.on");
+        assert!(!plain.log.contains("import pkg"), "{}", plain.log);
+    }
 }
 
 #[test]
 fn fix_venv_check_imports_leave_no_bytecode_behind() {
-    let case = Case::new("fix_venv_check_imports_leave_no_bytecode_behind");
-    let pass = case.path("venv.checkImports.pass");
-    assert_eq!(bytecode(&pass), Vec::<String>::new());
+    for case in Case::each("fix_venv_check_imports_leave_no_bytecode_behind") {
+        let pass = case.path("venv.checkImports.pass");
+        assert_eq!(bytecode(&pass), Vec::<String>::new());
+    }
 }
 
 #[test]
 fn fix_venv_check_imports_fail_the_build_for_a_missing_module() {
-    let case = Case::new("fix_venv_check_imports_fail_the_build_for_a_missing_module");
-    // fixVenvCheckImports = "pkg nonexistent_module".
-    let err = case.fails("venv.checkImports.fail");
-    assert!(
-        err.contains("import pkg: ok")
-            && err.contains("`import nonexistent_module` failed")
-            && err.contains("ModuleNotFoundError: No module named 'nonexistent_module'"),
-        "{err}"
-    );
+    for case in Case::each("fix_venv_check_imports_fail_the_build_for_a_missing_module") {
+        // fixVenvCheckImports = "pkg nonexistent_module".
+        let err = case.fails("venv.checkImports.fail");
+        assert!(
+            err.contains("import pkg: ok")
+                && err.contains("`import nonexistent_module` failed")
+                && err.contains("ModuleNotFoundError: No module named 'nonexistent_module'"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
 fn fix_venv_compile_bytecode_writes_unchecked_hash_pyc() {
-    let case = Case::new("fix_venv_compile_bytecode_writes_unchecked_hash_pyc");
-    let on = case.path("venv.compile.on");
-    let pyc = on
-        .join(SITE)
-        .join("pkg/__pycache__/__init__.cpython-311.pyc");
-    let bytes = std::fs::read(&pyc).unwrap_or_else(|e| panic!("{pyc:?}: {e}"));
-    // PEP 552 flags: 0b01 = hash-based, not checked against the source.
-    assert_eq!(
-        u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
-        1,
-        "{pyc:?} is not an unchecked-hash pyc"
-    );
-    let off = case.path("venv.compile.off");
-    assert_eq!(bytecode(&off), Vec::<String>::new());
+    for case in Case::each("fix_venv_compile_bytecode_writes_unchecked_hash_pyc") {
+        let on = case.path("venv.compile.on");
+        let pyc = on
+            .join(SITE)
+            .join("pkg/__pycache__/__init__.cpython-311.pyc");
+        let bytes = std::fs::read(&pyc).unwrap_or_else(|e| panic!("{pyc:?}: {e}"));
+        // PEP 552 flags: 0b01 = hash-based, not checked against the source.
+        assert_eq!(
+            u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
+            1,
+            "{pyc:?} is not an unchecked-hash pyc"
+        );
+        let off = case.path("venv.compile.off");
+        assert_eq!(bytecode(&off), Vec::<String>::new());
+    }
 }
 
 #[test]
 fn fix_venv_root_restores_the_venv_where_it_says() {
-    let case = Case::new("fix_venv_root_restores_the_venv_where_it_says");
-    // The venv is $out/venv; fixVenvRoot = "$out/venv".
-    let on = case.path("venv.root.on");
-    assert_eq!(
-        std::fs::read_link(on.join("venv/bin/python")).unwrap(),
-        PathBuf::from(PYTHON)
-    );
-    let ran = run_script(&on.join("venv/bin/pkg-hello"));
-    assert_eq!(
-        text(&ran.stdout),
-        "hello from pkg\n",
-        "{}",
-        text(&ran.stderr)
-    );
-    assert!(!on.join("bin").exists());
-    // Control: without it the hook restores $out, which is no venv.
-    let err = case.fails("venv.root.off");
-    assert!(
-        err.contains("not a virtualenv: no lib/python3.11/site-packages"),
-        "{err}"
-    );
+    for case in Case::each("fix_venv_root_restores_the_venv_where_it_says") {
+        // The venv is $out/venv; fixVenvRoot = "$out/venv".
+        let on = case.path("venv.root.on");
+        assert_eq!(
+            std::fs::read_link(on.join("venv/bin/python")).unwrap(),
+            PathBuf::from(PYTHON)
+        );
+        let ran = run_script(&on.join("venv/bin/pkg-hello"));
+        assert_eq!(
+            text(&ran.stdout),
+            "hello from pkg\n",
+            "{}",
+            text(&ran.stderr)
+        );
+        assert!(!on.join("bin").exists());
+        // Control: without it the hook restores $out, which is no venv.
+        let err = case.fails("venv.root.off");
+        assert!(
+            err.contains("not a virtualenv: no lib/python3.11/site-packages"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
 fn fix_venv_restore_without_python_fails_with_the_hooks_message() {
-    let case = Case::new("fix_venv_restore_without_python_fails_with_the_hooks_message");
-    let err = case.fails("venv.noPython");
-    assert!(
-        err.contains("fix-venv hook: set fixVenvPython to the python executable the venv runs on"),
-        "{err}"
-    );
+    for case in Case::each("fix_venv_restore_without_python_fails_with_the_hooks_message") {
+        let err = case.fails("venv.noPython");
+        assert!(
+            err.contains(
+                "fix-venv hook: set fixVenvPython to the python executable the venv runs on"
+            ),
+            "{err}"
+        );
+    }
 }
 
 // ---- order
 
 #[test]
 fn hook_order_does_not_depend_on_native_build_inputs_order() {
-    let case = Case::new("hook_order_does_not_depend_on_native_build_inputs_order");
-    let foo = case.path("patch.foo");
-    let patch_first = case.one("order.patchFirst");
-    let strip_first = case.one("order.stripFirst");
-    for b in [&patch_first, &strip_first] {
-        // patch-rpaths put foo's lib dir on the RUNPATH, then strip-store-refs
-        // erased it: stripping first would have left foo referenced.
-        assert_eq!(references(b.path()), refs::<&Path>(&[]), "{}", b.log);
-        assert_eq!(
-            runpath(&b.path().join(MODULE)),
-            Some(stripped(&format!("{}/lib", s(&foo))))
-        );
-        let patched = b
-            .log
-            .find("patch-rpaths: scanned")
-            .expect("patch-rpaths ran");
-        let stripping = b.log.find("stripping store references").expect("strip ran");
-        assert!(patched < stripping, "{}", b.log);
+    for case in Case::each("hook_order_does_not_depend_on_native_build_inputs_order") {
+        let foo = case.path("patch.foo");
+        let patch_first = case.one("order.patchFirst");
+        let strip_first = case.one("order.stripFirst");
+        for b in [&patch_first, &strip_first] {
+            // patch-rpaths put foo's lib dir on the RUNPATH, then strip-store-refs
+            // erased it: stripping first would have left foo referenced.
+            assert_eq!(references(b.path()), refs::<&Path>(&[]), "{}", b.log);
+            assert_eq!(
+                runpath(&b.path().join(MODULE)),
+                Some(stripped(&format!("{}/lib", s(&foo))))
+            );
+            let patched = b
+                .log
+                .find("patch-rpaths: scanned")
+                .expect("patch-rpaths ran");
+            let stripping = b.log.find("stripping store references").expect("strip ran");
+            assert!(patched < stripping, "{}", b.log);
+        }
+        assert_ne!(patch_first.path(), strip_first.path());
+        assert_eq!(nar_hash(patch_first.path()), nar_hash(strip_first.path()));
     }
-    assert_ne!(patch_first.path(), strip_first.path());
-    assert_eq!(nar_hash(patch_first.path()), nar_hash(strip_first.path()));
 }

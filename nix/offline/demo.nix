@@ -1,6 +1,6 @@
-# The demo of scripts/demo and tests/nix_e2e.rs: examples/demo-app built with the offline
-# mkUvVenv (./mk-uv-venv.nix) on the offline stand-ins (./default.nix), with the real Nix and
-# no nixpkgs.
+# The demo of scripts/demo and tests/nix_e2e.rs: examples/demo-app built with nix/mk-uv-venv.nix
+# — the function nixpkgs users call — on the offline stand-ins of ./default.nix (its stdenv,
+# uv and cacert), with the real Nix and no nixpkgs.
 #
 #   toolsDir  directory holding the built strip-store-refs, patch-rpaths and fix-venv (a path,
 #             or an absolute path as a string)
@@ -10,6 +10,7 @@
 #             paths, while the FOD keeps one output path and one hash
 #   hash      the FOD's outputHash; the committed one is what the build gives on this
 #             project's machines (see below)
+#   concatToGlobs  the stand-in stdenv's concatTo as in older nixpkgs (./stdenv)
 #
 # Attributes: app (the venv), fod (its fixed-output derivation), crcutil, python, uv, and the
 # offline glibc and bintools (the tests check the app does not reference them).
@@ -22,15 +23,16 @@
   toolsDir,
   uvBin ? throw "demo.nix: pass --argstr uvBin /absolute/path/of/uv (the binary, not a shim; scripts/demo finds it)",
   nonce ? "",
-  hash ? "sha256-9yz34oldm57XASdjWzBOIfW8ylbynPoMyduCYrvrTwc=",
+  hash ? "sha256-CHtBCze5j0hz7NGYvkXWAy8qLqYNXILPmh/nrl3kQ7Q=",
   hostPython ? "/usr/bin/python3.11",
+  concatToGlobs ? false,
 }:
 let
-  offline = import ./default.nix {
+  pkgs = import ./default.nix {
     toolsDir = if builtins.isString toolsDir then /. + toolsDir else toolsDir;
-    inherit nonce;
+    inherit nonce uvBin concatToGlobs;
   };
-  inherit (offline) mkDrv;
+  inherit (pkgs) stdenv mkDrv;
 
   # The demo app's sources: what uv reads (pyproject.toml, uv.lock, packages/), without
   # what a local `uv sync` or setuptools leaves behind.
@@ -44,22 +46,47 @@ let
         rel = builtins.substring (builtins.stringLength (toString appDir)) (-1) path;
         base = baseNameOf path;
       in
-      !(builtins.elem base [ ".venv" "build" "__pycache__" ".pytest_cache" ])
+      !(builtins.elem base [
+        ".venv"
+        "build"
+        "__pycache__"
+        ".pytest_cache"
+      ])
       && builtins.match ".*\\.egg-info" base == null
       && (
-        builtins.elem rel [ "/pyproject.toml" "/uv.lock" "/packages" ]
+        builtins.elem rel [
+          "/pyproject.toml"
+          "/uv.lock"
+          "/packages"
+        ]
         || builtins.substring 0 10 rel == "/packages/"
       );
   };
 
   # libcrcutil.so.1 + crcutil.h: the C library fastcrc's extension links against. Its store
   # path ends up on the extension's RUNPATH: stripped in the FOD, patched back in the app.
-  crcutil = mkDrv "crcutil-1.0" ../../examples/demo-app/crcutil/build.sh {
+  crcutil = stdenv.mkDerivation {
+    name = "crcutil-1.0";
     src = builtins.path {
       path = ../../examples/demo-app/crcutil;
       name = "crcutil-src";
-      filter = path: type: builtins.elem (baseNameOf path) [ "crcutil.c" "crcutil.h" ];
+      filter =
+        path: type:
+        builtins.elem (baseNameOf path) [
+          "crcutil.c"
+          "crcutil.h"
+        ];
     };
+    buildPhase = ''
+      gcc -shared -fPIC -O2 -Wl,-soname,libcrcutil.so.1 -o libcrcutil.so.1.0.0 crcutil.c
+    '';
+    installPhase = ''
+      mkdir -p "$out/lib" "$out/include"
+      cp libcrcutil.so.1.0.0 "$out/lib/"
+      ln -s libcrcutil.so.1.0.0 "$out/lib/libcrcutil.so.1"
+      ln -s libcrcutil.so.1 "$out/lib/libcrcutil.so"
+      cp crcutil.h "$out/include/"
+    '';
   };
 
   # The Python stand-in for nixpkgs' python3: bin/python3.11 (+ python3, python) as links to
@@ -69,7 +96,7 @@ let
   # the FOD (bin/python, pyvenv.cfg's home), where it is stripped; fix-venv restore writes it
   # into the app, which therefore references it as it would reference nixpkgs' python3.
   python =
-    mkDrv "python3-3.11-host" ./uv-venv-python-host.sh {
+    mkDrv "python3-3.11-host" ./python-host.sh {
       inherit hostPython;
       pythonVersion = "3.11";
     }
@@ -77,18 +104,7 @@ let
       interpreter = "${python}/bin/python3.11";
     };
 
-  # uv as a package with bin/uv (nixpkgs' uv, offline): a link to the host binary, which
-  # builtins.path imports into the store once (content-addressed).
-  uv = mkDrv "uv-host" ./uv-venv-uv-host.sh {
-    uvFile = builtins.path {
-      path = /. + uvBin;
-      name = "uv";
-    };
-  };
-
-  mkUvVenv = import ./mk-uv-venv.nix { inherit offline uv; };
-
-  app = mkUvVenv {
+  app = pkgs.mkUvVenv {
     pname = "demo-app";
     version = "0.1.0";
     inherit src python hash;
@@ -106,7 +122,7 @@ let
   };
 in
 {
-  inherit app crcutil python uv;
+  inherit app crcutil python;
+  inherit (pkgs) uv glibc bintools;
   inherit (app) fod;
-  inherit (offline) glibc bintools;
 }

@@ -43,9 +43,10 @@ struct Args {
     #[arg(long = "also-hash", value_name = "HASH")]
     also_hash: Vec<String>,
 
-    /// Also neutralise the hashes of the store paths named in the environment wherever they
-    /// stand, bare ones included: in a Nix build these are its inputs and outputs, which Nix's
-    /// scanner looks for. Ignored for paths outside -t when -t is given.
+    /// Also neutralise the hashes of the store paths named in the environment (and in
+    /// $NIX_ATTRS_JSON_FILE, a build's structured attributes) wherever they stand, bare ones
+    /// included: in a Nix build these are its inputs and outputs, which Nix's scanner looks
+    /// for. Ignored for paths outside -t when -t is given.
     #[arg(long)]
     env_candidates: bool,
 

@@ -1,7 +1,10 @@
 //! `fix-venv prepare`: in the fixed-output derivation, after `uv sync`. Removes what differs
 //! between two builds of the same lock file: bytecode (it embeds build paths and
 //! timestamps), uv's `.lock` and its `uv_cache.json` files (timestamps), and their RECORD
-//! lines. `bin/` and everything else stay.
+//! lines. It also removes the interpreter links in `bin/` (`python`, `python3`,
+//! `python3.X`): they point into the build Python's store path, so once strip-store-refs
+//! neutralises it they dangle, which stdenv's fixup refuses; `restore` makes them anew.
+//! The rest of `bin/` and everything else stay.
 //!
 //! Two more things would make the FOD's hash depend on the build rather than the lock file:
 //! - a path dependency's `direct_url.json` names it by a `file://` URL into the build's
@@ -30,6 +33,8 @@ pub const WHY_UV_CACHE: &str = "uv's cache info: timestamps that differ between 
 pub const WHY_RECORD: &str = "drop lines of removed files, whose hashes differ between builds";
 pub const WHY_DIRECT_URL: &str = "names the build's source directory: a file:// URL to a local \
                                   path that only existed at build time";
+pub const WHY_INTERPRETER_LINK: &str = "interpreter link: points into the build Python's store \
+                                        path, which would dangle once stripped; restore makes it";
 pub const WHY_DIGEST: &str = "digest blanked: the file names a store path, so its bytes change \
                               when references are stripped";
 pub const WHY_RECORD_DIGESTS: &str =
@@ -44,6 +49,20 @@ fn is_local_direct_url(bytes: &[u8]) -> bool {
         .ok()
         .and_then(|v| v.get("url")?.as_str().map(|u| u.starts_with("file://")))
         .unwrap_or(false)
+}
+
+/// Whether `name` is one of the interpreter links uv makes in `bin/`: `python`, `python3`,
+/// `python3.11`.
+fn is_interpreter_link_name(name: &str) -> bool {
+    let Some(version) = name.strip_prefix("python") else {
+        return false;
+    };
+    let parts: Vec<&str> = version.split('.').collect();
+    version.is_empty()
+        || parts.len() <= 2
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether strip-store-refs will change the file at `path`: it holds a prefixed store
@@ -127,6 +146,19 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
             Kind::File | Kind::Symlink if name.ends_with(".pyc") || name.ends_with(".pyo") => {
                 removed.insert(path.clone());
                 plan.push(path, Op::Remove, What::Bytecode, WHY_PYC);
+            }
+            // stdenv's fixup refuses a symlink into the store whose target is missing, and
+            // a stripped link is one; `restore` links the interpreter it is given anyway.
+            Kind::Symlink
+                if path.parent() == Some(&root.join("bin")) && is_interpreter_link_name(&name) =>
+            {
+                removed.insert(path.clone());
+                plan.push(
+                    path,
+                    Op::Remove,
+                    What::InterpreterLink,
+                    WHY_INTERPRETER_LINK,
+                );
             }
             Kind::File if path == root.join(".lock") => {
                 removed.insert(path.clone());
@@ -218,4 +250,27 @@ pub fn run(root: &Path, dry_run: bool) -> super::report::VenvReport {
         Err(e) => report.errors.push(entry(&e)),
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_interpreter_link_name;
+
+    #[test]
+    fn interpreter_links_are_python_and_its_versioned_names() {
+        for name in ["python", "python3", "python3.11", "python3.9"] {
+            assert!(is_interpreter_link_name(name), "{name}");
+        }
+        for name in [
+            "python-config",
+            "python3.11-config",
+            "pythonx",
+            "python3.",
+            "python3.1.2",
+            "pip",
+            "ipython",
+        ] {
+            assert!(!is_interpreter_link_name(name), "{name}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// none: the tests build as root without a daemon, a sandbox, build users or
 /// substituters (see ../shared/research/nix-2.8-here.md).
 pub const NIX_CONFIG: &str =
-    "sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command";
+    "sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command flakes";
 
 /// An outputHash no build gives: a FOD built with it fails with "got: …",
 /// which is how users (and the tests) learn a FOD's real hash.
@@ -42,8 +42,9 @@ pub fn require_nix_program_in(program: &str, path_var: &OsStr) -> Result<PathBuf
         .ok_or_else(|| {
             format!(
                 "{program} is not on PATH: these tests need a real Nix. `.ci/run` installs it \
-                 (scripts/install-deps: apt-get install -y nix-bin); a missing Nix must not \
-                 pass as a skipped test"
+                 (scripts/install-deps: Debian's nix-bin, and Nix 2.26 in a private prefix \
+                 by scripts/install-nix, which scripts/test puts first on PATH); a missing \
+                 Nix must not pass as a skipped test"
             )
         })
 }
@@ -194,6 +195,13 @@ pub fn nix_build_with(
 pub fn got_hash(stderr: &str) -> Option<String> {
     let after = stderr.split("got:").nth(1)?;
     Some(after.split_whitespace().next()?.to_string())
+}
+
+/// Nix's refusal of a FOD that references store paths: "fixed-output derivations must not
+/// reference store paths" (2.26 and later, before even comparing the hash) or "illegal path
+/// references" (2.9 to 2.25; 2.8 accepts the build and leaves the path invalid).
+pub fn refused_for_references(log: &str) -> bool {
+    log.contains("must not reference store paths") || log.contains("illegal path references")
 }
 
 /// [`got_hash`], which must be there.

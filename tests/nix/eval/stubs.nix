@@ -10,9 +10,17 @@ let
   fakeStorePath = name: "/nix/store/00000000000000000000000000000000-${name}";
 
   # A plain package (uv, cacert, bintools, ...).
-  package = name: extra: { inherit name; outPath = fakeStorePath name; } // extra;
+  package = name: extra: { inherit name; type = "derivation"; outPath = fakeStorePath name; } // extra;
 
   lib = {
+    isDerivation = x: builtins.isAttrs x && x.type or null == "derivation";
+    filterAttrs =
+      pred: set:
+      builtins.listToAttrs (
+        builtins.concatMap (
+          name: if pred name set.${name} then [ { inherit name; value = set.${name}; } ] else [ ]
+        ) (builtins.attrNames set)
+      );
     genAttrs =
       names: f:
       builtins.listToAttrs (
@@ -85,7 +93,11 @@ let
           let
             f = if builtins.isFunction fn then fn else import fn;
           in
-          f (builtins.intersectAttrs (builtins.functionArgs f) self // args);
+          let
+            r = f (builtins.intersectAttrs (builtins.functionArgs f) self // args);
+          in
+          # As nixpkgs' makeOverridable: an attribute set gains these, derivation or not.
+          if builtins.isAttrs r then r // { override = _: r; overrideDerivation = _: r; } else r;
 
         pkgsStatic = mkPkgs {
           inherit system overlays;
@@ -101,6 +113,7 @@ let
           args
           // {
             stubBuilder = "buildRustPackage";
+            type = "derivation";
             stubStatic = static;
             stubSystem = system;
             name = "${args.pname}-${args.version}";
@@ -115,6 +128,7 @@ let
           args
           // {
             stubBuilder = "mkDerivation";
+            type = "derivation";
             inherit name;
             outPath = fakeStorePath name;
           };
@@ -124,6 +138,7 @@ let
           args
           // {
             stubBuilder = "makeSetupHook";
+            type = "derivation";
             inherit script;
             outPath = fakeStorePath args.name;
           };
@@ -133,6 +148,7 @@ let
           env
           // {
             stubBuilder = "runCommand";
+            type = "derivation";
             inherit name buildCommand;
             outPath = fakeStorePath name;
           };
@@ -142,6 +158,7 @@ let
           args
           // {
             stubBuilder = "mkShell";
+            type = "derivation";
             name = "nix-shell";
             outPath = fakeStorePath "nix-shell";
           };
@@ -170,7 +187,10 @@ let
 
   # The static tools and the hooks, wired as flake.nix does.
   tools = pkgs.pkgsStatic.callPackage (root + "/nix/package.nix") { };
-  hooks = pkgs.callPackage (root + "/nix/hooks.nix") { fixup-hooks = tools; };
+  # The hooks alone, without callPackage's override functions.
+  hooks = lib.filterAttrs (_: lib.isDerivation) (
+    pkgs.callPackage (root + "/nix/hooks.nix") { fixup-hooks = tools; }
+  );
   mkVenv = pkgs.callPackage (root + "/nix/mk-uv-venv.nix") { fixupHooks = hooks; };
 
   # The flake input `nixpkgs`.

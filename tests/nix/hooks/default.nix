@@ -1,8 +1,8 @@
 # The derivations of the setup-hook tests (tests/nix_hooks.rs): the real hook files
-# (hooks/*.sh, packaged by nix/hooks.nix) run in plain derivations through the offline
-# stand-in for stdenv (nix/offline: setup.sh sources each hook of nativeBuildInputs and
-# runs fixupPhase as stdenv does). Each knob comes as a pair of derivations that differ in
-# that knob alone: `on` sets it, `off` is the control without it.
+# (hooks/*.sh, packaged by nix/hooks.nix) in derivations of the offline stand-in stdenv
+# (nix/offline: its setup behaves as nixpkgs' where the hooks meet it, default fixup hooks
+# included). Each knob comes as a pair of derivations that differ in that knob alone: `on`
+# sets it, `off` is the control without it.
 #
 # toolsDir  absolute path (a string) of the directory holding the built strip-store-refs,
 #           patch-rpaths and fix-venv (cargo's target/debug); nix/offline copies just those
@@ -11,16 +11,36 @@
 #           once for all its tests and never reuses an earlier run's.
 # nonce     fresh per test: every derivation below gets it, so tests running in parallel
 #           build their own store paths.
-{ toolsDir, runNonce, nonce }:
+# variant   how stdenv hands the hooks their knobs, each test runs under every one:
+#           "current"     nixpkgs' current stdenv: attributes as environment strings;
+#           "globs"       as "current", with the concatTo of nixpkgs before it switched
+#                         globbing off (a `*` in a list knob expands in the build dir);
+#           "structured"  __structuredAttrs = true: lists arrive as bash arrays, nothing
+#                         but `env` is exported.
+{ toolsDir, runNonce, nonce, variant ? "current" }:
 let
-  o = import ../../../nix/offline { toolsDir = /. + toolsDir; nonce = runNonce; };
-  inherit (o) hooks;
+  o = import ../../../nix/offline {
+    toolsDir = /. + toolsDir;
+    nonce = runNonce;
+    concatToGlobs = variant == "globs";
+  };
+  inherit (o) hooks stdenv;
 
-  mkDrv = name: script: attrs: o.mkDrv name script ({ inherit nonce; } // attrs);
-
-  # A derivation under test: builder.sh writes the `trees` into the outputs and runs
-  # fixupPhase.
-  case = name: trees: attrs: mkDrv name ./builder.sh ({ inherit trees; } // attrs);
+  # A derivation under test: its build phase writes the `trees` (scripts sourced in order)
+  # into the outputs; stdenv's fixupPhase then runs the hooks.
+  case = name: trees: attrs: stdenv.mkDerivation ({
+    inherit name nonce trees;
+    dontUnpack = true;
+    # A file in the build directory: under "globs", a `*` in a list knob expands to it.
+    preBuild = "touch glob-bait";
+    buildPhase = ''
+      runHook preBuild
+      for tree in ''${trees[@]}; do source "$tree"; done
+      runHook postBuild
+    '';
+    dontInstall = true;
+    __structuredAttrs = variant == "structured";
+  } // attrs);
 
   # The same derivation with and without `knob`.
   pair = name: trees: attrs: knob: {
@@ -35,10 +55,11 @@ let
   };
 
   # A store path to refer to (lib/x).
-  dep = name: mkDrv name ./dep.sh { };
+  dep = name: o.mkDrv name ./dep.sh { inherit nonce; };
 
   # A package with a shared library lib${lib}.so in ${libDir}.
-  lib = name: { lib, libDir ? "lib", value ? 42 }: mkDrv name ./lib.sh { inherit lib libDir value; };
+  lib = name: { lib, libDir ? "lib", value ? 42 }:
+    o.mkDrv name ./lib.sh { inherit lib libDir value nonce; };
 in
 rec {
   inherit (o) glibc bintools;
@@ -81,15 +102,13 @@ rec {
     rt = dep "hooks-rt";
     extra = lib "hooks-extra" { lib = "extra"; libDir = "opt/plugins"; };
 
-    # $out/lib/mod.so needs libfoo.so (foo is in buildInputs) and libc.so.6. In stdenv the
-    # compiler's wrappers export NIX_BINTOOLS in every build; the stand-in leaves it to the
-    # derivation. It gives the hook the C library (o.glibc/lib), which satisfies libc.so.6
-    # with no RUNPATH entry; without it libc.so.6 is "missing".
+    # $out/lib/mod.so needs libfoo.so (foo is in buildInputs) and libc.so.6. As in stdenv,
+    # the toolchain's bintools (a default input) exports NIX_BINTOOLS, which gives the hook
+    # the C library (o.glibc/lib): it satisfies libc.so.6 with no RUNPATH entry.
     module = {
       nativeBuildInputs = [ hooks.patchRpathsHook ];
       buildInputs = [ foo ];
       linkArgs = "-L${foo}/lib -lfoo";
-      NIX_BINTOOLS = o.bintools;
     };
     # … and libmissing.so, which no input offers.
     withMissing = module // { linkArgs = "${module.linkArgs} -L${missing}/lib -lmissing"; };
@@ -99,7 +118,9 @@ rec {
     # off: foo not in buildInputs, so libfoo.so is missing.
     gather = pair "patch-gather" [ ./tree-module.sh ] (module // { buildInputs = [ ]; })
       { buildInputs = [ foo ]; };
-    dont = pair "patch-dont" [ ./tree-module.sh ] module { dontAutoPatchelf = "1"; };
+    # strip would rewrite mod.so in fixupOutput: off so that "untouched" means untouched.
+    dont = pair "patch-dont" [ ./tree-module.sh ] (module // { dontStrip = "1"; })
+      { dontAutoPatchelf = "1"; };
     ignoreMissing = pair "patch-ignore" [ ./tree-module.sh ] withMissing
       { autoPatchelfIgnoreMissingDeps = "*"; };
     ignoreMissingDeprecated = pair "patch-ignore" [ ./tree-module.sh ] withMissing
@@ -108,10 +129,25 @@ rec {
     ignoreMissingGlob = pair "patch-ignore-glob" [ ./tree-module.sh ]
       (withMissing // { buildInputs = [ ]; })
       { autoPatchelfIgnoreMissingDeps = "libmiss*"; };
-    runtimeDependencies = pair "patch-runtime" [ ./tree-module.sh ] module
+    # A library (mod.so) and an executable (bin/hello, see `interpreter` below) side by side.
+    both = exe // { linkArgs = module.linkArgs; };
+    runtimeDependencies = pair "patch-runtime" [ ./tree-module.sh ./tree-exe.sh ] both
       { runtimeDependencies = [ rt ]; };
-    appendRunpaths = pair "patch-append" [ ./tree-module.sh ] module
+    appendRunpaths = pair "patch-append" [ ./tree-module.sh ./tree-exe.sh ] both
       { appendRunpaths = [ "${extra}/opt/plugins" "${rt}/lib" ]; };
+    # autoPatchelfHook passes patchelfFlags to patchelf; there is none here.
+    patchelfFlags = pair "patch-patchelf-flags" [ ./tree-module.sh ] module
+      { patchelfFlags = "--add-needed libextra.so"; };
+    # The hook's own run off, then autoPatchelf by hand, with an option it does not know.
+    unknownOption = let
+      byHand = flags: module // {
+        dontAutoPatchelf = "1";
+        postFixup = "autoPatchelf ${flags} -- $out";
+      };
+    in {
+      on = case "patch-unknown-option" [ ./tree-module.sh ] (byHand "--frobnicate");
+      off = case "patch-unknown-option" [ ./tree-module.sh ] (byHand "");
+    };
     keepLibc = pair "patch-keep-libc" [ ./tree-module.sh ] module
       { autoPatchelfFlags = "--keep-libc"; };
     searchPath = pair "patch-search-path" [ ./tree-module.sh ] withDeep
@@ -120,23 +156,22 @@ rec {
     # $out/bin/hello with a placeholder interpreter as long as o.glibc's loader and a stripped
     # RUNPATH as long as foo's lib dir (tree-exe.sh says why). on: the interpreter comes from
     # NIX_BINTOOLS; off: no NIX_BINTOOLS, the same C library given by flag, so only the
-    # interpreter's source differs.
-    interpreter = let
-      real = "${o.glibc}/lib/ld-linux-x86-64.so.2";
-      placeholder = "${builtins.storeDir}/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-glibc-host/lib/ld-linux-x86-64.so.2";
-      exe = {
-        nativeBuildInputs = [ hooks.patchRpathsHook ];
-        buildInputs = [ foo ];
-        inherit foo;
-        placeholderInterpreter = placeholder;
-        placeholderRunpath = "${builtins.storeDir}/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-hooks-foo/lib";
-      };
-    in
-      assert builtins.stringLength placeholder == builtins.stringLength real; {
-        on = case "patch-interpreter" [ ./tree-exe.sh ] (exe // { NIX_BINTOOLS = o.bintools; });
-        off = case "patch-interpreter" [ ./tree-exe.sh ]
-          (exe // { autoPatchelfFlags = "--libc ${o.glibc}/lib"; });
-      };
+    # interpreter's source differs. patchelf --shrink-rpath off: it would drop the
+    # placeholder entry and rewrite the layout before the hook ran.
+    realInterpreter = "${o.glibc}/lib/ld-linux-x86-64.so.2";
+    placeholderInterpreter = "${builtins.storeDir}/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-glibc-host/lib/ld-linux-x86-64.so.2";
+    exe = assert builtins.stringLength placeholderInterpreter == builtins.stringLength realInterpreter; {
+      nativeBuildInputs = [ hooks.patchRpathsHook ];
+      buildInputs = [ foo ];
+      inherit foo placeholderInterpreter;
+      placeholderRunpath = "${builtins.storeDir}/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-hooks-foo/lib";
+      dontPatchELF = "1";
+    };
+    interpreter = {
+      on = case "patch-interpreter" [ ./tree-exe.sh ] exe;
+      off = case "patch-interpreter" [ ./tree-exe.sh ]
+        (exe // { preFixup = "unset NIX_BINTOOLS"; autoPatchelfFlags = "--libc ${o.glibc}/lib"; });
+    };
   };
 
   venv = rec {
@@ -150,7 +185,7 @@ rec {
       off = case name [ ./tree-venv.sh ] (attrs // { dontFixVenv = "1"; });
     };
     prepare = dontPair "venv-prepare"
-      { nativeBuildInputs = [ hooks.fixVenvPrepareHook ]; withBytecode = "1"; };
+      { nativeBuildInputs = [ hooks.fixVenvPrepareHook ]; withBytecode = "1"; withInterpreterLinks = "1"; };
     restore = dontPair "venv-restore" restoreHook;
     checkImports = {
       pass = case "venv-imports" [ ./tree-venv.sh ] (restoreHook // { fixVenvCheckImports = "pkg"; });

@@ -3,11 +3,18 @@
 # and in site-packages the package `pkg` (pkg.main prints "hello from pkg") with its
 # pkg-1.0.dist-info: METADATA, RECORD and a [console_scripts] entry point `pkg-hello`.
 # With $withBytecode set it also holds bytecode: pkg/__pycache__/__init__.cpython-311.pyc
-# (listed in RECORD) and a stray pkg/stale.pyc.
+# (listed in RECORD) and a stray pkg/stale.pyc; with $withInterpreterLinks, uv's bin/python
+# (to the host's python3.11), bin/python3 and bin/python3.11 (to python).
 root="${venvAt:-$out}"
 site="$root/lib/python3.11/site-packages"
 mkdir -p "$site/pkg" "$site/pkg-1.0.dist-info"
 ln -s lib "$root/lib64"
+if [ -n "${withInterpreterLinks-}" ]; then
+    mkdir -p "$root/bin"
+    ln -s /usr/bin/python3.11 "$root/bin/python"
+    ln -s python "$root/bin/python3"
+    ln -s python "$root/bin/python3.11"
+fi
 cat > "$root/pyvenv.cfg" <<'CFG'
 home = /nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-python3-3.11.2/bin
 implementation = CPython

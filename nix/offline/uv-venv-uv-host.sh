@@ -1,5 +1,0 @@
-# Builder of demo.nix's uv stand-in: bin/uv, a link to the host's uv binary (imported into
-# the store by demo.nix, so the link stays valid and a different uv is a different input).
-mkdir -p "$out/bin"
-ln -s "$uvFile" "$out/bin/uv"
-"$out/bin/uv" --version
