@@ -2,7 +2,8 @@
 //! nix/mk-uv-venv.nix — the function nixpkgs users call — on the offline stand-ins of
 //! nix/offline (a stdenv that behaves as nixpkgs' where the hooks meet it, default fixup hooks
 //! included), through the real setup hooks (hooks/*.sh). This is what scripts/demo shows;
-//! nix/offline/demo.nix holds the derivations and the committed FOD hash.
+//! nix/offline/demo.nix holds the derivations, examples/demo-app/package.nix the committed FOD
+//! hash.
 //!
 //! What is checked:
 //! - the fixed-output derivation (`uv sync --frozen` of real wheels, plus a path dependency
@@ -41,7 +42,7 @@ use std::sync::OnceLock;
 use base64::Engine;
 use nix_common::{
     dynamic_values, got_hash, missing_nix_message, nix_build_with, references,
-    refused_for_references, run, set, stamp, stripped, text, valid, NixArg, FAKE_HASH,
+    refused_for_references, run, set, stamp, stripped, text, valid, NixArg, FAKE_HASH, UV_VERSION,
 };
 use sha2::{Digest, Sha256};
 
@@ -52,7 +53,6 @@ const MISSING_LIB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nix/e2e/mi
 /// Another fake hash: a FOD's output path is made of its name and hash, and Nix builds one
 /// output path at a time, so two fresh builds at once need two.
 const FAKE_HASH_2: &str = "sha256-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB=";
-const UV_VERSION: &str = "uv 0.13.9";
 
 const SITE: &str = "lib/python3.11/site-packages";
 const FASTCRC_SO: &str =
@@ -78,15 +78,6 @@ fn nix(program: &str) -> Command {
     let mut cmd = nix_common::nix(program);
     cmd.env("FIXUP_HOOKS_UV_CACHE_DIR", &run_inputs().uv_cache);
     cmd
-}
-
-fn is_elf(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && &magic == b"\x7fELF"
 }
 
 /// `readelf -d`'s RUNPATH of `file`, if any.
@@ -145,56 +136,10 @@ fn run_inputs() -> &'static RunInputs {
         RunInputs {
             nonce: format!("e2e-{}", stamp()),
             tools_dir,
-            uv_bin: find_uv().unwrap_or_else(|e| panic!("{e}")),
+            uv_bin: nix_common::find_uv().unwrap_or_else(|e| panic!("{e}")),
             uv_cache,
         }
     })
-}
-
-/// The uv binary itself (the FOD's builder runs it with a clean environment, where a
-/// wrapper such as pyenv's shim does not work): `$FIXUP_HOOKS_UV_BIN`, the uv 0.13.9 that
-/// scripts/demo installs when the host's is another version, the binary of the `uv` Python
-/// package, `pyenv which uv`, or an ELF `uv` on PATH; the first that is uv 0.13.9 (the
-/// committed hash holds for it), else the first found.
-fn find_uv() -> Result<String, String> {
-    let mut candidates: Vec<String> = Vec::new();
-    if let Ok(b) = std::env::var("FIXUP_HOOKS_UV_BIN") {
-        candidates.push(b);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{ROOT}/target"));
-    candidates.push(format!("{target}/demo/uv-0.13.9/bin/uv"));
-    let probe = |cmd: &mut Command| -> Option<String> {
-        let out = cmd.output().ok()?;
-        let s = text(&out.stdout).trim().to_string();
-        (out.status.success() && !s.is_empty()).then_some(s)
-    };
-    candidates.extend(probe(
-        Command::new("python3").args(["-c", "import uv; print(uv.find_uv_bin())"]),
-    ));
-    candidates.extend(probe(Command::new("pyenv").args(["which", "uv"])));
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(
-            std::env::split_paths(&path)
-                .map(|d| d.join("uv"))
-                .filter(|p| p.is_file())
-                .map(|p| p.to_str().unwrap().to_string()),
-        );
-    }
-    let found: Vec<String> = candidates
-        .into_iter()
-        .filter(|c| Path::new(c).is_absolute() && is_elf(Path::new(c)))
-        .collect();
-    let version = |c: &String| probe(Command::new(c).arg("--version")).unwrap_or_default();
-    found
-        .iter()
-        .find(|c| version(c).starts_with(&format!("{UV_VERSION} ")))
-        .or(found.first())
-        .cloned()
-        .ok_or_else(|| {
-            "no uv binary found (scripts/install-deps installs uv; or set FIXUP_HOOKS_UV_BIN \
-             to the uv executable, not a wrapper)"
-                .to_string()
-        })
 }
 
 fn uv_version() -> String {
@@ -227,7 +172,7 @@ fn nix_build(
     nix_build_with(cmd, Path::new(file), attrs, &all).map(|built| built.paths)
 }
 
-/// The FOD's outputHash as committed in demo.nix.
+/// The FOD's outputHash as committed (examples/demo-app/package.nix, through demo.nix).
 fn committed_hash() -> String {
     let out = run(nix("nix-instantiate")
         .args(["--eval", "--json", DEMO, "-A", "fod.outputHash"])
@@ -261,7 +206,7 @@ fn learn_fod_hash(nonce: &str, fake: &str) -> Result<(String, String), String> {
 fn hash_help(got: &str) -> String {
     format!(
         "if uv.lock, uv ({}, the hash holds for {UV_VERSION}), the host Python or gcc changed, \
-         put hash ? \"{got}\" into nix/offline/demo.nix (scripts/demo prints the same)",
+         put hash ? \"{got}\" into examples/demo-app/package.nix (scripts/demo prints the same)",
         uv_version()
     )
 }

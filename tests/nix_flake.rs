@@ -7,6 +7,9 @@
 //!   evaluates every output, refuses a non-derivation in `packages` or `checks`, and builds
 //!   the checks: the package (whose checkPhase runs the prebuilt unit tests, as
 //!   `cargoTestFlags = --lib` asks) and the four hooks;
+//! - the README's flake example, as examples/demo-app/flake.nix has it: a flake with inputs
+//!   `nixpkgs` and `fixup-hooks` that builds the demo app with `fixup-hooks.lib.mkUvVenv pkgs`
+//!   (the stand-in nixpkgs again, given the host's uv), and the app runs;
 //! - the unit tests, built static, run inside Nix's build sandbox — no /usr, no /bin but
 //!   /bin/sh, no network, HOME=/homeless-shelter — as nixpkgs' build of package.nix runs them.
 //!
@@ -120,6 +123,45 @@ fn flake_check_passes_against_the_offline_nixpkgs() {
             "{not_a_package} in the outputs:\n{log}"
         );
     }
+}
+
+#[test]
+fn the_readme_flake_example_builds_the_demo_app() {
+    let tools = prebuilt();
+    let uv = tempfile::tempdir().unwrap();
+    let uv_bin = nix_common::find_uv().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(&uv_bin, uv.path().join("uv")).unwrap();
+    let cache = Path::new(ROOT).join("target/uv-cache-flake");
+    std::fs::create_dir_all(&cache).unwrap();
+    let out = run(nix("nix")
+        .args([
+            "build",
+            "--no-link",
+            "--print-out-paths",
+            "--no-write-lock-file",
+        ])
+        .arg(format!("git+file://{ROOT}?dir=examples/demo-app"))
+        .args(["--override-input", "fixup-hooks"])
+        .arg(format!("git+file://{ROOT}"))
+        .args(["--override-input", "nixpkgs"])
+        .arg(format!("git+file://{ROOT}?dir=tests/nix/nixpkgs"))
+        .args(["--override-input", "nixpkgs/tools"])
+        .arg(format!("path:{}", tools.path().display()))
+        .args(["--override-input", "nixpkgs/uv"])
+        .arg(format!("path:{}", uv.path().display()))
+        .env("FIXUP_HOOKS_UV_CACHE_DIR", &cache));
+    assert!(
+        out.status.success(),
+        "nix build of examples/demo-app failed:\n{}",
+        text(&out.stderr)
+    );
+    let app = PathBuf::from(text(&out.stdout).trim());
+    let ran = run(&mut Command::new(app.join("bin/demo-cli")));
+    assert!(ran.status.success(), "{}", text(&ran.stderr));
+    let ran = run(Command::new(app.join("bin/python"))
+        .args(["-c", "import fastcrc._fastcrc, yaml._yaml"])
+        .env("PYTHONDONTWRITEBYTECODE", "1"));
+    assert!(ran.status.success(), "{}", text(&ran.stderr));
 }
 
 #[test]

@@ -13,7 +13,8 @@
 #                       as its checkPhase) instead of compiling the crate in the build
 #   glibc, bintools     the host's C library in a store path, and a bintools wrapper's
 #                       nix-support files and setup hook (NIX_BINTOOLS, STRIP)
-#   cacert, uv          the host's CA bundle; uv, when `uvBin` names the host's binary
+#   cacert, uv, python3 the host's CA bundle; uv, when `uvBin` names the host's binary;
+#                       the host's Python 3.11
 #   fixup-hooks, fixupHooks (= hooks), mkUvVenv: ours, built with the above
 #
 #   toolsDir       directory holding the built strip-store-refs, patch-rpaths and fix-venv
@@ -22,7 +23,8 @@
 #   nonce          goes into every derivation (through the stdenv), so a test run never
 #                  reuses an earlier run's outputs
 #   concatToGlobs  setup's concatTo as in nixpkgs before it switched globbing off
-#   uvBin          absolute path of the uv binary, for `uv` (and so mkUvVenv)
+#   uvBin          absolute path of the uv binary, for `uv` (and so mkUvVenv); or a flake
+#                  input holding it as `uv`
 {
   toolsDir,
   nonce ? "",
@@ -145,11 +147,30 @@ let
         placeholderPackage "uv"
       else
         mkDrv "uv-host" ./uv-host.sh {
-          uvFile = builtins.path {
-            path = /. + uvBin;
-            name = "uv";
-          };
+          uvFile =
+            if builtins.isAttrs uvBin then
+              "${uvBin}/uv"
+            else
+              builtins.path {
+                path = /. + uvBin;
+                name = "uv";
+              };
         };
+
+    # nixpkgs' python3, as far as a venv needs it: bin/python3.11 (+ python3, python) as
+    # links to the host's interpreter, and `interpreter`. Links are enough: CPython finds its
+    # standard library from its compiled-in prefix (/usr) when the executable's directory
+    # has none, so it runs the same through the link; what matters to the tests is the store
+    # path, which uv writes into the FOD (bin/python, pyvenv.cfg's home), the strip
+    # neutralises, and fix-venv restore writes into the venv again.
+    python3 =
+      mkDrv "python3-3.11-host" ./python-host.sh {
+        hostPython = "/usr/bin/python3.11";
+        pythonVersion = "3.11";
+      }
+      // {
+        interpreter = "${pkgs.python3}/bin/python3.11";
+      };
 
     fixup-hooks = pkgs.callPackage ../package.nix { };
     fixupHooks = pkgs.callPackage ../hooks.nix { };
@@ -162,7 +183,6 @@ let
     rustfmt = placeholderPackage "rustfmt";
     patchelf = placeholderPackage "patchelf";
     nix = placeholderPackage "nix";
-    python3 = placeholderPackage "python3";
   };
 in
 pkgs

@@ -1,4 +1,4 @@
-# Builder of demo.nix's Python stand-in (see the comment there): links to the host's
+# Builder of the offline python3 stand-in (see default.nix): links to the host's
 # interpreter, laid out like nixpkgs' python3 (bin/python3.X, python3, python).
 mkdir -p "$out/bin"
 [ -x "$hostPython" ] || { echo "python stand-in: $hostPython is not an executable" >&2; exit 1; }

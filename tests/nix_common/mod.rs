@@ -287,3 +287,64 @@ pub fn runpath(file: &Path) -> Option<String> {
     assert!(v.len() <= 1, "{file:?} has {} RUNPATHs", v.len());
     v.pop()
 }
+
+// ------------------------------------------------------------ uv
+
+/// The uv the demo's committed FOD hash holds for (it writes its version into the venv).
+pub const UV_VERSION: &str = "uv 0.13.9";
+
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"\x7fELF"
+}
+
+/// The uv binary itself (the FOD's builder runs it with a clean environment, where a
+/// wrapper such as pyenv's shim does not work): `$FIXUP_HOOKS_UV_BIN`, the uv 0.13.9 that
+/// scripts/demo installs when the host's is another version, the binary of the `uv` Python
+/// package, `pyenv which uv`, or an ELF `uv` on PATH; the first that is uv 0.13.9 (the
+/// committed hash holds for it), else the first found.
+pub fn find_uv() -> Result<String, String> {
+    let mut candidates: Vec<String> = Vec::new();
+    if let Ok(b) = std::env::var("FIXUP_HOOKS_UV_BIN") {
+        candidates.push(b);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
+    candidates.push(format!("{target}/demo/uv-0.13.9/bin/uv"));
+    let probe = |cmd: &mut Command| -> Option<String> {
+        let out = cmd.output().ok()?;
+        let s = text(&out.stdout).trim().to_string();
+        (out.status.success() && !s.is_empty()).then_some(s)
+    };
+    candidates.extend(probe(
+        Command::new("python3").args(["-c", "import uv; print(uv.find_uv_bin())"]),
+    ));
+    candidates.extend(probe(Command::new("pyenv").args(["which", "uv"])));
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(
+            std::env::split_paths(&path)
+                .map(|d| d.join("uv"))
+                .filter(|p| p.is_file())
+                .map(|p| p.to_str().unwrap().to_string()),
+        );
+    }
+    let found: Vec<String> = candidates
+        .into_iter()
+        .filter(|c| Path::new(c).is_absolute() && is_elf(Path::new(c)))
+        .collect();
+    let version = |c: &String| probe(Command::new(c).arg("--version")).unwrap_or_default();
+    found
+        .iter()
+        .find(|c| version(c).starts_with(&format!("{UV_VERSION} ")))
+        .or(found.first())
+        .cloned()
+        .ok_or_else(|| {
+            "no uv binary found (scripts/install-deps installs uv; or set FIXUP_HOOKS_UV_BIN \
+             to the uv executable, not a wrapper)"
+                .to_string()
+        })
+}

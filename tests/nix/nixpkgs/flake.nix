@@ -13,9 +13,15 @@
     url = "path:./no-tools";
     flake = false;
   };
+  # A directory holding the uv binary as `uv` (--override-input nixpkgs/uv path:DIR), for
+  # `uv` and so mkUvVenv; without it, uv is a package that refuses to build.
+  inputs.uv = {
+    url = "path:./no-tools";
+    flake = false;
+  };
 
   outputs =
-    { self, tools }:
+    { self, tools, uv }:
     let
       lib = import ../../../nix/offline/lib.nix;
     in
@@ -31,6 +37,7 @@
             system:
             import ../../../nix/offline {
               toolsDir = tools;
+              uvBin = if builtins.pathExists "${uv}/uv" then uv else null;
               inherit system;
             }
           );
