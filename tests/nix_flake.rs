@@ -82,21 +82,32 @@ fn prebuilt() -> tempfile::TempDir {
     dir
 }
 
-#[test]
-fn flake_check_passes_against_the_offline_nixpkgs() {
-    let tools = prebuilt();
-    let out = run(nix("nix")
-        .args([
-            "flake",
-            "check",
-            "--no-write-lock-file",
-            "--print-build-logs",
-        ])
-        .arg(format!("git+file://{ROOT}"))
+/// `nix SUBCOMMAND… FLAKE` with the `nixpkgs` input replaced by the stand-in flake, its
+/// `tools` by `tools` and, if given, its `uv` by `uv`; lock files left alone.
+fn nix_with_stand_in(subcommand: &[&str], flake: &str, tools: &Path, uv: Option<&Path>) -> Command {
+    let mut cmd = nix("nix");
+    cmd.args(subcommand)
+        .args(["--no-write-lock-file", flake])
         .args(["--override-input", "nixpkgs"])
         .arg(format!("git+file://{ROOT}?dir=tests/nix/nixpkgs"))
         .args(["--override-input", "nixpkgs/tools"])
-        .arg(format!("path:{}", tools.path().display())));
+        .arg(format!("path:{}", tools.display()));
+    if let Some(uv) = uv {
+        cmd.args(["--override-input", "nixpkgs/uv"])
+            .arg(format!("path:{}", uv.display()));
+    }
+    cmd
+}
+
+#[test]
+fn flake_check_passes_against_the_offline_nixpkgs() {
+    let tools = prebuilt();
+    let out = run(&mut nix_with_stand_in(
+        &["flake", "check", "--print-build-logs"],
+        &format!("git+file://{ROOT}"),
+        tools.path(),
+        None,
+    ));
     let log = text(&out.stderr);
     assert!(out.status.success(), "nix flake check failed:\n{log}");
     for output in [
@@ -133,23 +144,15 @@ fn the_readme_flake_example_builds_the_demo_app() {
     std::fs::copy(&uv_bin, uv.path().join("uv")).unwrap();
     let cache = Path::new(ROOT).join("target/uv-cache-flake");
     std::fs::create_dir_all(&cache).unwrap();
-    let out = run(nix("nix")
-        .args([
-            "build",
-            "--no-link",
-            "--print-out-paths",
-            "--no-write-lock-file",
-        ])
-        .arg(format!("git+file://{ROOT}?dir=examples/demo-app"))
-        .args(["--override-input", "fixup-hooks"])
-        .arg(format!("git+file://{ROOT}"))
-        .args(["--override-input", "nixpkgs"])
-        .arg(format!("git+file://{ROOT}?dir=tests/nix/nixpkgs"))
-        .args(["--override-input", "nixpkgs/tools"])
-        .arg(format!("path:{}", tools.path().display()))
-        .args(["--override-input", "nixpkgs/uv"])
-        .arg(format!("path:{}", uv.path().display()))
-        .env("FIXUP_HOOKS_UV_CACHE_DIR", &cache));
+    let out = run(nix_with_stand_in(
+        &["build", "--no-link", "--print-out-paths"],
+        &format!("git+file://{ROOT}?dir=examples/demo-app"),
+        tools.path(),
+        Some(uv.path()),
+    )
+    .args(["--override-input", "fixup-hooks"])
+    .arg(format!("git+file://{ROOT}"))
+    .env("FIXUP_HOOKS_UV_CACHE_DIR", &cache));
     assert!(
         out.status.success(),
         "nix build of examples/demo-app failed:\n{}",

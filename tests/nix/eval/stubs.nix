@@ -12,32 +12,9 @@ let
   # A plain package (uv, cacert, bintools, ...).
   package = name: extra: { inherit name; type = "derivation"; outPath = fakeStorePath name; } // extra;
 
-  lib = {
-    isDerivation = x: builtins.isAttrs x && x.type or null == "derivation";
-    filterAttrs =
-      pred: set:
-      builtins.listToAttrs (
-        builtins.concatMap (
-          name: if pred name set.${name} then [ { inherit name; value = set.${name}; } ] else [ ]
-        ) (builtins.attrNames set)
-      );
-    genAttrs =
-      names: f:
-      builtins.listToAttrs (
-        map (n: {
-          name = n;
-          value = f n;
-        }) names
-      );
-    licenses.mit = {
-      spdxId = "MIT";
-      shortName = "mit";
-    };
-    platforms.linux = [
-      "aarch64-linux"
-      "x86_64-linux"
-    ];
-    # Records the files instead of copying them, so tests can list them.
+  # nix/offline's lib (as nixpkgs' for these inputs), but fileset records the files instead
+  # of copying them, so tests can list them.
+  lib = import (root + "/nix/offline/lib.nix") // {
     fileset = {
       unions = paths: { stubFileset = paths; };
       toSource =
@@ -49,29 +26,6 @@ let
           outPath = fakeStorePath "source";
         };
     };
-    fetchers.proxyImpureEnvVars = [
-      "http_proxy"
-      "https_proxy"
-      "ftp_proxy"
-      "all_proxy"
-      "no_proxy"
-      "HTTP_PROXY"
-      "HTTPS_PROXY"
-      "FTP_PROXY"
-      "ALL_PROXY"
-      "NO_PROXY"
-    ];
-    # Like nixpkgs' (since 2023): safe words stay unquoted.
-    escapeShellArg =
-      arg:
-      let
-        s = toString arg;
-      in
-      if builtins.match "[[:alnum:],._+:@%/-]+" s != null then
-        s
-      else
-        "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] s}'";
-    escapeShellArgs = args: builtins.concatStringsSep " " (map lib.escapeShellArg args);
   };
 
   # A package set for `system`; `static` marks pkgsStatic. Overlays are
