@@ -7,7 +7,7 @@ Given a pristine corpus (OUT/pristine/<source>/...), it
      shared objects a load in a forked child (dlopen RTLD_NOW, then dlsym/dlvsym
      of every defined exported symbol), plus strip -g on a copy and a load of it;
   2. case A: a copy of the corpus patched by patch-rpaths with a long
-     --runtime-dependency directory (longer RUNPATH);
+     --append-rpath directory (longer RUNPATH);
   3. case B: a copy patched with a real store directory, stripped with
      strip-store-refs (the entry becomes /nix/store/eeee...-NAME/lib), and patched
      again, which restores the same string in place (equal length);
@@ -574,7 +574,7 @@ def run_all(a):
     dA = fresh("A")
     A = {"patched": {}, "refused": {}, "errors": {}, "reports": {}}
     for s in sources:
-        rc, so, dt = tool_run([a.patch_rpaths] + common + ["--runtime-dependency", a.long_dir, os.path.join(dA, s)],
+        rc, so, dt = tool_run([a.patch_rpaths] + common + ["--append-rpath", a.long_dir, os.path.join(dA, s)],
                               os.path.join(logs, "A-%s-patch" % s), accept=(0, 1))
         r, patched, refused, errors = patch_report(so)
         A["patched"].update(patched)
@@ -591,7 +591,7 @@ def run_all(a):
     B = {"patched": {}, "refused": {}, "errors": {}, "step1": {}, "step1_refused": {}, "reports": {},
          "strip": {}}
     for s in sources:
-        rc, so, dt = tool_run([a.patch_rpaths] + common + ["--runtime-dependency", a.store_dir, os.path.join(dB, s)],
+        rc, so, dt = tool_run([a.patch_rpaths] + common + ["--append-rpath", a.store_dir, os.path.join(dB, s)],
                               os.path.join(logs, "B1-%s-patch" % s), accept=(0, 1))
         r, patched, refused, errors = patch_report(so)
         B["step1"].update(patched)
@@ -612,7 +612,7 @@ def run_all(a):
             s, B["strip"][s]["seconds"], sr["files_changed"], len(sr["references"])))
     stripped_sha = hash_tree_elves([os.path.join(dB, r) for r in inv])
     for s in sources:
-        rc, so, dt = tool_run([a.patch_rpaths] + common + ["--runtime-dependency", a.store_dir, os.path.join(dB, s)],
+        rc, so, dt = tool_run([a.patch_rpaths] + common + ["--append-rpath", a.store_dir, os.path.join(dB, s)],
                               os.path.join(logs, "B3-%s-patch" % s), accept=(0, 1))
         r, patched, refused, errors = patch_report(so)
         B["patched"].update(patched)
@@ -659,14 +659,15 @@ def run_all(a):
                 st["patched"] += 1
                 entry = info["patched"][p]
                 expected = entry["new_runpath"]
-                st["how: " + how_class(entry["how"])] += 1
+                st["how: " + entry.get("placement", how_class(entry["how"]))
+                   + (" + .dynamic moved" if entry.get("dynamic_moved") else "")] += 1
                 if case == "A":
                     old = entry.get("old_runpath") or ""
                     if len(expected or "") <= len(old):
                         notes.append((case, src, rel, "new RUNPATH not longer than the old (%d <= %d)" % (len(expected or ""), len(old))))
                 if case == "B":
                     s1 = info["step1"].get(p)
-                    if not entry["how"].endswith("rewritten in place"):
+                    if entry.get("placement", "in-place") != "in-place":
                         st["B: not in place"] += 1
                         notes.append((case, src, rel, "step 3 was not an in-place write: " + entry["how"]))
                     if s1 is None or s1["new_runpath"] != expected:
@@ -846,11 +847,11 @@ def write_report(a, out, sources, inv, base, stats, failures, notes, cases, timi
         meta.get("os", "?"), meta.get("kernel", "?"), meta.get("binutils", "?"), meta.get("patchelf", "?")))
     w("")
     w("- **A (longer)**: `patch-rpaths --ignore-missing '*' --libc LIBC "
-      "--runtime-dependency LONG` with LONG a %d-character directory: the RUNPATH becomes the file's "
+      "--append-rpath LONG` with LONG a %d-character directory: the RUNPATH becomes the file's "
       "`$ORIGIN` entries + the tree directories that resolve its DT_NEEDED + LONG, longer than any old "
       "one; files without one get a DT_RUNPATH. "
       "Exercises the appended PT_LOAD (a copy of .dynstr) and the spare DT_NULL slot." % len(a.long_dir))
-    w("- **B (equal length)**: the same with `--runtime-dependency %s` (a real store path), then "
+    w("- **B (equal length)**: the same with `--append-rpath %s` (a real store path), then "
       "`strip-store-refs -t` (the entry becomes `/nix/store/eeee…`, same length, written by "
       "strip-store-refs), then patch-rpaths again, which restores the same string in the same span: "
       "the in-place write, on the layout the first write made. The file must come back byte-identical "

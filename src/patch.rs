@@ -12,7 +12,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use memmap2::Mmap;
 use rayon::prelude::*;
 
-use crate::elf::{self, Change, Class, Edit, ElfInfo};
+use crate::elf::{self, ApplyOptions, Change, Class, Edit, ElfInfo};
 use crate::leftover::{self, Owner};
 use crate::report::{
     DlopenEntry, ErrorEntry, MissingEntry, PatchReport, PatchedEntry, DLOPEN, NEEDED,
@@ -35,6 +35,11 @@ pub struct Options {
     pub append_rpaths: Vec<PathBuf>,
     pub interpreter: Option<PathBuf>,
     pub ignore_missing: Vec<String>,
+    /// A file that could take only `--runtime-dependency` / `--append-rpath` entries and that
+    /// the writer refused is a warning, not a failure.
+    pub allow_optional_refusal: bool,
+    /// fsync each written file (and its directory after a rename).
+    pub fsync: bool,
     pub dry_run: bool,
     pub store: StoreDir,
 }
@@ -45,6 +50,30 @@ pub enum OptionsError {
     BadGlob(String, String),
     #[error("--interpreter {}: {reason}", path.display())]
     BadInterpreter { path: PathBuf, reason: String },
+    #[error("--append-rpath {}: a relative entry would be looked up from the working directory of whatever process loads the file; give an absolute directory, or one starting with $ORIGIN", .0.display())]
+    RelativeAppendRpath(PathBuf),
+    #[error("{}: cannot make the path absolute: {source}", path.display())]
+    NotAbsolute {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// `path` made absolute against the working directory, as the kernel would resolve it:
+/// `.` components go, `..` and symlinks stay (resolving them lexically could name another
+/// directory). What goes on a RUNPATH or becomes an interpreter never depends on where
+/// the tool was started.
+pub fn absolute(path: &Path) -> Result<PathBuf, OptionsError> {
+    std::path::absolute(path).map_err(|source| OptionsError::NotAbsolute {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Whether an `--append-rpath` entry is one the loader resolves without a working directory:
+/// absolute, or relative to the file itself (`$ORIGIN`, `${ORIGIN}`).
+pub fn is_runpath_entry_anchored(entry: &[u8]) -> bool {
+    entry.first() == Some(&b'/') || entry.starts_with(b"$ORIGIN") || entry.starts_with(b"${ORIGIN}")
 }
 
 /// One ELF file as read. Only its parsed headers are kept: a tree of half a million files
@@ -106,40 +135,71 @@ impl Tally {
     }
 }
 
-fn read_elf(path: &Path, tally: &mut Tally) {
+/// Reads one walked file: three system calls (open, read of the magic, close) for the many
+/// that are not ELF; only ELF files are stat'ed, mapped and parsed.
+fn read_elf(entry: &walk::Visit, tally: &mut Tally) {
     tally.files += 1;
     let result = (|| -> std::io::Result<Option<(Mmap, Stamp)>> {
-        let (mut file, meta) = walk::open_regular(path)?;
+        let mut file = entry.open()?;
         let mut magic = [0u8; 4];
         if file.read(&mut magic)? < 4 || &magic != b"\x7fELF" {
             return Ok(None);
+        }
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("no longer a regular file"));
         }
         // SAFETY: the map is only read; the files are build outputs nothing else writes now.
         Ok(Some((unsafe { Mmap::map(&file)? }, Stamp::of(&meta))))
     })();
     match result {
         Ok(None) => tally.non_elf += 1,
-        Ok(Some((map, stamp))) => match ElfInfo::parse(&map) {
-            Ok(Some(info)) => tally.elves.push(ElfFile {
-                path: path.to_path_buf(),
-                info,
-                stamp,
-            }),
-            Ok(None) => tally.non_elf += 1,
-            Err(e) => tally.errors.push((
-                path.to_path_buf(),
-                format!("{}: not a valid ELF file: {e}", path.display()),
-            )),
-        },
-        Err(e) => tally.errors.push((
-            path.to_path_buf(),
-            format!("{}: cannot read: {e}", path.display()),
-        )),
+        Ok(Some((map, stamp))) => {
+            let path = entry.path();
+            match ElfInfo::parse(&map) {
+                Ok(Some(info)) => tally.elves.push(ElfFile { path, info, stamp }),
+                Ok(None) => tally.non_elf += 1,
+                Err(e) => {
+                    let message = format!("{}: not a valid ELF file: {e}", path.display());
+                    tally.errors.push((path, message))
+                }
+            }
+        }
+        Err(e) => {
+            let path = entry.path();
+            let message = format!("{}: cannot read: {e}", path.display());
+            tally.errors.push((path, message))
+        }
     }
 }
 
-/// The class and machine files must have to be patched: the interpreter's, else this host's.
-fn target(interpreter: Option<&Path>) -> Result<(Class, u16), OptionsError> {
+/// What a file must be to be patched: the interpreter's class, machine and OSABI, else this
+/// host's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Target {
+    class: Class,
+    machine: u16,
+    osabi: u8,
+}
+
+const ELFOSABI_SYSV: u8 = 0;
+const ELFOSABI_GNU: u8 = 3;
+
+impl Target {
+    /// A Linux loader (OSABI SYSV or GNU) takes SYSV and GNU files; another OS's loader takes
+    /// its own OSABI and the generic SYSV. A FreeBSD-branded file never gets a Linux loader.
+    fn accepts(&self, info: &ElfInfo) -> bool {
+        let linux = |o: u8| o == ELFOSABI_SYSV || o == ELFOSABI_GNU;
+        let osabi_ok = if linux(self.osabi) {
+            linux(info.osabi)
+        } else {
+            info.osabi == self.osabi || info.osabi == ELFOSABI_SYSV
+        };
+        info.class == self.class && info.machine == self.machine && osabi_ok
+    }
+}
+
+fn target(interpreter: Option<&Path>) -> Result<Target, OptionsError> {
     if let Some(interp) = interpreter {
         let bad = |reason: String| OptionsError::BadInterpreter {
             path: interp.to_path_buf(),
@@ -149,7 +209,11 @@ fn target(interpreter: Option<&Path>) -> Result<(Class, u16), OptionsError> {
         let info = ElfInfo::parse(&bytes)
             .map_err(|e| bad(e.to_string()))?
             .ok_or_else(|| bad("not an ELF file".into()))?;
-        return Ok((info.class, info.machine));
+        return Ok(Target {
+            class: info.class,
+            machine: info.machine,
+            osabi: info.osabi,
+        });
     }
     let machine = if cfg!(target_arch = "x86_64") {
         62
@@ -165,47 +229,73 @@ fn target(interpreter: Option<&Path>) -> Result<(Class, u16), OptionsError> {
     } else {
         Class::Elf32
     };
-    Ok((class, machine))
+    // The loaders of the hosts this builds for are SYSV-branded.
+    Ok(Target {
+        class,
+        machine,
+        osabi: ELFOSABI_SYSV,
+    })
 }
 
 /// Runs patch-rpaths over `roots` on the current rayon pool.
 pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsError> {
     let ignore = ignore_set(&opts.ignore_missing)?;
-    let (class, machine) = target(opts.interpreter.as_deref())?;
+    if let Some(entry) = opts
+        .append_rpaths
+        .iter()
+        .find(|e| !e.as_os_str().is_empty() && !is_runpath_entry_anchored(e.as_os_str().as_bytes()))
+    {
+        return Err(OptionsError::RelativeAppendRpath(entry.clone()));
+    }
+    // Every path made absolute before use: a relative one would reach a RUNPATH (a tree
+    // library's directory, a --libs one) or the interpreter as it was typed.
+    let abs_all = |paths: &[PathBuf]| -> Result<Vec<PathBuf>, OptionsError> {
+        paths.iter().map(|p| absolute(p)).collect()
+    };
+    let abs_opt = |path: &Option<PathBuf>| path.as_deref().map(absolute).transpose();
+    let roots = abs_all(roots)?;
+    let opts = &Options {
+        libs: abs_all(&opts.libs)?,
+        libc: abs_opt(&opts.libc)?,
+        runtime_dependencies: abs_all(&opts.runtime_dependencies)?,
+        interpreter: abs_opt(&opts.interpreter)?,
+        append_rpaths: opts.append_rpaths.clone(),
+        ignore_missing: opts.ignore_missing.clone(),
+        store: opts.store.clone(),
+        ..*opts
+    };
+    let target = target(opts.interpreter.as_deref())?;
 
-    // Read: every regular file once; ELF files are mapped and parsed lazily.
+    // Read: every regular file once, directories listed in parallel; ELF files are mapped
+    // and parsed lazily.
     let depth = if opts.no_recurse { 1 } else { usize::MAX };
-    let entries = walk::distinct_roots(roots)
-        .into_iter()
-        .flat_map(|root| walk::walk_to_depth(&root, depth));
-    let tally = walk::batched(entries, walk::BATCH)
-        .par_bridge()
-        .flat_map_iter(|batch| batch)
-        .fold(Tally::default, |mut tally, item| {
-            match item {
-                Ok(entry)
-                    if !entry.is_root
-                        && leftover::is_leftover(Owner::PatchRpaths, &entry.path, entry.kind) =>
+    let tally = walk::par_visit(
+        &walk::distinct_roots(&roots),
+        depth,
+        |entry, tally: &mut Tally| {
+            let name = Path::new(entry.name());
+            match entry.kind {
+                _ if !entry.is_root
+                    && leftover::is_leftover(Owner::PatchRpaths, name, entry.kind) =>
                 {
-                    tally.leftovers.push(entry.path)
+                    tally.leftovers.push(entry.path())
                 }
-                Ok(entry) if entry.kind == Kind::File => read_elf(&entry.path, &mut tally),
-                Ok(entry) if entry.kind == Kind::Special => tally.special.push(entry.path),
-                Ok(entry)
-                    if entry.kind == Kind::Symlink
-                        && entry
-                            .path
-                            .file_name()
-                            .is_some_and(|n| resolve::is_library_name(n.as_bytes())) =>
+                Kind::File => read_elf(entry, tally),
+                Kind::Special => tally.special.push(entry.path()),
+                Kind::Symlink
+                    if name
+                        .file_name()
+                        .is_some_and(|n| resolve::is_library_name(n.as_bytes())) =>
                 {
-                    tally.links.push(entry.path)
+                    tally.links.push(entry.path())
                 }
-                Ok(_) => {}
-                Err(e) => tally.errors.push((e.path.clone(), e.to_string())),
+                _ => {}
             }
-            tally
-        })
-        .reduce(Tally::default, Tally::merge);
+        },
+        |e, tally| tally.errors.push((e.path.clone(), e.to_string())),
+    )
+    .into_iter()
+    .fold(Tally::default(), Tally::merge);
     let Tally {
         files,
         non_elf,
@@ -226,18 +316,20 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         ..PatchReport::default()
     };
 
-    // Only dynamic files of the target's class and machine take part.
-    let (ours, others): (Vec<ElfFile>, Vec<ElfFile>) = elves
-        .into_iter()
-        .partition(|f| f.info.class == class && f.info.machine == machine);
+    // Only files of the target's class, machine and OSABI take part: dynamic ones, and
+    // executables whose PT_DYNAMIC is missing or empty, which still take --interpreter.
+    let (ours, others): (Vec<ElfFile>, Vec<ElfFile>) =
+        elves.into_iter().partition(|f| target.accepts(&f.info));
     report.foreign = others
         .iter()
         .map(|f| f.path.display().to_string())
         .collect();
-    let (dynamic, static_): (Vec<ElfFile>, Vec<ElfFile>) =
+    let (dynamic, rest): (Vec<ElfFile>, Vec<ElfFile>) =
         ours.into_iter().partition(|f| f.info.dynamic.is_some());
+    let (interp_only, static_): (Vec<ElfFile>, Vec<ElfFile>) =
+        rest.into_iter().partition(|f| f.info.interpreter.is_some());
     report.not_dynamic = static_.len() as u64;
-    report.elf_files = (dynamic.len() + static_.len() + others.len()) as u64;
+    report.elf_files = (dynamic.len() + interp_only.len() + static_.len() + others.len()) as u64;
 
     // Resolve: the tree's own libraries first, then --libs, then RUNPATHs of those.
     let tree: Vec<TreeLibrary> = if opts.ignore_existing {
@@ -261,11 +353,14 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
     };
     let index = Index::new(tree, &opts.libs, opts.libc.clone());
 
-    // Plan each file.
-    let plans: Vec<FilePlan> = dynamic
+    // Plan each file: the dynamic ones, then the executables with only an interpreter.
+    let mut plans: Vec<FilePlan> = dynamic
         .par_iter()
         .map(|f| plan_file(f, &index, opts, &ignore))
         .collect();
+    plans.extend(interp_only.iter().map(|f| plan_interpreter_only(f, opts)));
+    let mut dynamic = dynamic;
+    dynamic.extend(interp_only);
 
     // Write: a killed run's temporary copies go first, then each changed file.
     if !opts.dry_run {
@@ -275,7 +370,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
     let outcomes: Vec<Written> = plans
         .par_iter()
         .zip(&dynamic)
-        .map(|(plan, file)| write_file(file, plan, opts.dry_run))
+        .map(|(plan, file)| write_file(file, plan, opts))
         .collect();
 
     let mut warnings = Vec::new();
@@ -285,19 +380,35 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
         warnings.extend(plan.warnings.into_iter().map(|w| (plan.path.clone(), w)));
         match outcome {
             // Only --runtime-dependency / --append-rpath entries were to be added, and the
-            // file needs none of them to load: refusing is no reason to fail the build (Rust
-            // wheels linked by LLD have no spare dynamic slot to take a RUNPATH).
-            Written::Refused(message) if plan.optional_only => {
+            // file needs none of them to load (Rust wheels linked by LLD have no spare
+            // dynamic slot to take a RUNPATH): a warning when the user allowed it, else a
+            // failure. Either way the file was not patched as asked, so it counts as refused,
+            // never as already right.
+            Written::Refused(message) if plan.optional_only && opts.allow_optional_refusal => {
                 warnings.push((
                     plan.path.clone(),
                     format!(
-                        "{message} (only --runtime-dependency / --append-rpath entries were to be added)"
+                        "{message} (only --runtime-dependency / --append-rpath entries were to be added; allowed by --allow-optional-refusal)"
                     ),
                 ));
-                report.unchanged += 1;
+                report.refused += 1;
             }
-            Written::Refused(message) | Written::Failed(message) => {
-                errors.push((plan.path.clone(), message))
+            Written::Refused(message) if plan.optional_only => {
+                errors.push((
+                    plan.path.clone(),
+                    format!(
+                        "{message} (only --runtime-dependency / --append-rpath entries were to be added; --allow-optional-refusal makes this a warning)"
+                    ),
+                ));
+                report.refused += 1;
+            }
+            Written::Refused(message) => {
+                errors.push((plan.path.clone(), message));
+                report.refused += 1;
+            }
+            Written::Failed(message) => {
+                errors.push((plan.path.clone(), message));
+                report.failed += 1;
             }
             Written::Patched(edit) => report.patched.push(PatchedEntry {
                 path: plan.path.display().to_string(),
@@ -306,6 +417,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> Result<PatchReport, OptionsErro
                 old_interpreter: plan.old_interpreter.map(lossy),
                 new_interpreter: edit.change.interpreter.clone().map(lossy),
                 how: edit.description.clone(),
+                placement: edit.placement,
+                dynamic_moved: edit.dynamic_moved,
             }),
             Written::Nothing if plan.blocked => report.blocked += 1,
             Written::Nothing => report.unchanged += 1,
@@ -651,6 +764,32 @@ fn plan_file(file: &ElfFile, index: &Index, opts: &Options, ignore: &GlobSet) ->
     }
 }
 
+/// An executable with PT_INTERP but no (or an empty) PT_DYNAMIC: nothing to resolve, but it
+/// still takes `--interpreter`.
+fn plan_interpreter_only(file: &ElfFile, opts: &Options) -> FilePlan {
+    let old = file.info.interpreter.as_ref().map(|i| i.path.clone());
+    let interpreter = match (&old, &opts.interpreter) {
+        (Some(old), Some(new)) if *old != new.as_os_str().as_bytes() => {
+            Some(new.as_os_str().as_bytes().to_vec())
+        }
+        _ => None,
+    };
+    FilePlan {
+        path: file.path.clone(),
+        old_runpath: None,
+        old_interpreter: old,
+        change: interpreter.map(|interpreter| Change {
+            runpath: None,
+            interpreter: Some(interpreter),
+        }),
+        missing: Vec::new(),
+        dlopen: Vec::new(),
+        warnings: Vec::new(),
+        blocked: false,
+        optional_only: false,
+    }
+}
+
 /// What the write phase did with one file.
 enum Written {
     Nothing,
@@ -663,7 +802,7 @@ enum Written {
 }
 
 /// Maps the file again, checks it is what was read, lays out the edit and applies it.
-fn write_file(file: &ElfFile, plan: &FilePlan, dry_run: bool) -> Written {
+fn write_file(file: &ElfFile, plan: &FilePlan, opts: &Options) -> Written {
     let Some(change) = &plan.change else {
         return Written::Nothing;
     };
@@ -682,9 +821,17 @@ fn write_file(file: &ElfFile, plan: &FilePlan, dry_run: bool) -> Written {
     };
     match elf::plan(&file.info, &map, change) {
         Ok(None) => Written::Nothing,
-        Ok(Some(edit)) if dry_run => Written::Patched(edit),
-        Ok(Some(edit)) => match elf::apply(path, &map, &edit) {
-            Ok(()) => Written::Patched(edit),
+        Ok(Some(edit)) if opts.dry_run => Written::Patched(edit),
+        Ok(Some(edit)) => match elf::apply_with(
+            path,
+            &map,
+            &edit,
+            &ApplyOptions {
+                fsync: opts.fsync,
+                identity: Some((file.stamp.dev, file.stamp.ino)),
+            },
+        ) {
+            Ok(_) => Written::Patched(edit),
             Err(e) => Written::Failed(e.to_string()),
         },
         Err(reason) => Written::Refused(format!(

@@ -252,6 +252,11 @@ pub struct PatchReport {
     pub unchanged: u64,
     /// Files left as they were because a library they need is missing.
     pub blocked: u64,
+    /// Files the writer could not change as asked (each also in `errors`, or in `warnings`
+    /// when `--allow-optional-refusal` allowed it); left untouched.
+    pub refused: u64,
+    /// Files whose reading or writing failed (each also in `errors`); left untouched.
+    pub failed: u64,
     pub patched: Vec<PatchedEntry>,
     pub missing: Vec<MissingEntry>,
     /// Every `.note.dlopen` dependency, found or not, per file in note order.
@@ -277,8 +282,14 @@ pub struct PatchedEntry {
     pub new_runpath: Option<String>,
     pub old_interpreter: Option<String>,
     pub new_interpreter: Option<String>,
-    /// How the file was changed (in place, spare dynamic slot, appended segment).
+    /// How the file was changed (in place, spare dynamic slot, appended segment), in words.
     pub how: String,
+    /// The layout strategy the writer used (`in-place`, `extend-last-segment`,
+    /// `null-header-entry`, `dynstr-load-replaced`, `header-table-grown`,
+    /// `header-table-moved`).
+    pub placement: crate::elf::Placement,
+    /// `.dynamic` moved into the new segment to take a new entry.
+    pub dynamic_moved: bool,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -418,12 +429,14 @@ impl Report for PatchReport {
         };
         writeln!(
             out,
-            "{tool}: scanned {} ({} ELF, {} not ELF); {verb} {}, {} already right, {} left for missing libraries, {} not dynamic, {} foreign",
+            "{tool}: scanned {} ({} ELF, {} not ELF); {verb} {}, {} already right, {} refused, {} failed, {} left for missing libraries, {} not dynamic, {} foreign",
             count(self.files_scanned, "file"),
             self.elf_files,
             self.non_elf,
             self.patched.len(),
             self.unchanged,
+            self.refused,
+            self.failed,
             self.blocked,
             self.not_dynamic,
             self.foreign.len(),

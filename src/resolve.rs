@@ -15,7 +15,9 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::RwLock;
+
+use rayon::prelude::*;
 
 use crate::elf::{Class, ElfInfo};
 
@@ -81,8 +83,9 @@ pub struct Index {
     /// `--libs` directories, then the RUNPATH directories found from them, in search order.
     dirs: Vec<PathBuf>,
     libc: Option<PathBuf>,
-    /// Header of each candidate file looked at, so each is read once.
-    headers: Mutex<HashMap<PathBuf, Option<Compat>>>,
+    /// Header of each candidate file looked at, so each is read once. Never held while a
+    /// file is read: planning threads would queue behind one another's reads.
+    headers: RwLock<HashMap<PathBuf, Option<Compat>>>,
 }
 
 impl Index {
@@ -100,15 +103,36 @@ impl Index {
         // --libs first, in order; then breadth first through the RUNPATHs of what they hold.
         // Not through the RUNPATHs of the tree's own libraries: those are what this tool
         // writes, so searching them would make a second run resolve differently from the first.
+        // Each library there is opened once: its RUNPATH and the header fields that decide
+        // compatibility come from one parse, and the header is kept for `find`. A directory's
+        // libraries are read in parallel; their results are used in name order.
         let mut dirs = Vec::new();
+        let mut headers = HashMap::new();
         let mut seen = HashSet::new();
         let mut pending: VecDeque<PathBuf> = libs.iter().cloned().collect();
         while let Some(dir) = pending.pop_front() {
             if !seen.insert(dir.clone()) || !dir.is_dir() {
                 continue;
             }
-            for lib in libraries_in(&dir) {
-                pending.extend(runpath_dirs(&lib));
+            let read: Vec<(PathBuf, LibraryRead)> = libraries_in(&dir)
+                .into_par_iter()
+                .map(|lib| {
+                    let read = read_library(&lib);
+                    (lib, read)
+                })
+                .collect();
+            for (lib, read) in read {
+                match read {
+                    LibraryRead::Elf { compat, runpath } => {
+                        pending.extend(runpath);
+                        headers.insert(lib, Some(compat));
+                    }
+                    LibraryRead::NotElf => {
+                        headers.insert(lib, None);
+                    }
+                    // Unreadable or malformed: `find` reads the header itself, as before.
+                    LibraryRead::Unknown => {}
+                }
             }
             dirs.push(dir);
         }
@@ -116,7 +140,7 @@ impl Index {
             tree: by_name,
             dirs,
             libc,
-            headers: Mutex::new(HashMap::new()),
+            headers: RwLock::new(headers),
         }
     }
 
@@ -171,10 +195,22 @@ impl Index {
 
     /// An existing ELF file (symlinks followed, as the loader does) that `compat` accepts.
     fn usable(&self, path: &Path, compat: &Compat) -> bool {
-        let mut headers = self.headers.lock().expect("no panics while held");
-        let lib = headers
-            .entry(path.to_path_buf())
-            .or_insert_with(|| read_compat(path));
+        let cached = self
+            .headers
+            .read()
+            .expect("no panics while held")
+            .get(path)
+            .copied();
+        // Read without the lock; two threads may both read a header the first time, which
+        // costs less than making every other thread wait for the read.
+        let lib = cached.unwrap_or_else(|| {
+            let lib = read_compat(path);
+            self.headers
+                .write()
+                .expect("no panics while held")
+                .insert(path.to_path_buf(), lib);
+            lib
+        });
         lib.is_some_and(|lib| compat.accepts(&lib))
     }
 }
@@ -228,19 +264,34 @@ fn libraries_in(dir: &Path) -> Vec<PathBuf> {
     libs
 }
 
-/// A library's RUNPATH/RPATH entries, without those that depend on `$ORIGIN`.
-fn runpath_dirs(lib: &Path) -> Vec<PathBuf> {
+/// What one read of a `--libs` library gave.
+enum LibraryRead {
+    /// Its header fields and its RUNPATH/RPATH entries without those that depend on `$ORIGIN`.
+    Elf {
+        compat: Compat,
+        runpath: Vec<PathBuf>,
+    },
+    NotElf,
+    /// Could not be opened, mapped or parsed.
+    Unknown,
+}
+
+fn read_library(lib: &Path) -> LibraryRead {
     let Ok(file) = File::open(lib) else {
-        return Vec::new();
+        return LibraryRead::Unknown;
     };
     // SAFETY: read-only map of a file we only read; a concurrent truncation could fault, which
     // for a library in a build input does not happen.
     let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
-        return Vec::new();
+        return LibraryRead::Unknown;
     };
     match ElfInfo::parse(&map) {
-        Ok(Some(info)) => search_entries(&info),
-        _ => Vec::new(),
+        Ok(Some(info)) => LibraryRead::Elf {
+            compat: Compat::of(&info),
+            runpath: search_entries(&info),
+        },
+        Ok(None) => LibraryRead::NotElf,
+        Err(_) => LibraryRead::Unknown,
     }
 }
 

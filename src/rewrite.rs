@@ -55,7 +55,7 @@ fn io_error<'p>(
 
 /// Makes a file or directory writable by its owner for as long as it lives, then puts the
 /// mode back: a read-only file in a build output is still ours to fix.
-struct WritableFor<'a> {
+pub(crate) struct WritableFor<'a> {
     path: &'a Path,
     restore: Option<Permissions>,
 }
@@ -75,7 +75,7 @@ impl<'a> WritableFor<'a> {
         Ok(guard)
     }
 
-    fn finish(mut self) -> Result<(), RewriteError> {
+    pub(crate) fn finish(mut self) -> Result<(), RewriteError> {
         match self.restore.take() {
             Some(perms) => {
                 fs::set_permissions(self.path, perms).map_err(io_error(self.path, "restore mode"))
@@ -121,7 +121,10 @@ pub fn neutralise_file(path: &Path, hits: &[Hit]) -> (Vec<u64>, Vec<RewriteError
     (written, errors)
 }
 
-fn open_for_write(path: &Path) -> Result<(File, WritableFor<'_>), RewriteError> {
+/// Opens a regular file for reading and writing in place, without following a symlink or
+/// blocking on a FIFO; a file its owner may not write is made writable until the returned
+/// guard is finished (or dropped), then its mode is put back.
+pub(crate) fn open_for_write(path: &Path) -> Result<(File, WritableFor<'_>), RewriteError> {
     let meta = fs::symlink_metadata(path).map_err(io_error(path, "stat"))?;
     if !meta.file_type().is_file() {
         return Err(RewriteError::Vanished {

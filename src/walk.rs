@@ -1,6 +1,9 @@
 //! Walking the trees a tool was given, the way Nix serialises them: symlinks are entries,
 //! never followed, and every name below a root is part of the content.
 
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
@@ -98,6 +101,267 @@ pub fn distinct_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
         })
         .map(|(_, r)| r.clone())
         .collect()
+}
+
+/// One entry met by [`par_visit`]: its directory (path and open descriptor) and its name.
+pub struct Visit<'a> {
+    dir: &'a Path,
+    dir_fd: libc::c_int,
+    name: &'a OsStr,
+    pub kind: Kind,
+    /// True for the paths the user named.
+    pub is_root: bool,
+}
+
+impl Visit<'_> {
+    /// The entry's name (a root's whole path).
+    pub fn name(&self) -> &OsStr {
+        self.name
+    }
+
+    /// The entry's path (built only when asked: most entries never need one).
+    pub fn path(&self) -> PathBuf {
+        if self.is_root {
+            self.dir.to_path_buf()
+        } else {
+            self.dir.join(self.name)
+        }
+    }
+
+    /// Opens the entry for reading relative to its directory's descriptor (no path lookup
+    /// from the root), without following a symlink or blocking on a FIFO that replaced it.
+    pub fn open(&self) -> std::io::Result<std::fs::File> {
+        openat(
+            self.dir_fd,
+            self.name,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    }
+}
+
+fn openat(dir_fd: libc::c_int, name: &OsStr, flags: libc::c_int) -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let name = CString::new(name.as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: a NUL-terminated name and a descriptor the caller keeps open for the call.
+    let fd = unsafe { libc::openat(dir_fd, name.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// The entries of the directory open as `dir`, with their kinds (from the listing; a
+/// file system that does not say is asked with `fstatat`, not following symlinks).
+fn list(dir: &std::fs::File) -> std::io::Result<Vec<(OsString, Kind)>> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup of a descriptor we hold; fdopendir takes the copy, closedir closes it.
+    let copy = unsafe { libc::dup(dir.as_raw_fd()) };
+    if copy < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `copy` is a fresh descriptor of a directory.
+    let stream = unsafe { libc::fdopendir(copy) };
+    if stream.is_null() {
+        let e = std::io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so `copy` is still ours to close.
+        unsafe { libc::close(copy) };
+        return Err(e);
+    }
+    let mut entries = Vec::new();
+    let result = loop {
+        // SAFETY: errno is thread-local; cleared so that end-of-stream and error differ.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: `stream` is open; the entry is read before the next readdir call.
+        let ent = unsafe { libc::readdir64(stream) };
+        if ent.is_null() {
+            let e = std::io::Error::last_os_error();
+            break if e.raw_os_error().unwrap_or(0) == 0 {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        // SAFETY: readdir's entry holds a NUL-terminated name.
+        let (name, d_type) = unsafe {
+            (
+                std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes(),
+                (*ent).d_type,
+            )
+        };
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let kind = match d_type {
+            libc::DT_REG => Kind::File,
+            libc::DT_DIR => Kind::Dir,
+            libc::DT_LNK => Kind::Symlink,
+            libc::DT_UNKNOWN => kind_at(dir.as_raw_fd(), OsStr::from_bytes(name)),
+            _ => Kind::Special,
+        };
+        entries.push((OsStr::from_bytes(name).to_os_string(), kind));
+    };
+    // SAFETY: closes the stream (and `copy`) once.
+    unsafe { libc::closedir(stream) };
+    result.map(|()| entries)
+}
+
+fn kind_at(dir_fd: libc::c_int, name: &OsStr) -> Kind {
+    let Ok(c) = CString::new(name.as_bytes()) else {
+        return Kind::Special;
+    };
+    // SAFETY: a zeroed stat is a valid out-parameter; the name is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::fstatat(dir_fd, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if rc != 0 {
+        // Gone since the listing: a file, so that opening it says what happened.
+        return Kind::File;
+    }
+    kind_of_mode(st.st_mode)
+}
+
+fn kind_of_mode(mode: libc::mode_t) -> Kind {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => Kind::File,
+        libc::S_IFDIR => Kind::Dir,
+        libc::S_IFLNK => Kind::Symlink,
+        _ => Kind::Special,
+    }
+}
+
+/// How many files of one directory a task handles before the rest go to other workers.
+const FILES_PER_TASK: usize = 128;
+
+/// Visits every entry under `roots` (each root too), descending at most `depth` levels,
+/// symlinks never followed, on the current rayon pool: directories are listed in parallel
+/// and files opened relative to their directory's descriptor. Entries come in no particular
+/// order. Each task folds what it meets into its own accumulator (`visit`, `error`); all of
+/// them are returned, for the caller to merge.
+pub fn par_visit<A, V, E>(roots: &[PathBuf], depth: usize, visit: V, error: E) -> Vec<A>
+where
+    A: Default + Send,
+    V: Fn(&Visit, &mut A) + Sync,
+    E: Fn(WalkError, &mut A) + Sync,
+{
+    let out = std::sync::Mutex::new(Vec::new());
+    let cx = Cx {
+        visit: &visit,
+        error: &error,
+        out: &out,
+    };
+    rayon::scope(|s| {
+        for root in roots {
+            let cx = &cx;
+            s.spawn(move |s| cx.root(s, root, depth));
+        }
+    });
+    out.into_inner().expect("no panics while held")
+}
+
+struct Cx<'c, A, V, E> {
+    visit: &'c V,
+    error: &'c E,
+    out: &'c std::sync::Mutex<Vec<A>>,
+}
+
+impl<'c, A, V, E> Cx<'c, A, V, E>
+where
+    A: Default + Send,
+    V: Fn(&Visit, &mut A) + Sync,
+    E: Fn(WalkError, &mut A) + Sync,
+{
+    fn keep(&self, acc: A) {
+        self.out.lock().expect("no panics while held").push(acc);
+    }
+
+    fn root<'s>(&'s self, s: &rayon::Scope<'s>, root: &'s Path, depth: usize) {
+        let mut acc = A::default();
+        let kind = match std::fs::symlink_metadata(root) {
+            Ok(meta) => kind_of_mode(meta.mode() as libc::mode_t),
+            Err(source) => {
+                (self.error)(
+                    WalkError {
+                        path: root.to_path_buf(),
+                        source,
+                    },
+                    &mut acc,
+                );
+                return self.keep(acc);
+            }
+        };
+        (self.visit)(
+            &Visit {
+                dir: root,
+                dir_fd: libc::AT_FDCWD,
+                name: root.as_os_str(),
+                kind,
+                is_root: true,
+            },
+            &mut acc,
+        );
+        self.keep(acc);
+        if kind == Kind::Dir && depth > 0 {
+            self.dir(s, root.to_path_buf(), depth);
+        }
+    }
+
+    /// Lists the directory at `path`, visits its entries (handing big batches of files to
+    /// other workers) and spawns a task per subdirectory.
+    fn dir<'s>(&'s self, s: &rayon::Scope<'s>, path: PathBuf, depth: usize) {
+        let mut acc = A::default();
+        let listed = openat(
+            libc::AT_FDCWD,
+            path.as_os_str(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+        .and_then(|fd| list(&fd).map(|entries| (fd, entries)));
+        let (fd, entries) = match listed {
+            Ok(listed) => listed,
+            Err(source) => {
+                (self.error)(WalkError { path, source }, &mut acc);
+                return self.keep(acc);
+            }
+        };
+        let (dirs, others): (Vec<_>, Vec<_>) =
+            entries.into_iter().partition(|(_, k)| *k == Kind::Dir);
+        let path = std::sync::Arc::new(path);
+        let fd = std::sync::Arc::new(fd);
+        for (name, _) in &dirs {
+            (self.visit)(&self.at(&path, &fd, name, Kind::Dir), &mut acc);
+            if depth > 1 {
+                let sub = path.join(name);
+                s.spawn(move |s| self.dir(s, sub, depth - 1));
+            }
+        }
+        let mut chunks = others.chunks(FILES_PER_TASK);
+        let first = chunks.next().map(<[_]>::to_vec);
+        for chunk in chunks {
+            let (chunk, path, fd) = (chunk.to_vec(), path.clone(), fd.clone());
+            s.spawn(move |_| {
+                let mut acc = A::default();
+                for (name, kind) in &chunk {
+                    (self.visit)(&self.at(&path, &fd, name, *kind), &mut acc);
+                }
+                self.keep(acc);
+            });
+        }
+        for (name, kind) in first.iter().flatten() {
+            (self.visit)(&self.at(&path, &fd, name, *kind), &mut acc);
+        }
+        self.keep(acc);
+    }
+
+    fn at<'a>(&self, path: &'a Path, fd: &std::fs::File, name: &'a OsStr, kind: Kind) -> Visit<'a> {
+        use std::os::fd::AsRawFd;
+        Visit {
+            dir: path,
+            dir_fd: fd.as_raw_fd(),
+            name,
+            kind,
+            is_root: false,
+        }
+    }
 }
 
 /// Opens a walked regular file for reading, without following a symlink or blocking on a FIFO

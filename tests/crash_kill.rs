@@ -12,8 +12,9 @@
 //! the (read-only) scan. The other half land in the write phase, which lasts milliseconds: the
 //! tool runs with `-j 1` under `strace -e inject=SYSCALL:signal=SIGKILL:when=N` and dies on
 //! entering one system call picked at random among every write-phase call an uninterrupted
-//! run makes (each reference's pwrite, each chmod, symlink, lchown and rename; each temporary
-//! file's write, fchmod, fsync and rename). Without strace every kill is a uniform one.
+//! run makes (each reference's pwrite, each chmod, symlink, lchown and rename; each in-place
+//! ELF edit's pwrite, each temporary file's copy_file_range and write, fchmod and rename;
+//! nothing is fsynced by default). Without strace every kill is a uniform one.
 //! `FIXUP_HOOKS_KILLS` sets the number of kills per tool (default 40), `FIXUP_HOOKS_SEED` replays
 //! a run (the seed is printed).
 //!
@@ -788,8 +789,8 @@ fn patch_rpaths_killed_at_random_moments_leaves_whole_files_and_a_rerun_converge
         after.keys().collect::<Vec<_>>()
     );
 
-    // Every system call of the write phase: each temporary file's write, mode, fsync and
-    // rename (and the directory's fsync after it).
+    // Every system call of the write phase: each in-place edit's one pwrite (a same-length
+    // RUNPATH, most of these files), each temporary file's copies, writes, mode and rename.
     let strace = rc::strace();
     let events = match &strace {
         Some(strace) => {
@@ -798,8 +799,15 @@ fn patch_rpaths_killed_at_random_moments_leaves_whole_files_and_a_rerun_converge
             write_phase_events(
                 strace,
                 &patch(),
-                &["write", "fchmod", "fsync", "rename"],
-                "rename",
+                &[
+                    "pwrite64",
+                    "copy_file_range",
+                    "writev",
+                    "write",
+                    "fchmod",
+                    "rename",
+                ],
+                "pwrite64",
                 &t.path().join("strace.log"),
             )
         }
@@ -1016,10 +1024,20 @@ fn patch_rpaths_killed_between_temp_file_and_rename_is_cleaned_up_by_the_rerun()
         fs::create_dir_all(dir).unwrap();
         fs::copy(&fx.module, dir.join("module.so")).unwrap();
     }
-    let uninterrupted = fx.patch_rpaths().arg(&control).output().unwrap();
+    // A RUNPATH longer than the stripped one: appended, so written through a temporary copy
+    // (a same-length one is one write in place, with no temporary file to leave).
+    let patch_rpaths = || {
+        let mut cmd = fx.patch_rpaths();
+        cmd.args([
+            "--append-rpath",
+            "/run/opengl-driver/lib/and/a/longer/entry",
+        ]);
+        cmd
+    };
+    let uninterrupted = patch_rpaths().arg(&control).output().unwrap();
     assert!(uninterrupted.status.success());
     let before = rc::tree(&root);
-    let mut tool = fx.patch_rpaths();
+    let mut tool = patch_rpaths();
     tool.arg(&root);
     kill_inside_window(
         tool,
@@ -1038,7 +1056,7 @@ fn patch_rpaths_killed_between_temp_file_and_rename_is_cleaned_up_by_the_rerun()
     assert_eq!(added.len(), 1, "{added:?}");
     assert!(is_patch_temp(&added[0]), "{added:?}");
 
-    let rerun = fx.patch_rpaths().arg(&root).output().unwrap();
+    let rerun = patch_rpaths().arg(&root).output().unwrap();
     assert!(rerun.status.success(), "{}", rc::text(&rerun.stderr));
     assert!(
         rc::text(&rerun.stderr).contains("left by a killed run"),

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fixup_hooks::elf::{apply, plan, Change, ElfInfo, Strategy};
+use fixup_hooks::elf::{apply, plan, Change, ElfInfo, Placement};
 
 fn elf_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -74,7 +74,7 @@ fn in_tree(tree: &Path, rel: &[PathBuf]) -> Vec<PathBuf> {
 fn patch_tree(
     root: &Path,
     new_runpath: impl Fn(Option<&[u8]>) -> Option<Vec<u8>>,
-) -> (Vec<(PathBuf, Strategy)>, Vec<String>) {
+) -> (Vec<(PathBuf, Placement)>, Vec<String>) {
     let (mut done, mut refused) = (Vec::new(), Vec::new());
     for f in elf_files(root) {
         let bytes = std::fs::read(&f).unwrap();
@@ -108,7 +108,7 @@ fn patch_tree(
                     "{}",
                     f.display()
                 );
-                done.push((f, edit.strategy));
+                done.push((f, edit.placement));
             }
             Ok(None) => {}
             Err(r) => refused.push(format!("{}: {r}", f.file_name().unwrap().to_string_lossy())),
@@ -161,7 +161,7 @@ fn wheel_libraries_still_load_after_longer_runpath() {
     // re-laid, whose empty segments strip misplaces).
     let grown: Vec<PathBuf> = done
         .iter()
-        .filter(|(_, s)| *s == Strategy::AppendedLoad)
+        .filter(|(_, s)| s.appends_segment())
         .map(|(f, _)| f.strip_prefix(&root).unwrap().to_path_buf())
         .collect();
     assert!(!grown.is_empty(), "the longer RUNPATH grows some files");
@@ -229,7 +229,7 @@ fn wheel_libraries_round_trip_equal_length_runpath_in_place() {
     });
     assert!(refused.is_empty(), "{refused:?}");
     assert!(
-        stripped.iter().all(|(_, s)| *s == Strategy::InPlace),
+        stripped.iter().all(|(_, s)| *s == Placement::InPlace),
         "{stripped:?}"
     );
     for (f, _) in &stripped {
@@ -244,7 +244,7 @@ fn wheel_libraries_round_trip_equal_length_runpath_in_place() {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(edit.strategy, Strategy::InPlace);
+        assert_eq!(edit.placement, Placement::InPlace);
         apply(f, &bytes, &edit).unwrap();
     }
     eprintln!(

@@ -201,9 +201,10 @@ fn strip_read_only_file_and_directory_are_written_and_their_modes_restored() {
     }
 }
 
-/// patch-rpaths writes a temporary file beside the original and renames it over it: a
-/// read-only file is replaced with its mode kept; in a read-only directory the owner cannot
-/// create that file, which must be a clear error that leaves the original as it was.
+/// patch-rpaths writes a same-length RUNPATH (this fixture's) in place: a read-only file is
+/// made writable for the write (only when its owner could not write it) and its mode put back,
+/// and a file in a read-only directory needs no temporary file beside it. Were it refused,
+/// that must be a clear error that leaves the original as it was.
 #[test]
 fn patch_read_only_file_and_directory() {
     for as_owner in [false, true] {
@@ -550,7 +551,7 @@ fn patch_file_vanishing_before_its_write_is_an_error_naming_it() {
             .spawn()
             .unwrap();
         // Writes go in path order with one worker: the victim's comes after 40 others, each
-        // with an fsync.
+        // re-mapped, planned, checked and written.
         assert!(rc::wait_for_first_write(child.id(), HANG));
         fs::remove_file(&victim).unwrap();
         let out = finish(child);
@@ -1045,7 +1046,14 @@ fn patch_full_disk_temp_file_that_does_not_fit_is_an_error_naming_it() {
     );
     let before = rc::tree(&root);
 
-    let (out, _) = rc::run_within(fx.patch_rpaths().args(["-j", "1"]).arg(&root), HANG);
+    // A longer RUNPATH than the stripped one: appended, so written through a temporary copy.
+    let appended = "/run/opengl-driver/lib/and/a/longer/entry";
+    let (out, _) = rc::run_within(
+        fx.patch_rpaths()
+            .args(["-j", "1", "--append-rpath", appended])
+            .arg(&root),
+        HANG,
+    );
     assert_no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert_names(&out, &big, "No space left on device");
@@ -1054,8 +1062,42 @@ fn patch_full_disk_temp_file_that_does_not_fit_is_an_error_naming_it() {
         rc::tree(&root)[rel(&root, &big)],
         "the original is untouched"
     );
-    assert_eq!(fs::read(&small).unwrap(), fx.patched, "the rest is done");
+    assert_eq!(
+        rc::runpath(&small),
+        Some(format!("{}:{appended}", fx.lib_dir.display())),
+        "the rest is done"
+    );
     rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &small)]);
+}
+
+/// A same-length RUNPATH is written in place: it needs no free space, so a full disk takes it
+/// as strip-store-refs' in-place writes.
+#[test]
+fn patch_full_disk_in_place_writes_still_succeed() {
+    let t = tempfile::tempdir().unwrap();
+    let Some(disk) = tmpfs(t.path()) else {
+        return;
+    };
+    let fx = rc::ElfFixture::build(t.path(), Some(600_000));
+    let root = disk.dir.clone();
+    let big = root.join("a-big.so");
+    let small = root.join("b-small.so");
+    fs::copy(fx.big_module.as_ref().unwrap(), &big).unwrap();
+    fs::copy(&fx.module, &small).unwrap();
+    // Fill what is left.
+    let filler = root.join("c-filler");
+    let _ = fs::write(&filler, vec![1u8; disk.free() as usize + 4096]);
+    assert!(disk.free() < 4096, "{} bytes still free", disk.free());
+    let (out, _) = rc::run_within(fx.patch_rpaths().args(["-j", "1"]).arg(&root), HANG);
+    assert_no_panic(&out);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(fs::read(&small).unwrap(), fx.patched);
+    assert_eq!(
+        rc::runpath(&big),
+        Some(fx.lib_dir.display().to_string()),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]

@@ -910,10 +910,10 @@ fn a_separate_debug_file_is_skipped_not_an_error() {
     assert!(stderr(&out).contains("1 not dynamic"), "{}", stderr(&out));
 }
 
-/// A library with no RUNPATH and no spare dynamic slot (as LLD links Rust wheels) that needs
-/// nothing but libc: adding an --append-rpath entry to it is refused, and that is a warning.
+/// A library with no RUNPATH and no spare dynamic slot (as LLD links Rust wheels): it takes an
+/// --append-rpath entry all the same, in a copy of `.dynamic` (patchelf's way).
 #[test]
-fn a_refused_append_rpath_is_a_warning_not_a_failure() {
+fn a_library_without_a_spare_dynamic_slot_takes_a_new_runpath() {
     let t = tempfile::tempdir().unwrap();
     let m = module(&t.path().join("out/_rust.abi3.so"), &[], None, false);
     // Test-only surgery: fill the spare DT_NULL slots with DT_DEBUG (21) entries.
@@ -933,16 +933,15 @@ fn a_refused_append_rpath_is_a_warning_not_a_failure() {
     let out = run(tool("patch-rpaths")
         .args(flag("--append-rpath", &rt))
         .args(flag("--libc", &libc_dir(t.path())))
+        .args(["--report", "json"])
         .arg(t.path().join("out")));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("warning:")
-            && stderr(&out).contains("no spare DT_NULL slot")
-            && stderr(&out).contains("only --runtime-dependency / --append-rpath entries"),
-        "{}",
-        stderr(&out)
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["patched"][0]["dynamic_moved"], true, "{report}");
+    assert_eq!(
+        runpath(&m),
+        Some(("RUNPATH".to_string(), rt.to_str().unwrap().to_string()))
     );
-    assert_eq!(fs::read(&m).unwrap(), bytes, "left untouched");
 }
 
 #[test]
@@ -1366,4 +1365,454 @@ fn malformed_dlopen_notes_are_warnings_naming_the_file() {
         ],
         "overrun.so, then shape.so"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-place writes, absolute paths, honest counts, interpreters and OSABI.
+// ---------------------------------------------------------------------------------------------
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().ino()
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// strace on PATH, for the tests that count system calls.
+fn strace() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("strace"))
+        .find(|p| p.is_file())
+        .expect("strace counts the system calls: install it (scripts/install-deps does)")
+}
+
+/// The system calls `cmd` makes (all threads), as `strace -f -e trace=CALLS` logs them.
+fn traced(cmd: &Command, calls: &str, log: &Path) -> (std::process::Output, String) {
+    let out = Command::new(strace())
+        .args(["-f", "-qq", "-o"])
+        .arg(log)
+        .arg("-e")
+        .arg(format!("trace={calls}"))
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .output()
+        .unwrap();
+    (out, fs::read_to_string(log).unwrap())
+}
+
+/// A same-length RUNPATH (the common case after strip-store-refs) is one write into the file
+/// itself: no temporary copy, the inode, mode and size kept, a read-only file's mode restored.
+#[test]
+fn a_same_length_runpath_is_written_in_place_keeping_inode_and_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    let m = module(
+        &t.path().join("out/x.so"),
+        &[("xml2", &d)],
+        Some(&stripped_twin(&d)),
+        false,
+    );
+    fs::set_permissions(&m, fs::Permissions::from_mode(0o444)).unwrap();
+    let (ino, len) = (inode(&m), fs::metadata(&m).unwrap().len());
+    let libc = libc_dir(t.path());
+    let mut cmd = tool("patch-rpaths");
+    cmd.args(flag("--libs", &d))
+        .args(flag("--libc", &libc))
+        .arg(t.path().join("out"));
+    let (out, log) = traced(
+        &cmd,
+        "openat,pwrite64,write,writev,rename,renameat,renameat2,fsync,fdatasync",
+        &t.path().join("strace.log"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m).unwrap().1, d.display().to_string());
+    assert_eq!(load(&m), Ok(1));
+    assert_eq!(inode(&m), ino, "the same file, not a renamed copy");
+    assert_eq!(fs::metadata(&m).unwrap().len(), len);
+    assert_eq!(mode(&m), 0o444, "mode kept");
+    assert!(!log.contains("rename"), "no rename: {log}");
+    assert!(!log.contains("patch-rpaths."), "no temporary file: {log}");
+    assert_eq!(
+        log.lines().filter(|l| l.contains("pwrite64(")).count(),
+        1,
+        "one write: {log}"
+    );
+    assert!(
+        !log.contains("fsync") && !log.contains("fdatasync"),
+        "{log}"
+    );
+}
+
+/// A file with another hard link is never written through (the other name, here outside the
+/// tree, would change too): it is replaced by a patched copy.
+#[test]
+fn a_hard_linked_file_is_replaced_not_written_through() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    let m = module(
+        &t.path().join("out/x.so"),
+        &[("xml2", &d)],
+        Some(&stripped_twin(&d)),
+        false,
+    );
+    let outside = t.path().join("elsewhere.so");
+    fs::hard_link(&m, &outside).unwrap();
+    let before = fs::read(&outside).unwrap();
+    let out = patch_one_dir(&d, &libc_dir(t.path()), &t.path().join("out"), false);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(runpath(&m).unwrap().1, d.display().to_string());
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        before,
+        "the other link is untouched"
+    );
+}
+
+/// `--fsync` syncs what it wrote, in place (the file) and through a copy (the file and the
+/// directory after the rename); without it nothing is synced.
+#[test]
+fn fsync_only_when_asked() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    module(
+        &t.path().join("out/a.so"),
+        &[("xml2", &d)],
+        Some(&stripped_twin(&d)),
+        false,
+    );
+    // Needs a longer RUNPATH: appended, through a temporary copy.
+    module(&t.path().join("out/b.so"), &[("xml2", &d)], None, false);
+    let libc = libc_dir(t.path());
+    for fsync in [false, true] {
+        let root = t.path().join(format!("run-{fsync}"));
+        fs::create_dir_all(&root).unwrap();
+        for n in ["a.so", "b.so"] {
+            fs::copy(t.path().join("out").join(n), root.join(n)).unwrap();
+        }
+        let mut cmd = tool("patch-rpaths");
+        cmd.args(flag("--libs", &d)).args(flag("--libc", &libc));
+        if fsync {
+            cmd.arg("--fsync");
+        }
+        cmd.arg(&root);
+        let (out, log) = traced(&cmd, "fsync,fdatasync", &t.path().join("strace.log"));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).contains("patched 2,"), "{}", stderr(&out));
+        let syncs = log
+            .lines()
+            .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+            .count();
+        if fsync {
+            assert_eq!(syncs, 3, "a.so, b.so and its directory: {log}");
+        } else {
+            assert_eq!(syncs, 0, "{log}");
+        }
+    }
+}
+
+/// Each `--libs` library is opened once while the index is built (its RUNPATH and header
+/// come from one read), not again when a file is resolved against it.
+#[test]
+fn each_libs_library_is_opened_once() {
+    let t = tempfile::tempdir().unwrap();
+    let d = store_like(t.path(), "libxml2-2.13.8");
+    lib(&d, "xml2", &[]);
+    lib(&d, "other", &[]);
+    for i in 0..4 {
+        module(
+            &t.path().join(format!("out/m{i}.so")),
+            &[("xml2", &d)],
+            Some(&stripped_twin(&d)),
+            false,
+        );
+    }
+    let mut cmd = tool("patch-rpaths");
+    cmd.args(flag("--libs", &d))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .arg(t.path().join("out"));
+    let (out, log) = traced(&cmd, "openat,open", &t.path().join("strace.log"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["libxml2.so.1", "libother.so.1"] {
+        let opens = log
+            .lines()
+            .filter(|l| l.contains(&format!("{}/{name}\"", d.display())))
+            .count();
+        assert_eq!(opens, 1, "{name}: {log}");
+    }
+}
+
+/// Every PATH and directory argument is made absolute against the working directory: run
+/// from the directory above with relative arguments, every RUNPATH entry and the interpreter
+/// are absolute (a library found in the tree included).
+#[test]
+fn relative_arguments_become_absolute_entries() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("deps/lib");
+    lib(&d, "dep", &[]);
+    let rt = t.path().join("runtime/lib");
+    fs::create_dir_all(&rt).unwrap();
+    let bundled = t.path().join("out/lib");
+    lib(&bundled, "bundled", &[]);
+    let x = exe(
+        &t.path().join("out/bin/app"),
+        &[("bundled", &bundled), ("dep", &d)],
+        None,
+        false,
+    );
+    let m = module(
+        &t.path().join("out/site/m.so"),
+        &[("bundled", &bundled)],
+        None,
+        false,
+    );
+    libc_dir(t.path());
+    // No longer than the one gcc wrote, so it fits in place.
+    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", t.path().join("ld")).unwrap();
+    let out = run(tool("patch-rpaths")
+        .current_dir(t.path())
+        .args(["--libs", "deps/lib", "--libc", "glibc/lib"])
+        .args([
+            "--runtime-dependency",
+            "runtime/lib",
+            "--interpreter",
+            "./ld",
+        ])
+        .args([
+            "--append-rpath",
+            "$ORIGIN/../share",
+            "--append-rpath",
+            "/opt/x/lib",
+        ])
+        .arg("out"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let abs = |p: &Path| p.display().to_string();
+    assert_eq!(
+        runpath(&x).unwrap().1,
+        format!(
+            "{}:{}:{}:$ORIGIN/../share:/opt/x/lib",
+            abs(&rt),
+            abs(&bundled),
+            abs(&d)
+        )
+    );
+    assert_eq!(
+        runpath(&m).unwrap().1,
+        format!("{}:$ORIGIN/../share:/opt/x/lib", abs(&bundled))
+    );
+    let interp = Command::new("patchelf")
+        .arg("--print-interpreter")
+        .arg(&x)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&interp.stdout).trim(),
+        abs(&t.path().join("ld"))
+    );
+    assert!(Command::new(&x).status().unwrap().success(), "it runs");
+}
+
+/// A relative `--append-rpath` would be looked up from whatever directory the loading process
+/// runs in: refused as a usage error, nothing touched. `$ORIGIN`-relative ones are fine.
+#[test]
+fn a_relative_append_rpath_is_a_usage_error() {
+    let t = tempfile::tempdir().unwrap();
+    let m = module(&t.path().join("out/m.so"), &[], None, false);
+    let before = fs::read(&m).unwrap();
+    let libc = libc_dir(t.path());
+    for bad in ["lib", "./lib", "../x/lib", "$LIB/x"] {
+        let out = run(tool("patch-rpaths")
+            .args(flag("--libc", &libc))
+            .args(["--append-rpath", bad])
+            .arg(t.path().join("out")));
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("--append-rpath {bad}: a relative entry")),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(fs::read(&m).unwrap(), before);
+    }
+    for good in ["$ORIGIN/../lib", "${ORIGIN}/lib", "/run/opengl-driver/lib"] {
+        let out = run(tool("patch-rpaths")
+            .args(flag("--libc", &libc))
+            .args(["--append-rpath", good])
+            .arg("--dry-run")
+            .arg(t.path().join("out")));
+        assert_eq!(out.status.code(), Some(0), "{good}: {}", stderr(&out));
+    }
+}
+
+/// A library whose RUNPATH the writer cannot add (no DT_STRTAB, by test surgery) and that
+/// needed only an --append-rpath entry: refused, counted as refused (never "already right"),
+/// and a failure unless --allow-optional-refusal makes it a warning.
+#[test]
+fn an_optional_refusal_fails_unless_allowed_and_is_counted() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("out");
+    fs::create_dir_all(&dir).unwrap();
+    let src = t.path().join("plain.c");
+    fs::write(&src, "int plain_value(void) { return 1; }\n").unwrap();
+    let m = dir.join("libplain.so");
+    gcc(&[
+        "-shared",
+        "-fPIC",
+        "-nostdlib",
+        "-o",
+        m.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    let info = {
+        let bytes = fs::read(&m).unwrap();
+        fixup_hooks::elf::ElfInfo::parse(&bytes).unwrap().unwrap()
+    };
+    let d = info.dynamic.unwrap();
+    assert!(d.needed.is_empty() && d.soname.is_none() && d.runpath.is_none());
+    let index = d.entries.iter().position(|e| e.0 == 5).expect("DT_STRTAB");
+    let mut bytes = fs::read(&m).unwrap();
+    let at = d.entry_offset(index) as usize;
+    bytes[at..at + 8].copy_from_slice(&21u64.to_le_bytes()); // DT_STRTAB -> DT_DEBUG
+    fs::write(&m, &bytes).unwrap();
+    let libc = libc_dir(t.path());
+    let args = |allow: bool| {
+        let mut c = tool("patch-rpaths");
+        c.args(flag("--libc", &libc))
+            .args(["--append-rpath", "/run/opengl-driver/lib"]);
+        if allow {
+            c.arg("--allow-optional-refusal");
+        }
+        run(c.arg(&dir))
+    };
+    let out = args(false);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("patched 0, 0 already right, 1 refused"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("--allow-optional-refusal makes this a warning"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read(&m).unwrap(), bytes, "left untouched");
+    let out = args(true);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("patched 0, 0 already right, 1 refused"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("warning: "), "{}", stderr(&out));
+    assert_eq!(fs::read(&m).unwrap(), bytes, "left untouched");
+}
+
+/// A gcc executable surgically given an empty or no PT_DYNAMIC (PT_INTERP kept): it still
+/// takes --interpreter instead of being skipped as "not dynamic".
+#[test]
+fn an_executable_without_dynamic_entries_still_gets_the_interpreter() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("hello.c");
+    fs::write(&src, "int main(void) { return 0; }\n").unwrap();
+    let ld = t.path().join("ld");
+    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
+    let libc = libc_dir(t.path());
+    for (case, surgery) in [("empty", 0u8), ("missing", 1)] {
+        let dir = t.path().join(case);
+        fs::create_dir_all(&dir).unwrap();
+        let x = dir.join("hello");
+        gcc(&["-o", x.to_str().unwrap(), src.to_str().unwrap()]);
+        let mut bytes = fs::read(&x).unwrap();
+        let (phoff, phnum) = (
+            u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize,
+            u16::from_le_bytes(bytes[0x38..0x3a].try_into().unwrap()) as usize,
+        );
+        let dynamic = (0..phnum)
+            .map(|i| phoff + i * 56)
+            .find(|&at| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == 2)
+            .expect("PT_DYNAMIC");
+        if surgery == 0 {
+            bytes[dynamic + 32..dynamic + 40].fill(0); // p_filesz = 0
+        } else {
+            bytes[dynamic..dynamic + 4].copy_from_slice(&0u32.to_le_bytes()); // PT_NULL
+        }
+        fs::write(&x, &bytes).unwrap();
+        let out = run(tool("patch-rpaths")
+            .args(flag("--interpreter", &ld))
+            .args(flag("--libc", &libc))
+            .arg(&dir));
+        assert!(out.status.success(), "{case}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("patched 1,") && stderr(&out).contains("0 not dynamic"),
+            "{case}: {}",
+            stderr(&out)
+        );
+        let interp = Command::new("patchelf")
+            .arg("--print-interpreter")
+            .arg(&x)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&interp.stdout).trim(),
+            ld.display().to_string(),
+            "{case}"
+        );
+    }
+}
+
+/// The interpreter's OSABI must go with the file's: a Linux loader (SYSV here) takes SYSV and
+/// GNU files, never a FreeBSD-branded one, which is skipped as foreign and counted.
+#[test]
+fn a_freebsd_branded_file_does_not_get_a_linux_loader() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("hello.c");
+    fs::write(&src, "int main(void) { return 0; }\n").unwrap();
+    let ld = t.path().join("ld");
+    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
+    let dir = t.path().join("out");
+    fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for (name, osabi) in [("sysv", 0u8), ("gnu", 3), ("freebsd", 9)] {
+        let x = dir.join(name);
+        gcc(&["-o", x.to_str().unwrap(), src.to_str().unwrap()]);
+        let mut bytes = fs::read(&x).unwrap();
+        bytes[7] = osabi;
+        fs::write(&x, &bytes).unwrap();
+        files.push((x, bytes));
+    }
+    let out = run(tool("patch-rpaths")
+        .args(flag("--interpreter", &ld))
+        .args(flag("--libc", &libc_dir(t.path())))
+        .args(["--report", "json"])
+        .arg(&dir));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("patched 2,") && stderr(&out).contains("1 foreign"),
+        "{}",
+        stderr(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["foreign"],
+        serde_json::json!([files[2].0.display().to_string()])
+    );
+    assert_eq!(fs::read(&files[2].0).unwrap(), files[2].1, "untouched");
+    for (x, _) in &files[..2] {
+        let interp = Command::new("patchelf")
+            .arg("--print-interpreter")
+            .arg(x)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&interp.stdout).trim(),
+            ld.display().to_string()
+        );
+    }
 }

@@ -24,12 +24,22 @@ const TOOL: &str = "patch-rpaths";
 /// (executables only: files with PT_INTERP, PIE ones included), then the existing $ORIGIN
 /// entries, then the directories that satisfied a dependency, then --append-rpath directories;
 /// duplicates dropped (the first stays). When that is empty the old RUNPATH stays. Executables
-/// get --interpreter. Files are rewritten only when something changes, through a temporary
-/// file (.NAME.patch-rpaths.PID) that is checked before it replaces the original; such files a
-/// killed run left are removed.
+/// get --interpreter (also those whose PT_DYNAMIC is missing or empty); a file whose OSABI does
+/// not go with the interpreter's (a FreeBSD one and a Linux loader) is skipped as foreign.
+/// Every PATH and directory argument is made absolute against the working directory first,
+/// so no relative path reaches a RUNPATH or the interpreter.
 ///
-/// Exit status: 0 done; 1 a library is missing (unless ignored), a file could not be patched
-/// (it is left untouched), or another error; 2 the command line was wrong.
+/// Files are rewritten only when something changes, and the result is checked in memory
+/// first. An edit that overwrites bytes within one page of the file (a same-length RUNPATH,
+/// as after strip-store-refs) is one write in place, keeping inode, mode and owner; anything
+/// else goes through a temporary file (.NAME.patch-rpaths.PID) renamed over the original;
+/// such files a killed run left are removed. Nothing is fsynced unless --fsync.
+///
+/// Exit status: 0 done; 1 a library is missing (unless --ignore-missing), a file could not be
+/// patched as asked (it is left untouched and counted as refused; one that could take only
+/// --runtime-dependency / --append-rpath entries is a warning with --allow-optional-refusal),
+/// or another error; 2 the command line was wrong (a relative --append-rpath that does not
+/// start with $ORIGIN included).
 #[derive(Parser, Debug)]
 #[command(name = "patch-rpaths", version, max_term_width = 100)]
 struct Args {
@@ -78,8 +88,8 @@ struct Args {
     runtime_dependencies: Vec<PathBuf>,
 
     /// Put this entry last on every patched RUNPATH (repeatable), exactly as given, even when
-    /// it does not exist at build time (/run/opengl-driver/lib). As auto-patchelf's
-    /// --append-rpaths.
+    /// it does not exist at build time (/run/opengl-driver/lib). It must be absolute or start
+    /// with $ORIGIN. As auto-patchelf's --append-rpaths.
     #[arg(long = "append-rpath", value_name = "DIR")]
     append_rpaths: Vec<PathBuf>,
 
@@ -94,6 +104,16 @@ struct Args {
     /// any(libfoo.so.2, libfoo.so).
     #[arg(long = "ignore-missing", value_name = "GLOB")]
     ignore_missing: Vec<String>,
+
+    /// A file the writer cannot change that needed only --runtime-dependency / --append-rpath
+    /// entries (it loads without them) is a warning, not a failure. Other refusals still fail.
+    #[arg(long)]
+    allow_optional_refusal: bool,
+
+    /// fsync every written file, and its directory after a rename (off by default: a rename
+    /// is atomic under a kill, and a build that loses power is rebuilt).
+    #[arg(long)]
+    fsync: bool,
 
     /// Store directory, for naming the package a stripped RUNPATH entry came from [default:
     /// $NIX_STORE_DIR, else $NIX_STORE, else /nix/store].
@@ -115,7 +135,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let usage = |message: String| cli::usage(TOOL, message).into();
     let store = match StoreDir::resolve(args.store_dir.as_deref()) {
         Ok(store) => store,
@@ -135,11 +155,44 @@ fn main() -> ExitCode {
             return usage(format!("{}: not a directory", dir.display()));
         }
     }
+    // Every PATH and directory argument, absolute before use (--append-rpath stays as given).
+    let made_absolute = (|| -> Result<(), patch::OptionsError> {
+        for p in args
+            .paths
+            .iter_mut()
+            .chain(args.libs.iter_mut())
+            .chain(args.libs_tree.iter_mut())
+            .chain(args.runtime_dependencies.iter_mut())
+            .chain(args.libc.iter_mut())
+            .chain(args.interpreter.iter_mut())
+            .chain(args.bintools.iter_mut())
+        {
+            *p = patch::absolute(p)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = made_absolute {
+        return usage(e.to_string());
+    }
     let (bintools_interpreter, bintools_libc) = args
         .bintools
         .as_deref()
         .map(patch::from_bintools)
         .unwrap_or_default();
+    for (what, path) in [
+        ("dynamic-linker", &bintools_interpreter),
+        ("orig-libc", &bintools_libc),
+    ] {
+        if let (Some(bintools), Some(path)) = (&args.bintools, path) {
+            if !path.is_absolute() {
+                return usage(format!(
+                    "--bintools {}: nix-support/{what} names a relative path ({})",
+                    bintools.display(),
+                    path.display()
+                ));
+            }
+        }
+    }
     let mut libs = args.libs;
     for tree in &args.libs_tree {
         libs.extend(patch::library_dirs_under(tree));
@@ -155,6 +208,8 @@ fn main() -> ExitCode {
         append_rpaths: args.append_rpaths,
         interpreter: args.interpreter.or(bintools_interpreter),
         ignore_missing: args.ignore_missing,
+        allow_optional_refusal: args.allow_optional_refusal,
+        fsync: args.fsync,
         dry_run: args.dry_run,
         store,
     };

@@ -13,9 +13,10 @@ pub mod read;
 mod refs;
 pub mod write;
 
+pub use apply::{apply_with, Applied, ApplyOptions};
 pub use codec::{Class, Endian};
 pub use read::{
     DlopenNotes, DynString, Dynamic, ElfError, ElfInfo, FileRange, Interp, StrTab,
     NT_FDO_DLOPEN_METADATA,
 };
-pub use write::{apply, plan, Change, Edit, Patch, Refusal, Strategy, WriteError};
+pub use write::{apply, plan, Change, Edit, Patch, Placement, Refusal, WriteError};

@@ -153,6 +153,41 @@ impl ElfInfo {
                 codec.phdr_size()
             )));
         }
+        if header.e_shnum > 0 && u64::from(header.e_shentsize) != codec.shdr_size() {
+            return Err(ElfError::Header(format!(
+                "e_shentsize {} is not {}",
+                header.e_shentsize,
+                codec.shdr_size()
+            )));
+        }
+        let ehsize = if codec.word_size() == 8 { 64 } else { 52 };
+        let file_len = bytes.len() as u64;
+        let phdrs = (
+            header.e_phoff,
+            u64::from(header.e_phnum) * codec.phdr_size() as u64,
+        );
+        let shdrs = (
+            header.e_shoff,
+            u64::from(header.e_shnum) * codec.shdr_size(),
+        );
+        for (what, (off, size)) in [("program", phdrs), ("section", shdrs)] {
+            if size > 0 && off.checked_add(size).map_or(true, |end| end > file_len) {
+                return Err(malformed(format!(
+                    "the {what} header table ({size} bytes at {off:#x}) runs past the end of \
+                     the file ({file_len} bytes)"
+                )));
+            }
+            if overlaps(off, size, 0, ehsize) {
+                return Err(malformed(format!(
+                    "the {what} header table overlaps the ELF header"
+                )));
+            }
+        }
+        if overlaps(phdrs.0, phdrs.1, shdrs.0, shdrs.1) {
+            return Err(malformed(
+                "the section header table overlaps the program header table",
+            ));
+        }
         let program_headers =
             ProgramHeader::parse(bytes, header.e_phoff as usize, header.e_phnum.into(), ctx)
                 .map_err(|e| malformed(format!("program headers: {e}")))?;
@@ -176,8 +211,149 @@ impl ElfInfo {
         };
         info.interpreter = info.read_interp(bytes)?;
         info.dynamic = info.read_dynamic(bytes)?;
+        if info.dynamic.is_some() || info.interpreter.is_some() {
+            info.check_tables(bytes, header.e_shstrndx.into())?;
+        }
         info.dlopen = info.read_dlopen_notes(bytes, header.e_shstrndx.into());
         Ok(Some(info))
+    }
+
+    /// What a file about to be patched must also get right — patchelf refuses each of these:
+    /// segments and sections inside the file, section names inside a NUL-terminated name
+    /// table, `.dynamic` at an offset its alignment allows, `.dynstr` sharing no byte with
+    /// another table, a GNU hash table that fits, and every string a symbol, version or
+    /// dynamic entry names inside `.dynstr`. A writer working from such a file would write
+    /// through one table into another.
+    fn check_tables(&self, bytes: &[u8], shstrndx: u32) -> Result<(), ElfError> {
+        let file_len = bytes.len() as u64;
+        for p in self.loads() {
+            if p.p_offset
+                .checked_add(p.p_filesz)
+                .map_or(true, |end| end > file_len)
+            {
+                return Err(malformed(format!(
+                    "the PT_LOAD at {:#x} ({:#x} bytes at {:#x}) runs past the end of the file",
+                    p.p_vaddr, p.p_filesz, p.p_offset
+                )));
+            }
+        }
+        if !self.section_headers.is_empty() && shstrndx != 0 {
+            let index = if shstrndx == SHN_XINDEX {
+                self.section_headers[0].sh_link
+            } else {
+                shstrndx
+            };
+            let names = self.section_headers.get(index as usize).ok_or_else(|| {
+                malformed(format!("section name table index {index} is out of range"))
+            })?;
+            let table = slice(bytes, names.sh_offset, names.sh_size)
+                .ok_or_else(|| malformed("the section name table lies outside the file"))?;
+            if table.last() != Some(&0) {
+                return Err(malformed(
+                    "the section name table is empty or does not end with a NUL byte",
+                ));
+            }
+            if let Some(s) = self
+                .section_headers
+                .iter()
+                .find(|s| s.sh_name as u64 >= names.sh_size)
+            {
+                return Err(malformed(format!(
+                    "a section's name offset {:#x} is outside the section name table",
+                    s.sh_name
+                )));
+            }
+        }
+        for s in &self.section_headers {
+            if s.sh_type == goblin::elf::section_header::SHT_NOBITS || s.sh_size == 0 {
+                continue;
+            }
+            if s.sh_offset
+                .checked_add(s.sh_size)
+                .map_or(true, |end| end > file_len)
+            {
+                return Err(malformed(format!(
+                    "a section ({:#x} bytes at {:#x}) runs past the end of the file",
+                    s.sh_size, s.sh_offset
+                )));
+            }
+            if s.sh_type == goblin::elf::section_header::SHT_DYNAMIC
+                && s.sh_addralign > 1
+                && s.sh_offset % s.sh_addralign != 0
+            {
+                return Err(malformed(format!(
+                    ".dynamic at {:#x} is not aligned to {}",
+                    s.sh_offset, s.sh_addralign
+                )));
+            }
+        }
+        let Some(d) = &self.dynamic else {
+            return Ok(());
+        };
+        if let Some(strtab) = d.strtab {
+            let alloc = goblin::elf::section_header::SHF_ALLOC as u64;
+            if let Some(s) = self.section_headers.iter().find(|s| {
+                s.sh_flags & alloc != 0
+                    && s.sh_type != goblin::elf::section_header::SHT_NOBITS
+                    && s.sh_offset != strtab.offset
+                    && overlaps(s.sh_offset, s.sh_size, strtab.offset, strtab.size)
+            }) {
+                return Err(malformed(format!(
+                    "the dynamic string table ({:#x} bytes at {:#x}) overlaps the section at {:#x}",
+                    strtab.size, strtab.offset, s.sh_offset
+                )));
+            }
+            if let Ok(refs) = super::refs::string_refs(self, d, bytes) {
+                if let Some(r) = refs.iter().find(|&&r| r >= strtab.size) {
+                    return Err(malformed(format!(
+                        "a symbol, version or dynamic entry names string offset {r:#x}, outside \
+                         the dynamic string table ({:#x} bytes)",
+                        strtab.size
+                    )));
+                }
+            }
+        }
+        if let Some(vaddr) = d.get(goblin::elf::dynamic::DT_GNU_HASH) {
+            self.check_gnu_hash(bytes, vaddr)?;
+        }
+        Ok(())
+    }
+
+    /// The GNU hash table's header: at least one bucket, and its bloom filter, buckets (and a
+    /// chain) inside the table (its section, or else the segment mapping it).
+    fn check_gnu_hash(&self, bytes: &[u8], vaddr: u64) -> Result<(), ElfError> {
+        let codec = self.codec();
+        let bad = |why: &str| malformed(format!("the GNU hash table (DT_GNU_HASH): {why}"));
+        let off = self
+            .vaddr_to_offset(vaddr, 16)
+            .ok_or_else(|| bad("not inside a PT_LOAD"))?;
+        let size =
+            match self.section_headers.iter().find(|s| {
+                s.sh_type == goblin::elf::section_header::SHT_GNU_HASH && s.sh_offset == off
+            }) {
+                Some(s) => s.sh_size,
+                None => self
+                    .loads()
+                    .find(|p| p.p_offset <= off && off < p.p_offset + p.p_filesz)
+                    .map_or(16, |p| p.p_offset + p.p_filesz - off),
+            };
+        let word = |k: u64| codec.u32(bytes, off + 4 * k).map(u64::from);
+        let (Some(nbuckets), Some(bloom)) = (word(0), word(2)) else {
+            return Err(bad("truncated"));
+        };
+        if nbuckets == 0 {
+            return Err(bad("no buckets"));
+        }
+        let need = bloom
+            .checked_mul(codec.word_size() as u64)
+            .and_then(|b| b.checked_add(16))
+            .and_then(|b| b.checked_add(nbuckets.checked_mul(4)?));
+        if need.map_or(true, |need| need > size) {
+            return Err(bad(&format!(
+                "{nbuckets} buckets and {bloom} bloom words do not fit its {size} bytes"
+            )));
+        }
+        Ok(())
     }
 
     /// Executables are what the kernel starts: they name an interpreter or are not relocatable.
@@ -250,6 +426,16 @@ impl ElfInfo {
         let size = codec.dyn_size() as u64;
         slice(bytes, p.p_offset, p.p_filesz)
             .ok_or_else(|| malformed("PT_DYNAMIC lies outside the file"))?;
+        // A writer that rewrites the headers would rewrite entries that share their bytes.
+        let ehsize = if codec.word_size() == 8 { 64 } else { 52 };
+        let table = self.program_headers.len() as u64 * codec.phdr_size() as u64;
+        if overlaps(p.p_offset, p.p_filesz, 0, ehsize)
+            || overlaps(p.p_offset, p.p_filesz, self.phoff, table)
+        {
+            return Err(malformed(
+                "PT_DYNAMIC overlaps the ELF header or the program header table",
+            ));
+        }
         let slots = p.p_filesz / size;
         let mut entries = Vec::new();
         let mut terminated_at = None;
@@ -294,6 +480,22 @@ impl ElfInfo {
                     "DT_STRTAB {vaddr:#x}+{size:#x} is not inside a PT_LOAD"
                 ))
             })?;
+            // A last string without its NUL would run on into whatever follows: into the
+            // new strings of a grown copy.
+            let last = offset
+                .checked_add(size.saturating_sub(1))
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| bytes.get(i));
+            if size > 0 && last != Some(&0) {
+                return Err(malformed(
+                    "the dynamic string table (DT_STRTAB) does not end with a NUL byte",
+                ));
+            }
+            if overlaps(offset, size, p.p_offset, p.p_filesz) {
+                return Err(malformed(
+                    "the dynamic string table overlaps the dynamic section",
+                ));
+            }
             dynamic.strtab = Some(StrTab {
                 vaddr,
                 offset,
@@ -426,6 +628,11 @@ impl ElfInfo {
         }
         notes
     }
+}
+
+/// Whether two non-empty file ranges share a byte.
+fn overlaps(a: u64, a_len: u64, b: u64, b_len: u64) -> bool {
+    a_len > 0 && b_len > 0 && a < b.saturating_add(b_len) && b < a.saturating_add(a_len)
 }
 
 pub(crate) fn slice(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {

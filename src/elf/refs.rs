@@ -202,3 +202,63 @@ fn verdef_names(
     }
     Ok(())
 }
+
+/// The file offsets of the `st_value` fields of the symbols named `name` whose value is
+/// `value`, in `.dynsym` and in every `.symtab`: what must follow a table that moves (the
+/// `_DYNAMIC` symbol names `.dynamic`'s address). Tables that cannot be read are skipped:
+/// their symbols are for debuggers and linkers, not the loader.
+pub(crate) fn symbol_values(
+    info: &ElfInfo,
+    d: &Dynamic,
+    bytes: &[u8],
+    name: &[u8],
+    value: u64,
+) -> Vec<u64> {
+    let codec = info.codec();
+    let wide = codec.word_size() == 8;
+    let (entsize, value_at) = if wide { (24, 8) } else { (16, 4) };
+    let mut found = Vec::new();
+    // (table offset, count, string table offset, string table size)
+    let mut tables: Vec<(u64, u64, u64, u64)> = Vec::new();
+    if let (Some(symtab), Some(strtab)) = (d.get(DT_SYMTAB), d.strtab) {
+        if let Ok(count) = dynsym_count(info, d, bytes, symtab) {
+            if let Some(off) = count
+                .checked_mul(entsize)
+                .and_then(|size| info.vaddr_to_offset(symtab, size))
+            {
+                tables.push((off, count, strtab.offset, strtab.size));
+            }
+        }
+    }
+    for s in &info.section_headers {
+        if s.sh_type != goblin::elf::section_header::SHT_SYMTAB || s.sh_entsize != entsize {
+            continue;
+        }
+        if let Some(strs) = info.section_headers.get(s.sh_link as usize) {
+            tables.push((
+                s.sh_offset,
+                s.sh_size / entsize,
+                strs.sh_offset,
+                strs.sh_size,
+            ));
+        }
+    }
+    for (off, count, str_off, str_size) in tables {
+        let strtab = super::read::StrTab {
+            vaddr: 0,
+            offset: str_off,
+            size: str_size,
+        };
+        for i in 0..count.min(bytes.len() as u64 / entsize) {
+            let sym = off + i * entsize;
+            let Some(st_name) = codec.u32(bytes, sym) else {
+                break;
+            };
+            let named = super::read::strtab_string(bytes, &strtab, st_name.into()) == Some(name);
+            if named && codec.word(bytes, sym + value_at) == Some(value) {
+                found.push(sym + value_at);
+            }
+        }
+    }
+    found
+}

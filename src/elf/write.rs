@@ -1,20 +1,25 @@
-//! Planning a RUNPATH / interpreter change as data. Strategies, least invasive first:
+//! Planning a RUNPATH / interpreter change as data, with patchelf's layout strategies (see
+//! [`Placement`]), least invasive first:
 //! 1. in place: the new string fits the old one's span and nothing else shares that span;
-//! 2. a spare DT_NULL slot becomes DT_RUNPATH when the file has no R(UN)PATH entry;
-//! 3. growth: one read-only PT_LOAD appended at the end of the file, holding a copy of
-//!    `.dynstr` plus the new strings (and a longer interpreter). Old string offsets stay valid
-//!    in the copy, so `.dynsym`, hash and version tables are untouched. The program header
-//!    table needs one more entry: a PT_NULL slot if there is one; else the table grows in
-//!    place, and the few sections right after it (notes, hash and symbol tables: data only the
-//!    dynamic section and program headers point at) move into the new segment; only when
-//!    those cannot move does the table itself move after the segment.
+//!    a file without R(UN)PATH takes the entry in a spare DT_NULL slot of `.dynamic`;
+//! 2. the last segment grows, when it ends the file with `.dynstr` and the old string last
+//!    (what strategy 3 lays out): repeated runs converge;
+//! 3. one PT_LOAD appended at the end of the file, holding a longer interpreter, a copy of
+//!    `.dynamic` when it has no spare slot for a new entry, and a copy of `.dynstr` plus the
+//!    new strings. Old string offsets stay valid in the copy, so `.dynsym`, hash and version
+//!    tables are untouched. Its program header takes the PT_LOAD that mapped only the old
+//!    `.dynstr`, a PT_NULL or empty PT_LOAD entry; else the table grows in place and the
+//!    sections right after it (`.interp`, notes, hash, symbol, version and relocation tables:
+//!    data only program headers, section headers and dynamic tags point at) move into the new
+//!    segment; only in a library whose table cannot grow does it move to the new segment's
+//!    start.
 //!
 //! Anything that cannot be proven safe is a [`Refusal`]; `plan` never touches the file.
 
 use goblin::elf::dynamic::{DT_RPATH, DT_RUNPATH, DT_STRSZ, DT_STRTAB};
 use goblin::elf::header::ET_DYN;
 use goblin::elf::program_header::{
-    PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR,
+    PF_R, PF_W, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR,
 };
 use goblin::elf::section_header::{SHF_ALLOC, SHT_NOBITS};
 use goblin::elf::ProgramHeader;
@@ -38,27 +43,63 @@ pub struct Patch {
     pub bytes: Vec<u8>,
 }
 
-/// The most invasive technique an edit uses, in increasing order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Strategy {
+/// Where an edit put what did not fit where it was: patchelf's layout strategies, each a
+/// unit of the writer, least invasive first. Reported as `placement` in `--report json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Every new string fits in the bytes of the old one (the usual case after
+    /// strip-store-refs: a restored store path is as long as its stripped form).
     InPlace,
-    DtNullSlot,
-    AppendedLoad,
+    /// The last segment, which ends the file with `.dynstr` and the old string last (what an
+    /// earlier run appended), grows by the longer string: repeated runs converge.
+    ExtendLastSegment,
+    /// A new PT_LOAD at the end (copies of `.dynstr`, a longer interpreter, `.dynamic` when it
+    /// had no spare entry); its program header takes a PT_NULL entry of the table.
+    NullHeaderEntry,
+    /// … takes the entry of a PT_LOAD that mapped nothing.
+    EmptyLoadReused,
+    /// … takes the place of the PT_LOAD that mapped only the old `.dynstr`.
+    DynstrLoadReplaced,
+    /// … comes from the table grown where it is, the sections in its way (notes, hash,
+    /// symbol, version, relocation tables, `.interp`) moved into the new segment.
+    HeaderTableGrown,
+    /// … comes from the table moved to the new segment's start (libraries only).
+    HeaderTableMoved,
+}
+
+impl Placement {
+    /// Whether the edit appended a new PT_LOAD to the file.
+    pub fn appends_segment(self) -> bool {
+        self >= Placement::NullHeaderEntry
+    }
+}
+
+/// How the new PT_LOAD gets its program header; see [`Placement`].
+enum HeaderRoom {
+    NullEntry(usize),
+    EmptyLoad(usize),
+    DynstrLoad(usize),
+    GrowTable(Unit),
+    MoveTable,
 }
 
 /// A planned edit: patches inside the original bytes plus bytes appended after them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Edit {
     pub patches: Vec<Patch>,
     pub tail: Vec<u8>,
-    pub strategy: Strategy,
+    pub placement: Placement,
+    /// `.dynamic` had no spare entry for a new one and moved into the new segment.
+    pub dynamic_moved: bool,
     /// One line for a dry run / report, e.g. "RUNPATH rewritten in place".
     pub description: String,
     /// What the result must read back as (checked by `apply`).
     pub change: Change,
-    /// The address of the original PT_LOAD that mapped nothing but the replaced `.dynstr`,
-    /// re-pointed at the new segment (the one original PT_LOAD allowed to change).
-    pub retired_load: Option<u64>,
+    /// The one original PT_LOAD allowed to change: the one that mapped nothing but the
+    /// replaced `.dynstr`, or an empty one, re-pointed at the new segment; or the last one,
+    /// grown.
+    pub retired_load: Option<ProgramHeader>,
 }
 
 /// Why a file is left alone. The caller adds the path.
@@ -72,8 +113,6 @@ pub enum Refusal {
     NoStringTable,
     #[error("no PT_INTERP to change")]
     NoInterpreter,
-    #[error("no RUNPATH/RPATH entry and no spare DT_NULL slot in .dynamic to add one (moving .dynamic is not supported)")]
-    NoSpareDynamicSlot,
     #[error("no PT_NULL program header to reuse for the new segment, {0}")]
     NoProgramHeaderSlot(String),
     #[error("{0}")]
@@ -115,7 +154,7 @@ pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit
         patches: Vec::new(),
         grow: Growth::default(),
         notes: Vec::new(),
-        strategy: Strategy::InPlace,
+        placement: Placement::InPlace,
     };
     if let Some(new) = &change.runpath {
         p.runpath(new)?;
@@ -123,7 +162,7 @@ pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit
     if let Some(new) = &change.interpreter {
         p.interpreter(new)?;
     }
-    if p.grow.needed() {
+    if p.grow.needed() && !p.extend_segment() {
         p.append_segment()?;
     }
     if p.patches.is_empty() && p.grow.tail.is_empty() {
@@ -141,7 +180,8 @@ pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit
     Ok(Some(Edit {
         patches: p.patches,
         tail: p.grow.tail,
-        strategy: p.strategy,
+        placement: p.placement,
+        dynamic_moved: p.grow.move_dynamic,
         description: p.notes.join("; "),
         change: change.clone(),
         retired_load: p.grow.retired_load,
@@ -149,6 +189,7 @@ pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit
 }
 
 /// The file range moved out of the way of a grown program header table.
+#[derive(Clone)]
 struct Unit {
     off: u64,
     end: u64,
@@ -228,7 +269,14 @@ struct Growth {
     /// The bytes moved out of the way of a grown program header table.
     moved: Vec<u8>,
     /// See [`Edit::retired_load`].
-    retired_load: Option<u64>,
+    retired_load: Option<ProgramHeader>,
+    /// `.dynamic` has no room for a new entry: a copy of it, with the entry, goes into the
+    /// new segment, and every dynamic-entry change is made to the copy (`dyn_updates`:
+    /// entry index, tag, value; an index past the old entries adds one).
+    move_dynamic: bool,
+    dyn_updates: Vec<(usize, u64, u64)>,
+    /// The old R(UN)PATH string's span, when nothing else shares it (see `extend_segment`).
+    own_span: Option<(u64, u64)>,
     tail: Vec<u8>,
 }
 
@@ -244,12 +292,12 @@ struct Planner<'a> {
     patches: Vec<Patch>,
     grow: Growth,
     notes: Vec<String>,
-    strategy: Strategy,
+    placement: Placement,
 }
 
 impl Planner<'_> {
-    fn use_strategy(&mut self, s: Strategy, note: String) {
-        self.strategy = self.strategy.max(s);
+    fn use_strategy(&mut self, s: Placement, note: String) {
+        self.placement = self.placement.max(s);
         self.notes.push(note);
     }
 
@@ -262,17 +310,19 @@ impl Planner<'_> {
             .map(|(i, e)| (i, e.0, e.1))
             .collect();
         if targets.is_empty() {
-            if d.spare_null_slots == 0 {
-                return Err(Refusal::NoSpareDynamicSlot);
-            }
             let slot = d.entries.len();
             self.grow.string_entries.push((slot, DT_RUNPATH, 0));
             self.grow.new_strings.extend_from_slice(new);
             self.grow.new_strings.push(0);
-            self.use_strategy(
-                Strategy::DtNullSlot,
-                "DT_RUNPATH added in a spare DT_NULL slot".into(),
-            );
+            if d.spare_null_slots == 0 {
+                // patchelf's way: .dynamic moves to the new segment, one entry longer.
+                self.grow.move_dynamic = true;
+                self.notes
+                    .push("DT_RUNPATH added to a copy of .dynamic (no spare DT_NULL slot)".into());
+            } else {
+                self.notes
+                    .push("DT_RUNPATH added in a spare DT_NULL slot".into());
+            }
             return Ok(());
         }
         let old: Vec<&[u8]> = targets
@@ -314,10 +364,13 @@ impl Planner<'_> {
                         bytes: b,
                     });
                 }
-                self.use_strategy(Strategy::InPlace, format!("{kinds} rewritten in place"));
+                self.use_strategy(Placement::InPlace, format!("{kinds} rewritten in place"));
                 return Ok(());
             }
             self.grow.blank = spans.clone();
+            if let [one] = spans[..] {
+                self.grow.own_span = Some(one);
+            }
         }
         for t in &targets {
             self.grow.string_entries.push((t.0, t.1, 0));
@@ -333,15 +386,25 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// Ok if no other string reference overlaps any of `spans` (`[start, NUL]` offsets).
+    /// Ok if nothing but the R(UN)PATH entries themselves uses a byte of `spans` (`[start,
+    /// NUL]` offsets): a symbol, version or other dynamic string sharing the bytes — the whole
+    /// string, a tail or a prefix of it — would be rewritten with it.
     fn unshared(&self, d: &Dynamic, strtab: &StrTab, spans: &[(u64, u64)]) -> Result<(), String> {
-        let mut refs = string_refs(self.info, d, self.bytes)?;
-        // Distinct R(UN)PATH strings may share tails with each other, too.
-        refs.extend(spans.iter().map(|s| s.0));
-        for r in refs {
-            let end = r + strtab_string(self.bytes, strtab, r).map_or(0, |s| s.len() as u64);
+        let string_end =
+            |r: u64| r + strtab_string(self.bytes, strtab, r).map_or(0, |s| s.len() as u64);
+        for r in string_refs(self.info, d, self.bytes)? {
+            let end = string_end(r);
             for &(s, e) in spans {
                 // A reference to exactly the NUL is an empty string, which NUL-filling keeps.
+                if r < e && end >= s {
+                    return Err(format!("string offset {r:#x} shares bytes with it"));
+                }
+            }
+        }
+        // Two R(UN)PATH strings are each rewritten: the same one twice is fine, a tail of
+        // another is not.
+        for &(r, end) in spans {
+            for &(s, e) in spans {
                 if (r, end) != (s, e) && r != e && r <= e && end >= s {
                     return Err(format!("string offset {r:#x} shares bytes with it"));
                 }
@@ -371,7 +434,7 @@ impl Planner<'_> {
                 offset: interp.range.offset,
                 bytes: b,
             });
-            self.use_strategy(Strategy::InPlace, "interpreter rewritten in place".into());
+            self.use_strategy(Placement::InPlace, "interpreter rewritten in place".into());
         } else {
             self.grow.interpreter = Some(new.to_vec());
             self.notes
@@ -394,51 +457,24 @@ impl Planner<'_> {
             .rposition(|p| p.p_type == PT_LOAD)
             .ok_or_else(|| unsupported("no PT_LOAD"))?;
 
-        // Where the new table entry goes: a PT_NULL slot, the table grown where it is (what
-        // binutils' strip and objcopy can re-lay), or, failing both, a table moved after the
-        // segment.
-        // A PT_LOAD mapping only the `.dynstr` being replaced (patchelf's and auditwheel's
-        // layout) must be the one reused: left behind with no section in it, binutils would
-        // rewrite it as an empty segment at an unaligned offset, which no loader accepts.
-        let lone_dynstr = self.lone_dynstr_load();
-        let null_slot = lone_dynstr.or_else(|| {
-            info.program_headers
-                .iter()
-                .position(|p| p.p_type == PT_NULL)
-        });
-        self.grow.retired_load = lone_dynstr.map(|k| info.program_headers[k].p_vaddr);
-        let (in_the_way, stays) = match null_slot {
-            Some(_) => (None, String::new()),
-            None => match self.in_the_way() {
-                Ok(unit) => (Some(unit), String::new()),
-                Err(why) => (None, why),
-            },
-        };
-        let cannot = |and: &str| {
-            Refusal::NoProgramHeaderSlot(format!(
-                "the table cannot grow in place ({stays}), and {and}"
-            ))
-        };
-        let move_table = match (null_slot, &in_the_way) {
-            (Some(_), _) | (None, Some(_)) => false,
-            (None, None) if info.e_type == ET_DYN && info.interpreter.is_none() => true,
-            (None, None) if info.interpreter.is_some() => {
-                return Err(cannot("an executable's program header table cannot move"))
+        let room = self.header_room()?;
+        let null_slot = match room {
+            HeaderRoom::NullEntry(k) | HeaderRoom::DynstrLoad(k) | HeaderRoom::EmptyLoad(k) => {
+                Some(k)
             }
-            (None, None) => {
-                return Err(cannot(
-                    "the program header table only moves in shared libraries",
-                ))
-            }
+            _ => None,
         };
-        if move_table && info.program_headers.iter().any(|p| p.p_type == PT_PHDR) {
-            return Err(cannot(
-                "the table cannot move out of memory while PT_PHDR maps it",
-            ));
-        }
-        if null_slot.is_none() && info.program_headers.len() + 1 >= 0xffff {
-            return Err(unsupported("too many program headers"));
-        }
+        self.grow.retired_load = match room {
+            HeaderRoom::DynstrLoad(k) | HeaderRoom::EmptyLoad(k) => {
+                Some(info.program_headers[k].clone())
+            }
+            _ => None,
+        };
+        let in_the_way = match &room {
+            HeaderRoom::GrowTable(unit) => Some(unit.clone()),
+            _ => None,
+        };
+        let move_table = matches!(room, HeaderRoom::MoveTable);
 
         // Placement: P covers every alignment the loader may apply; the segment starts in a
         // P-region above everything mapped, so it shares no page with another segment, and
@@ -481,8 +517,18 @@ impl Planner<'_> {
         let mut seg: Vec<u8> = Vec::new();
         let phnum = info.program_headers.len() + usize::from(null_slot.is_none());
         let mut phdrs = info.program_headers.clone();
+        let table_len = phnum * codec.phdr_size();
 
-        // The bytes in the way of a grown table go first, copied whole near the segment's
+        // The segment's layout: [a moved program header table][the bytes moved out of the
+        // way of a grown one][the new interpreter][a copy of .dynamic][the copy of .dynstr,
+        // new strings at its end]. The table first, because binutils (strip, objcopy) takes
+        // a segment that holds the program headers to hold them at its start; .dynstr last,
+        // so that a later, longer RUNPATH can extend the segment in place.
+        if move_table {
+            seg.resize(table_len, 0);
+        }
+
+        // The bytes in the way of a grown table, copied whole near the segment's
         // (page-aligned) start, at the same offset modulo their largest alignment, so every
         // alignment inside them holds.
         if let Some(unit) = in_the_way.as_ref().filter(|u| u.end > u.off) {
@@ -491,6 +537,50 @@ impl Planner<'_> {
             self.move_unit(unit, seg_off + pad, seg_vaddr + pad, &mut phdrs)?;
             seg.extend_from_slice(&self.grow.moved);
         }
+
+        if let Some(new) = self.grow.interpreter.clone() {
+            let interp = info.interpreter.as_ref().ok_or(Refusal::NoInterpreter)?;
+            let start = seg.len() as u64;
+            seg.extend_from_slice(&new);
+            seg.push(0);
+            let size = new.len() as u64 + 1;
+            let ph = phdrs
+                .iter_mut()
+                .find(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
+                .ok_or(Refusal::NoInterpreter)?;
+            let old_vaddr = ph.p_vaddr;
+            (ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz) = (
+                seg_off + start,
+                seg_vaddr + start,
+                seg_vaddr + start,
+                size,
+                size,
+            );
+            self.patch_section(
+                interp.range.offset,
+                old_vaddr,
+                seg_off + start,
+                seg_vaddr + start,
+                size,
+            );
+        }
+
+        // Room for the copy of .dynamic, filled once every entry's value is known.
+        let dynamic_at = match (self.grow.move_dynamic, d) {
+            (true, Some(d)) => {
+                let added = self
+                    .grow
+                    .string_entries
+                    .iter()
+                    .filter(|e| e.0 >= d.entries.len())
+                    .count();
+                let pos = seg.len().next_multiple_of(codec.word_size());
+                // The entries, the terminating DT_NULL and a spare one for the next addition.
+                seg.resize(pos + (d.entries.len() + added + 2) * codec.dyn_size(), 0);
+                Some(pos)
+            }
+            _ => None,
+        };
 
         if !self.grow.string_entries.is_empty() {
             let d = d.ok_or(Refusal::NotDynamic)?;
@@ -523,42 +613,19 @@ impl Planner<'_> {
             self.patch_section(strtab.offset, strtab.vaddr, seg_off + start, vaddr, size);
         }
 
-        if let Some(new) = self.grow.interpreter.clone() {
-            let interp = info.interpreter.as_ref().ok_or(Refusal::NoInterpreter)?;
-            let start = seg.len() as u64;
-            seg.extend_from_slice(&new);
-            seg.push(0);
-            let size = new.len() as u64 + 1;
-            let ph = phdrs
-                .iter_mut()
-                .find(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
-                .ok_or(Refusal::NoInterpreter)?;
-            let old_vaddr = ph.p_vaddr;
-            (ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz) = (
-                seg_off + start,
-                seg_vaddr + start,
-                seg_vaddr + start,
-                size,
-                size,
-            );
-            self.patch_section(
-                interp.range.offset,
-                old_vaddr,
-                seg_off + start,
-                seg_vaddr + start,
-                size,
-            );
+        if let Some(pos) = dynamic_at {
+            self.move_dynamic(&mut seg, pos, seg_off, seg_vaddr, &mut phdrs)?;
         }
 
-        // A moved table goes after the segment, in no PT_LOAD: objcopy/strip re-lay any
-        // segment that includes the program headers as if they sat at its start, and shifted
-        // ours onto .bss's page (a segfault after `strip -g`). glibc's dlopen copies a table
-        // that no segment maps; a PT_PHDR would need it mapped, so that case is refused above.
         let seg_size = seg.len() as u64;
-        let table_pos = seg.len().next_multiple_of(8) as u64;
         let load = ProgramHeader {
             p_type: PT_LOAD,
-            p_flags: PF_R,
+            // The loader writes to `.dynamic` (DT_DEBUG) when it is there.
+            p_flags: if self.grow.move_dynamic {
+                PF_R | PF_W
+            } else {
+                PF_R
+            },
             p_offset: seg_off,
             p_vaddr: seg_vaddr,
             p_paddr: seg_vaddr,
@@ -583,9 +650,17 @@ impl Planner<'_> {
         }
         if in_the_way.is_some() {
             // The table grows where it is: PT_PHDR must cover the new entry too.
-            let size = (phdrs.len() * codec.phdr_size()) as u64;
+            let size = table_len as u64;
             for p in phdrs.iter_mut().filter(|p| p.p_type == PT_PHDR) {
                 (p.p_filesz, p.p_memsz) = (size, size);
+            }
+        }
+        if move_table {
+            // A library's table moved to the new segment's start: PT_PHDR follows it.
+            let size = table_len as u64;
+            for p in phdrs.iter_mut().filter(|p| p.p_type == PT_PHDR) {
+                (p.p_offset, p.p_vaddr, p.p_paddr, p.p_filesz, p.p_memsz) =
+                    (seg_off, seg_vaddr, seg_vaddr, size, size);
             }
         }
         let table: Vec<u8> = phdrs.iter().flat_map(|p| codec.encode_phdr(p)).collect();
@@ -627,11 +702,10 @@ impl Planner<'_> {
                 bytes: b,
             });
         } else if move_table {
-            seg.resize(table_pos as usize, 0);
-            seg.extend_from_slice(&table);
+            seg[..table_len].copy_from_slice(&table);
             let (phoff_at, phnum_at) = codec.ehdr_phoff_phnum();
             let mut b = Vec::new();
-            codec.put_word(&mut b, seg_off + table_pos);
+            codec.put_word(&mut b, seg_off);
             self.patches.push(Patch {
                 offset: phoff_at,
                 bytes: b,
@@ -650,24 +724,192 @@ impl Planner<'_> {
         }
         self.grow.tail = vec![0; (seg_off - file_len) as usize];
         self.grow.tail.extend_from_slice(&seg);
+        let (placement, how) = match &room {
+            HeaderRoom::NullEntry(_) => (Placement::NullHeaderEntry, "PT_NULL slot reused".into()),
+            HeaderRoom::EmptyLoad(_) => (
+                Placement::EmptyLoadReused,
+                "the empty PT_LOAD's entry reused".into(),
+            ),
+            HeaderRoom::DynstrLoad(_) => (
+                Placement::DynstrLoadReplaced,
+                "replacing the PT_LOAD that held only the old .dynstr".into(),
+            ),
+            HeaderRoom::GrowTable(u) if u.end > u.off => (
+                Placement::HeaderTableGrown,
+                format!(
+                    "program header table grown in place, {} moved into the segment",
+                    crate::report::count(u.sections, "section")
+                ),
+            ),
+            HeaderRoom::GrowTable(_) => (
+                Placement::HeaderTableGrown,
+                "program header table grown in place".into(),
+            ),
+            HeaderRoom::MoveTable => (
+                Placement::HeaderTableMoved,
+                "program header table moved to its start".into(),
+            ),
+        };
+        let how: String = how;
         self.use_strategy(
-            Strategy::AppendedLoad,
+            placement,
             format!(
-                "appended PT_LOAD at offset {seg_off:#x} vaddr {seg_vaddr:#x} ({seg_size} bytes, align {align:#x}; {})",
-                match (&in_the_way, move_table) {
-                    (Some(u), _) if u.end > u.off => format!(
-                        "program header table grown in place, {} moved into the segment",
-                        crate::report::count(u.sections, "section")
-                    ),
-                    (Some(_), _) => "program header table grown in place".into(),
-                    (None, true) => "program header table moved after it".into(),
-                    (None, false) if lone_dynstr.is_some() =>
-                        "replacing the PT_LOAD that held only the old .dynstr".into(),
-                    (None, false) => "PT_NULL slot reused".into(),
-                }
+                "appended PT_LOAD at offset {seg_off:#x} vaddr {seg_vaddr:#x} ({seg_size} bytes, align {align:#x}; {how})"
             ),
         );
         Ok(())
+    }
+
+    /// A longer RUNPATH in a file whose `.dynstr` ends its last segment and the file, with the
+    /// old string its last (what `append_segment` lays out): the string is rewritten where it
+    /// starts and the segment grows by the difference. Repeated runs then converge instead of
+    /// appending a copy each. False when the file is not laid out so (or more is asked).
+    fn extend_segment(&mut self) -> bool {
+        let info = self.info;
+        let codec = info.codec();
+        let (Some(d), Some((s, e))) = (info.dynamic.as_ref(), self.grow.own_span) else {
+            return false;
+        };
+        let Some(strtab) = d.strtab else {
+            return false;
+        };
+        let file_len = self.bytes.len() as u64;
+        let only_strings = self.grow.interpreter.is_none()
+            && !self.grow.move_dynamic
+            && self
+                .grow
+                .string_entries
+                .iter()
+                .all(|e| e.0 < d.entries.len());
+        let Some(k) = info
+            .program_headers
+            .iter()
+            .rposition(|p| p.p_type == PT_LOAD)
+        else {
+            return false;
+        };
+        let load = &info.program_headers[k];
+        let laid_out = e + 1 == strtab.size
+            && strtab.offset.checked_add(strtab.size) == Some(file_len)
+            && load.p_offset.checked_add(load.p_filesz) == Some(file_len)
+            && load.p_filesz == load.p_memsz
+            && load.p_offset <= strtab.offset
+            && strtab.vaddr.checked_sub(load.p_vaddr) == Some(strtab.offset - load.p_offset)
+            && info.loads().all(|p| p.p_vaddr <= load.p_vaddr)
+            && info.shoff < load.p_offset;
+        if !only_strings || !laid_out {
+            return false;
+        }
+        let new: Vec<u8> = self
+            .grow
+            .new_strings
+            .iter()
+            .copied()
+            .take_while(|&b| b != 0)
+            .collect();
+        // The table without the old string, with the new one and its NUL; the segment's end.
+        let grown = (strtab.size.checked_sub(e - s + 1))
+            .and_then(|rest| rest.checked_add(new.len() as u64 + 1));
+        let end = grown.and_then(|grown| {
+            (load
+                .p_vaddr
+                .checked_add(load.p_memsz)?
+                .checked_sub(strtab.size))?
+            .checked_add(grown)
+        });
+        let (Some(grown), Some(end)) = (grown, end) else {
+            return false;
+        };
+        if !codec.fits_word(end) || grown < strtab.size {
+            return false;
+        }
+        // The old string's bytes up to the end of the file, then the rest of the new one.
+        let mut bytes = new;
+        bytes.push(0);
+        let inside = (e - s + 1) as usize;
+        self.grow.tail = bytes.split_off(inside.min(bytes.len()));
+        bytes.resize(inside, 0);
+        self.patches.push(Patch {
+            offset: strtab.offset + s,
+            bytes,
+        });
+        for (i, &(tag, _)) in d.entries.iter().enumerate() {
+            if tag == DT_STRSZ {
+                self.patch_dyn(d, i, tag, grown);
+            }
+        }
+        let mut grown_load = load.clone();
+        grown_load.p_filesz += grown - strtab.size;
+        grown_load.p_memsz += grown - strtab.size;
+        self.patches.push(Patch {
+            offset: info.phoff + (k * codec.phdr_size()) as u64,
+            bytes: codec.encode_phdr(&grown_load),
+        });
+        self.patch_section(
+            strtab.offset,
+            strtab.vaddr,
+            strtab.offset,
+            strtab.vaddr,
+            grown,
+        );
+        self.grow.retired_load = Some(load.clone());
+        self.grow.string_entries.clear();
+        self.use_strategy(
+            Placement::ExtendLastSegment,
+            format!(
+                "RUNPATH rewritten at the end of the last segment, which grows by {} bytes",
+                grown - strtab.size
+            ),
+        );
+        true
+    }
+
+    /// Where the new PT_LOAD's program header goes, least disturbing first. A PT_LOAD mapping
+    /// only the `.dynstr` being replaced (patchelf's and auditwheel's layout) must be the one
+    /// reused: left behind with no section in it, binutils would rewrite it as an empty
+    /// segment at an unaligned offset, which no loader accepts. Then a PT_NULL entry; then the
+    /// table grown where it is (what binutils' strip and objcopy can re-lay), moving what is
+    /// in its way; then, in a library, the table moved to the new segment's start. An
+    /// executable's table stays in its first segment: the kernel finds it there.
+    fn header_room(&self) -> Result<HeaderRoom, Refusal> {
+        let info = self.info;
+        if let Some(k) = self.lone_dynstr_load() {
+            return Ok(HeaderRoom::DynstrLoad(k));
+        }
+        if let Some(k) = info
+            .program_headers
+            .iter()
+            .position(|p| p.p_type == PT_NULL)
+        {
+            return Ok(HeaderRoom::NullEntry(k));
+        }
+        // A PT_LOAD of nothing (bfd keeps one for an output section it emptied) maps nothing.
+        if let Some(k) = info
+            .program_headers
+            .iter()
+            .position(|p| p.p_type == PT_LOAD && p.p_memsz == 0 && p.p_filesz == 0)
+        {
+            return Ok(HeaderRoom::EmptyLoad(k));
+        }
+        if info.program_headers.len() + 1 >= 0xffff {
+            return Err(Refusal::Unsupported("too many program headers".into()));
+        }
+        let stays = match self.in_the_way() {
+            Ok(unit) => return Ok(HeaderRoom::GrowTable(unit)),
+            Err(why) => why,
+        };
+        let cannot = |and: &str| {
+            Refusal::NoProgramHeaderSlot(format!(
+                "the table cannot grow in place ({stays}), and {and}"
+            ))
+        };
+        match (info.e_type == ET_DYN, info.interpreter.is_some()) {
+            (true, false) => Ok(HeaderRoom::MoveTable),
+            (_, true) => Err(cannot("an executable's program header table cannot move")),
+            (false, false) => Err(cannot(
+                "the program header table only moves in shared libraries",
+            )),
+        }
     }
 
     /// The PT_LOAD that maps the `.dynstr` being copied and nothing else (no other section,
@@ -817,14 +1059,6 @@ impl Planner<'_> {
                 return Err(format!("a segment of type {:#x} covers them", p.p_type));
             }
         }
-        if self.grow.interpreter.is_some()
-            && info
-                .interpreter
-                .as_ref()
-                .is_some_and(|i| overlaps(i.range.offset, i.range.size, lo, hi))
-        {
-            return Err("the interpreter both grows and is in the way".into());
-        }
         let mut sections = 0;
         let mut align = info
             .program_headers
@@ -936,11 +1170,19 @@ impl Planner<'_> {
         self.grow.moved = moved;
         let off = |o: u64| seg_off + (o - unit.off);
         let addr = |a: u64| seg_vaddr + (a - unit.vaddr);
+        // An interpreter that also grows gets its new home (and header) from `interpreter`.
+        let regrown = |offset: u64, size: u64| {
+            self.grow.interpreter.is_some()
+                && info
+                    .interpreter
+                    .as_ref()
+                    .is_some_and(|i| (i.range.offset, i.range.size) == (offset, size))
+        };
         for p in phdrs.iter_mut() {
             let inside = p.p_filesz > 0
                 && p.p_offset >= unit.off
                 && p.p_offset.saturating_add(p.p_filesz) <= unit.end;
-            if MOVABLE_SEGMENTS.contains(&p.p_type) && inside {
+            if MOVABLE_SEGMENTS.contains(&p.p_type) && inside && !regrown(p.p_offset, p.p_filesz) {
                 (p.p_offset, p.p_vaddr, p.p_paddr) =
                     (off(p.p_offset), addr(p.p_vaddr), addr(p.p_vaddr));
             }
@@ -951,6 +1193,7 @@ impl Planner<'_> {
             .filter(|s| s.sh_flags & u64::from(SHF_ALLOC) != 0 && s.sh_type != SHT_NOBITS)
             .filter(|s| s.sh_size > 0 && s.sh_offset >= unit.off)
             .filter(|s| s.sh_offset.saturating_add(s.sh_size) <= unit.end)
+            .filter(|s| !regrown(s.sh_offset, s.sh_size))
             .map(|s| (s.sh_offset, s.sh_addr, s.sh_size))
             .collect();
         for (o, a, size) in moved_sections {
@@ -970,10 +1213,71 @@ impl Planner<'_> {
     }
 
     fn patch_dyn(&mut self, d: &Dynamic, index: usize, tag: u64, val: u64) {
+        if self.grow.move_dynamic {
+            self.grow.dyn_updates.push((index, tag, val));
+            return;
+        }
         self.patches.push(Patch {
             offset: d.entry_offset(index),
             bytes: self.info.codec().encode_dyn(tag, val),
         });
+    }
+
+    /// The copy of `.dynamic` (with every planned entry change and new entry), written into
+    /// the room reserved for it at `pos` in `seg`; PT_DYNAMIC, the section header and the
+    /// `_DYNAMIC` symbols point at it. The old table stays where it was, unused.
+    fn move_dynamic(
+        &mut self,
+        seg: &mut [u8],
+        pos: usize,
+        seg_off: u64,
+        seg_vaddr: u64,
+        phdrs: &mut [ProgramHeader],
+    ) -> Result<(), Refusal> {
+        let info = self.info;
+        let codec = info.codec();
+        let d = info.dynamic.as_ref().ok_or(Refusal::NotDynamic)?;
+        let mut entries = d.entries.clone();
+        let mut updates = std::mem::take(&mut self.grow.dyn_updates);
+        updates.sort_by_key(|u| u.0);
+        for (i, tag, val) in updates {
+            match entries.get_mut(i) {
+                Some(e) => *e = (tag, val),
+                None => entries.push((tag, val)),
+            }
+        }
+        // The terminating DT_NULL and the spare one are the reserved room's zeros.
+        let table: Vec<u8> = entries
+            .iter()
+            .flat_map(|&(tag, val)| codec.encode_dyn(tag, val))
+            .collect();
+        let size = (entries.len() + 2) * codec.dyn_size();
+        let room = seg
+            .get_mut(pos..pos + size)
+            .ok_or_else(|| Refusal::Unsupported("internal: no room for .dynamic".into()))?;
+        room[..table.len()].copy_from_slice(&table);
+        let size = size as u64;
+        let (off, vaddr) = (seg_off + pos as u64, seg_vaddr + pos as u64);
+        let ph = phdrs
+            .iter_mut()
+            .find(|p| p.p_type == goblin::elf::program_header::PT_DYNAMIC)
+            .ok_or(Refusal::NotDynamic)?;
+        (ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz) =
+            (off, vaddr, vaddr, size, size);
+        self.patch_section(d.range.offset, d.vaddr, off, vaddr, size);
+        for at in super::refs::symbol_values(info, d, self.bytes, b"_DYNAMIC", d.vaddr) {
+            // (`move_symbols` already moved the `.symtab` ones defined in `.dynamic`.)
+            if self.patches.iter().any(|p| p.offset == at) {
+                continue;
+            }
+            let mut b = Vec::new();
+            codec.put_word(&mut b, vaddr);
+            self.patches.push(Patch {
+                offset: at,
+                bytes: b,
+            });
+        }
+        Ok(())
     }
 
     /// Point the section header that described old data (matched by offset and address) at
@@ -990,6 +1294,43 @@ impl Planner<'_> {
                     codec.put_word(&mut b, v);
                     self.patches.push(Patch {
                         offset: base + field,
+                        bytes: b,
+                    });
+                }
+                if vaddr != old_vaddr {
+                    self.move_symbols(i, old_vaddr, vaddr);
+                }
+            }
+        }
+    }
+
+    /// The `.symtab` symbols defined in section `index` (its section symbol among them, as
+    /// `--emit-relocs` keeps them) move with it: debuggers and linkers read their addresses.
+    fn move_symbols(&mut self, index: usize, old_vaddr: u64, vaddr: u64) {
+        let info = self.info;
+        let codec = info.codec();
+        let (entsize, shndx_at, value_at) = if codec.word_size() == 8 {
+            (24u64, 6u64, 8u64)
+        } else {
+            (16, 14, 4)
+        };
+        for table in info.section_headers.iter().filter(|s| {
+            s.sh_type == goblin::elf::section_header::SHT_SYMTAB && s.sh_entsize == entsize
+        }) {
+            let count = (table.sh_size / entsize).min(self.bytes.len() as u64 / entsize);
+            for k in 0..count {
+                let sym = table.sh_offset + k * entsize;
+                let (Some(shndx), Some(value)) = (
+                    codec.u16(self.bytes, sym + shndx_at),
+                    codec.word(self.bytes, sym + value_at),
+                ) else {
+                    break;
+                };
+                if usize::from(shndx) == index {
+                    let mut b = Vec::new();
+                    codec.put_word(&mut b, value.wrapping_sub(old_vaddr).wrapping_add(vaddr));
+                    self.patches.push(Patch {
+                        offset: sym + value_at,
                         bytes: b,
                     });
                 }
