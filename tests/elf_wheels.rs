@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fixup_hooks::elf::{apply, plan, Change, ElfInfo, Placement};
+use fixup_hooks::elf::{plan_edit, write_edit, ElfChange, ElfInfo, Placement};
 
 fn elf_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -88,13 +88,13 @@ fn patch_tree(
         let Some(new) = new_runpath(old) else {
             continue;
         };
-        let change = Change {
+        let change = ElfChange {
             runpath: Some(new),
             interpreter: None,
         };
-        match plan(&info, &bytes, &change) {
+        match plan_edit(&info, &bytes, &change) {
             Ok(Some(edit)) => {
-                apply(&f, &bytes, &edit).unwrap_or_else(|e| panic!("{e}"));
+                write_edit(&f, &bytes, &edit).unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(
                     plan_file(&f, &change),
                     Ok(None),
@@ -234,10 +234,10 @@ fn wheel_libraries_round_trip_equal_length_runpath_in_place() {
     );
     for (f, _) in &stripped {
         let bytes = std::fs::read(f).unwrap();
-        let edit = plan(
+        let edit = plan_edit(
             &ElfInfo::parse(&bytes).unwrap().unwrap(),
             &bytes,
-            &Change {
+            &ElfChange {
                 runpath: Some(olds[f].clone()),
                 interpreter: None,
             },
@@ -245,7 +245,7 @@ fn wheel_libraries_round_trip_equal_length_runpath_in_place() {
         .unwrap()
         .unwrap();
         assert_eq!(edit.placement, Placement::InPlace);
-        apply(f, &bytes, &edit).unwrap();
+        write_edit(f, &bytes, &edit).unwrap();
     }
     eprintln!(
         "equal length: {} files round-tripped in place",

@@ -5,7 +5,7 @@ use elf_common::*;
 
 use std::os::unix::fs::PermissionsExt;
 
-use fixup_hooks::elf::{plan, Change, ElfInfo, Placement, Refusal};
+use fixup_hooks::elf::{plan_edit, ElfChange, ElfInfo, ElfRefusal, Placement};
 
 fn new_dtags() -> &'static [u8] {
     b"-Wl,--enable-new-dtags"
@@ -102,7 +102,7 @@ fn unchanged_runpath_plans_nothing() {
         &[&rpath_flag(STORE_E), new_dtags()],
     );
     assert_eq!(plan_file(&lib, &runpath(STORE_E)), Ok(None));
-    assert_eq!(plan_file(&lib, &Change::default()), Ok(None));
+    assert_eq!(plan_file(&lib, &ElfChange::default()), Ok(None));
 }
 
 #[test]
@@ -513,7 +513,7 @@ fn refuses_interpreter_change_in_library() {
     let lib = build_lib(d.path(), "libfixture.so", &[]);
     assert_eq!(
         plan_file(&lib, &interpreter("/lib/ld.so")),
-        Err(Refusal::NoInterpreter)
+        Err(ElfRefusal::NoInterpreter)
     );
 }
 
@@ -521,11 +521,11 @@ fn refuses_interpreter_change_in_library() {
 fn refuses_nul_in_runpath() {
     let d = tmp();
     let lib = build_lib(d.path(), "libfixture.so", &[]);
-    let c = Change {
+    let c = ElfChange {
         runpath: Some(b"/a\0/b".to_vec()),
         interpreter: None,
     };
-    assert_eq!(plan_file(&lib, &c), Err(Refusal::NulInValue("RUNPATH")));
+    assert_eq!(plan_file(&lib, &c), Err(ElfRefusal::NulInValue("RUNPATH")));
 }
 
 #[test]
@@ -561,7 +561,7 @@ fn apply_rejects_an_edit_that_does_not_match_the_file() {
         &[&rpath_flag(STORE_E), new_dtags()],
     );
     let bytes = std::fs::read(&lib).unwrap();
-    let mut edit = plan(
+    let mut edit = plan_edit(
         &ElfInfo::parse(&bytes).unwrap().unwrap(),
         &bytes,
         &runpath(STORE_REAL),
@@ -569,7 +569,7 @@ fn apply_rejects_an_edit_that_does_not_match_the_file() {
     .unwrap()
     .unwrap();
     edit.change.runpath = Some(b"/something/else".to_vec());
-    let err = fixup_hooks::elf::apply(&lib, &bytes, &edit).unwrap_err();
+    let err = fixup_hooks::elf::write_edit(&lib, &bytes, &edit).unwrap_err();
     assert!(err.to_string().contains("self-check"), "{err}");
     assert_eq!(std::fs::read(&lib).unwrap(), bytes, "original untouched");
 }

@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use fixup_hooks::elf::{apply, plan, Change, ElfInfo};
-use fixup_hooks::scan::Scanner;
-use fixup_hooks::store::StoreDir;
+use fixup_hooks::elf::{plan_edit, write_edit, ElfChange, ElfInfo};
+use fixup_hooks::shared::scan::Scanner;
+use fixup_hooks::shared::store::StoreDir;
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -50,21 +50,21 @@ fn a_reference_after_a_repeated_store_prefix_is_found() {
 }
 
 /// `ELF ‖ value ‖ len: u8 ‖ flags: u8`, the elf_plan target's input; elf_parse takes bare ELF.
-fn split_plan_input(bytes: &[u8]) -> (&[u8], Change) {
+fn split_plan_input(bytes: &[u8]) -> (&[u8], ElfChange) {
     let (flags, rest) = bytes.split_last().unwrap();
     let (len, rest) = rest.split_last().unwrap();
     let (elf, value) = rest.split_at(rest.len() - usize::from(*len));
     let value = Some(value.to_vec());
     let change = match flags & 3 {
-        1 => Change {
+        1 => ElfChange {
             runpath: None,
             interpreter: value,
         },
-        2 => Change {
+        2 => ElfChange {
             runpath: value.clone(),
             interpreter: value,
         },
-        _ => Change {
+        _ => ElfChange {
             runpath: value,
             interpreter: None,
         },
@@ -80,7 +80,7 @@ fn hostile_elf_files_are_refused_without_panic_or_runaway_memory() {
             (
                 p,
                 b,
-                Change {
+                ElfChange {
                     runpath: Some(b"/a".to_vec()),
                     interpreter: None,
                 },
@@ -94,14 +94,14 @@ fn hostile_elf_files_are_refused_without_panic_or_runaway_memory() {
         let Ok(Some(info)) = ElfInfo::parse(&elf) else {
             continue;
         };
-        let Ok(Some(edit)) = plan(&info, &elf, &change) else {
+        let Ok(Some(edit)) = plan_edit(&info, &elf, &change) else {
             continue;
         };
         // Whatever was planned must not touch the headers: apply's check refuses otherwise.
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.so");
         std::fs::write(&file, &elf).unwrap();
-        if apply(&file, &elf, &edit).is_ok() {
+        if write_edit(&file, &elf, &edit).is_ok() {
             let after = std::fs::read(&file).unwrap();
             let info_after = ElfInfo::parse(&after).unwrap().unwrap();
             let before: HashSet<_> = info

@@ -7,10 +7,10 @@ mod common;
 use std::collections::HashSet;
 use std::io::Read;
 
-use fixup_hooks::scan::Scanner;
-use fixup_hooks::select::Selection;
-use fixup_hooks::store::StoreDir;
-use fixup_hooks::strip::{self, Mode, Options};
+use fixup_hooks::shared::scan::Scanner;
+use fixup_hooks::shared::store::StoreDir;
+use fixup_hooks::strip::select::Selection;
+use fixup_hooks::strip::{self, StripMode, StripOptions};
 use proptest::prelude::*;
 
 /// Bytes that are never Nix32 and never `/`, so filler cannot extend or fake a reference.
@@ -98,10 +98,10 @@ fn strip_file(content: &[u8], targets: &[String], keep: &[String]) -> Vec<u8> {
     let selection = Selection::new(&store, targets, &[], keep).unwrap();
     let report = strip::run(
         &[dir.path().to_path_buf()],
-        &Options {
+        &StripOptions {
             store,
             selection,
-            mode: Mode::Strip,
+            mode: StripMode::Strip,
         },
     );
     assert!(report.errors.is_empty(), "{:?}", report.errors);

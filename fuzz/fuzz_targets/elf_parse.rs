@@ -3,8 +3,8 @@
 //! a planned edit must only patch bytes inside the file.
 #![no_main]
 
-use fixup_hooks::elf::{plan, Change, ElfInfo};
-use fixup_hooks::resolve::{runpath_of, search_entries, Compat};
+use fixup_hooks::elf::{plan_edit, ElfChange, ElfInfo};
+use fixup_hooks::patch::resolve::{runpath_of, search_entries, Compat};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,16 +24,16 @@ fuzz_target!(|data: &[u8]| {
         let _ = info.vaddr_to_offset(d.vaddr, d.range.size);
     }
     for change in [
-        Change {
+        ElfChange {
             runpath: Some(b"/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x/lib".to_vec()),
             interpreter: None,
         },
-        Change {
+        ElfChange {
             runpath: Some(b"/a".to_vec()),
             interpreter: Some(b"/lib64/ld-linux-x86-64.so.2".to_vec()),
         },
     ] {
-        if let Ok(Some(edit)) = plan(&info, data, &change) {
+        if let Ok(Some(edit)) = plan_edit(&info, data, &change) {
             let _ = format!("{edit:?}");
         }
     }

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fixup_hooks::elf::{apply, plan, Change, ElfInfo, WriteError};
+use fixup_hooks::elf::{write_edit, plan_edit, ElfChange, ElfInfo, WriteError};
 use libfuzzer_sys::fuzz_target;
 
 /// The RUNPATH and RPATH strings as read.
@@ -44,22 +44,22 @@ thread_local! {
         .expect("temp dir");
 }
 
-fn split(input: &[u8]) -> Option<(&[u8], Change)> {
+fn split(input: &[u8]) -> Option<(&[u8], ElfChange)> {
     let (&flags, rest) = input.split_last()?;
     let (&len, rest) = rest.split_last()?;
     let len = usize::from(len).min(rest.len());
     let (elf, value) = rest.split_at(rest.len() - len);
     let value = value.to_vec();
     let change = match flags & 3 {
-        1 => Change {
+        1 => ElfChange {
             runpath: None,
             interpreter: Some(value),
         },
-        2 => Change {
+        2 => ElfChange {
             runpath: Some(value.clone()),
             interpreter: Some(value),
         },
-        _ => Change {
+        _ => ElfChange {
             runpath: Some(value),
             interpreter: None,
         },
@@ -74,7 +74,7 @@ fuzz_target!(|input: &[u8]| {
     let Ok(Some(before)) = ElfInfo::parse(bytes) else {
         return;
     };
-    let Ok(Some(edit)) = plan(&before, bytes, &change) else {
+    let Ok(Some(edit)) = plan_edit(&before, bytes, &change) else {
         return;
     };
     assert_eq!(
@@ -86,7 +86,7 @@ fuzz_target!(|input: &[u8]| {
         let path = dir.path().join("lib.so");
         let _ = std::fs::remove_file(&path);
         std::fs::write(&path, bytes).unwrap();
-        match apply(&path, bytes, &edit) {
+        match write_edit(&path, bytes, &edit) {
             Ok(()) => {}
             Err(WriteError::Verify { reason, .. }) => {
                 // The writer's own safety net caught a bad plan: the original must be intact.
@@ -173,7 +173,7 @@ fuzz_target!(|input: &[u8]| {
         );
 
         // Idempotent.
-        match plan(&after, &new, &change) {
+        match plan_edit(&after, &new, &change) {
             Ok(None) => {}
             other => panic!("second plan is not a no-op: {other:?}"),
         }

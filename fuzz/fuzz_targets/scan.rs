@@ -18,9 +18,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 
-use fixup_hooks::plan::{self, EntryScan, Place};
-use fixup_hooks::scan::{BareRef, Found, PrefixedRef, Run, Scanner};
-use fixup_hooks::store::{is_nix32, name_after, StoreDir, StoreHash, HASH_LEN, NEUTRAL_BYTE};
+use fixup_hooks::strip::plan::{self, EntryScan, Place};
+use fixup_hooks::shared::scan::{BareRef, ScanFindings, PrefixedRef, Run, Scanner};
+use fixup_hooks::shared::store::{is_nix32, name_after, StoreDir, StoreHash, HASH_LEN, NEUTRAL_BYTE};
 use libfuzzer_sys::fuzz_target;
 
 const STORES: &[&str] = &[
@@ -121,7 +121,7 @@ fn sorted_bare(mut v: Vec<BareRef>) -> Vec<BareRef> {
     v
 }
 
-fn check_streams_agree(scanner: &Scanner, data: &[u8], chunk: usize, read_max: usize) -> Found {
+fn check_streams_agree(scanner: &Scanner, data: &[u8], chunk: usize, read_max: usize) -> ScanFindings {
     let whole = scanner.scan_bytes(data);
     let chunked = scanner
         .scan_reader_chunked(data, chunk)
@@ -152,7 +152,7 @@ fn check_streams_agree(scanner: &Scanner, data: &[u8], chunk: usize, read_max: u
     whole
 }
 
-fn entry(found: Found) -> EntryScan {
+fn entry(found: ScanFindings) -> EntryScan {
     EntryScan {
         path: PathBuf::from("f"),
         place: Place::Contents,

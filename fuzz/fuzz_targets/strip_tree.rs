@@ -13,12 +13,12 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use fixup_hooks::plan::{self, EntryScan, Place};
-use fixup_hooks::report::StripReport;
-use fixup_hooks::scan::Scanner;
-use fixup_hooks::select::Selection;
-use fixup_hooks::store::{is_nix32, StoreDir, StoreHash, NEUTRAL_BYTE};
-use fixup_hooks::strip::{self, Mode, Options};
+use fixup_hooks::strip::plan::{self, EntryScan, Place};
+use fixup_hooks::strip::report::StripReport;
+use fixup_hooks::shared::scan::Scanner;
+use fixup_hooks::strip::select::Selection;
+use fixup_hooks::shared::store::{is_nix32, StoreDir, StoreHash, NEUTRAL_BYTE};
+use fixup_hooks::strip::{self, StripMode, StripOptions};
 use libfuzzer_sys::fuzz_target;
 
 fn tmp_base() -> PathBuf {
@@ -29,12 +29,12 @@ fn tmp_base() -> PathBuf {
     }
 }
 
-fn run(root: &Path, mode: Mode) -> StripReport {
+fn run(root: &Path, mode: StripMode) -> StripReport {
     let store = StoreDir::new("/nix/store").unwrap();
     let selection = Selection::new(&store, &[], &[], &[]).unwrap();
     strip::run(
         &[root.to_path_buf()],
-        &Options {
+        &StripOptions {
             store,
             selection,
             mode,
@@ -57,7 +57,7 @@ fn leftover_reference(bytes: &[u8]) -> Option<usize> {
 fn scan_of(
     path: &Path,
     place: Place,
-    found: fixup_hooks::scan::Found,
+    found: fixup_hooks::shared::scan::ScanFindings,
     link: Option<Vec<u8>>,
 ) -> EntryScan {
     EntryScan {
@@ -152,7 +152,7 @@ fuzz_target!(|input: &[u8]| {
         }
     }
 
-    let report = run(root, Mode::Strip);
+    let report = run(root, StripMode::Strip);
     assert!(
         report.errors.is_empty(),
         "strip reported errors: {:?}",
@@ -201,7 +201,7 @@ fuzz_target!(|input: &[u8]| {
     let link_before = link_target
         .as_ref()
         .map(|_| std::fs::read_link(&link).unwrap());
-    let report2 = run(root, Mode::Strip);
+    let report2 = run(root, StripMode::Strip);
     assert!(
         report2.errors.is_empty(),
         "second run errors: {:?}",
@@ -223,7 +223,7 @@ fuzz_target!(|input: &[u8]| {
             "second run changed the link"
         );
     }
-    let check = run(root, Mode::Check);
+    let check = run(root, StripMode::Check);
     assert!(
         check.references.is_empty(),
         "--check after strip: {:?}",

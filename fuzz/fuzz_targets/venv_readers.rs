@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fixup_hooks::venv::cfg::PyVenvCfg;
-use fixup_hooks::venv::entry_points::{self, check_name, is_identifier, parse_reference, Kind};
+use fixup_hooks::venv::entry_points::{self, check_name, is_identifier, parse_reference, ScriptKind};
 use fixup_hooks::venv::source;
 use libfuzzer_sys::fuzz_target;
 
@@ -169,15 +169,15 @@ fn pyproject(text: &str, layout: u8) {
             check_script(s);
         }
         for (kind, key) in [
-            (Kind::ConsoleScripts, "scripts"),
-            (Kind::GuiScripts, "gui-scripts"),
+            (ScriptKind::ConsoleScripts, "scripts"),
+            (ScriptKind::GuiScripts, "gui-scripts"),
         ] {
             for (name, value) in table(&doc, key) {
                 let (module, attr) = parse_reference(&value).expect("accepted value parses");
                 let found = parsed.scripts.iter().find(|s| {
                     s.kind == kind
                         && (s.name == name
-                            || (kind == Kind::ConsoleScripts
+                            || (kind == ScriptKind::ConsoleScripts
                                 && name.starts_with("pip3.")
                                 && s.name == "pip3.11"))
                 });

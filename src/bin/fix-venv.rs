@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use fixup_hooks::cli::{self, ReportFormat};
+use fixup_hooks::shared::cli::{self, ReportFormat};
 use fixup_hooks::venv::entry_points::is_dotted;
 use fixup_hooks::venv::report::VenvReport;
 use fixup_hooks::venv::{prepare, restore};
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
             if let Err(exit) = cli::require_paths("fix-venv", given) {
                 return exit.into();
             }
-            let options = restore::Options {
+            let options = restore::RestoreOptions {
                 python,
                 install_sources: install_source,
                 compile_bytecode,

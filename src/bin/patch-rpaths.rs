@@ -3,9 +3,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use fixup_hooks::cli::{self, ReportFormat};
-use fixup_hooks::patch::{self, Options};
-use fixup_hooks::store::StoreDir;
+use fixup_hooks::patch::{self, PatchOptions};
+use fixup_hooks::shared::cli::{self, ReportFormat};
+use fixup_hooks::shared::store::StoreDir;
 
 const TOOL: &str = "patch-rpaths";
 
@@ -167,7 +167,7 @@ fn main() -> ExitCode {
             .chain(args.interpreter.iter_mut())
             .chain(args.bintools.iter_mut())
         {
-            *p = patch::absolute(p)?;
+            *p = patch::run::absolute(p)?;
         }
         Ok(())
     })();
@@ -177,7 +177,7 @@ fn main() -> ExitCode {
     let (bintools_interpreter, bintools_libc) = args
         .bintools
         .as_deref()
-        .map(patch::from_bintools)
+        .map(patch::run::from_bintools)
         .unwrap_or_default();
     for (what, path) in [
         ("dynamic-linker", &bintools_interpreter),
@@ -195,10 +195,10 @@ fn main() -> ExitCode {
     }
     let mut libs = args.libs;
     for tree in &args.libs_tree {
-        libs.extend(patch::library_dirs_under(tree));
+        libs.extend(patch::run::library_dirs_under(tree));
     }
     cli::init_pool(cli::jobs(args.jobs));
-    let opts = Options {
+    let opts = PatchOptions {
         libs,
         ignore_existing: args.ignore_existing,
         no_recurse: args.no_recurse,

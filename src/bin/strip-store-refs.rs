@@ -3,10 +3,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use fixup_hooks::cli::{self, ReportFormat};
-use fixup_hooks::select::{self, Selection};
-use fixup_hooks::store::StoreDir;
-use fixup_hooks::strip::{self, Mode, Options};
+use fixup_hooks::shared::cli::{self, ReportFormat};
+use fixup_hooks::shared::store::StoreDir;
+use fixup_hooks::strip::select::{self, Selection};
+use fixup_hooks::strip::{self, StripMode, StripOptions};
 
 const TOOL: &str = "strip-store-refs";
 
@@ -90,19 +90,19 @@ fn main() -> ExitCode {
         return exit.into();
     }
     let mode = match (args.dry_run, args.check) {
-        (true, _) => Mode::DryRun,
-        (_, true) => Mode::Check,
-        _ => Mode::Strip,
+        (true, _) => StripMode::DryRun,
+        (_, true) => StripMode::Check,
+        _ => StripMode::Strip,
     };
     cli::init_pool(cli::jobs(args.jobs));
 
     let report = strip::run(
         &args.paths,
-        &Options {
+        &StripOptions {
             store,
             selection,
             mode,
         },
     );
-    cli::finish(&report, args.report, mode != Mode::Strip).into()
+    cli::finish(&report, args.report, mode != StripMode::Strip).into()
 }

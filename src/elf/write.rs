@@ -1,1340 +1,531 @@
-//! Planning a RUNPATH / interpreter change as data, with patchelf's layout strategies (see
-//! [`Placement`]), least invasive first:
-//! 1. in place: the new string fits the old one's span and nothing else shares that span;
-//!    a file without R(UN)PATH takes the entry in a spare DT_NULL slot of `.dynamic`;
-//! 2. the last segment grows, when it ends the file with `.dynstr` and the old string last
-//!    (what strategy 3 lays out): repeated runs converge;
-//! 3. one PT_LOAD appended at the end of the file, holding a longer interpreter, a copy of
-//!    `.dynamic` when it has no spare slot for a new entry, and a copy of `.dynstr` plus the
-//!    new strings. Old string offsets stay valid in the copy, so `.dynsym`, hash and version
-//!    tables are untouched. Its program header takes the PT_LOAD that mapped only the old
-//!    `.dynstr`, a PT_NULL or empty PT_LOAD entry; else the table grows in place and the
-//!    sections right after it (`.interp`, notes, hash, symbol, version and relocation tables:
-//!    data only program headers, section headers and dynamic tags point at) move into the new
-//!    segment; only in a library whose table cannot grow does it move to the new segment's
-//!    start.
+//! Writing an [`ElfEdit`]: build the new bytes, prove they are what the plan promised, then
+//! write them. A refusal or a failed check leaves the original untouched (arwen's CLI
+//! truncated its input before failing; we never open the target for writing before the check).
 //!
-//! Anything that cannot be proven safe is a [`Refusal`]; `plan` never touches the file.
+//! Two ways to write, both all-or-nothing under a kill:
+//! - **in place**: an edit that only overwrites bytes inside the file (no tail: the usual case
+//!   after strip-store-refs, a same-length RUNPATH) and whose patches all lie in one page is
+//!   one `pwrite` into the open file, after checking that those bytes still are what was read.
+//!   Inode, mode, owner and hard links stay; a read-only file is writable only for the write.
+//!   A kill lands before or after that one write: the kernel copies one page without
+//!   checking for signals. A file with other hard links is never written through (the other
+//!   names would change too), and neither is an edit spread over several pages;
+//! - **replaced**: anything else goes to a temporary file beside the original
+//!   (`.NAME.patch-rpaths.PID`): the original's bytes copied file to file
+//!   (`copy_file_range`), the patches and the tail written, what the file then holds checked,
+//!   and it is renamed over the original, keeping the mode.
+//!
+//! Nothing is fsynced unless asked ([`WriteOptions::fsync`]): a rename is atomic under a kill,
+//! and a build that loses power is rebuilt.
 
-use goblin::elf::dynamic::{DT_RPATH, DT_RUNPATH, DT_STRSZ, DT_STRTAB};
-use goblin::elf::header::ET_DYN;
-use goblin::elf::program_header::{
-    PF_R, PF_W, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR,
-};
-use goblin::elf::section_header::{SHF_ALLOC, SHT_NOBITS};
-use goblin::elf::ProgramHeader;
+use std::fs::{self, File, OpenOptions};
+use std::io::{IoSlice, Seek, Write};
+use std::ops::Range;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
 
-use super::read::{slice, strtab_string, Dynamic, ElfInfo, StrTab};
-use super::refs::string_refs;
+use goblin::elf::program_header::PT_LOAD;
+use memmap2::{Mmap, MmapOptions};
 
-pub use super::apply::{apply, WriteError};
+use super::plan::ElfEdit;
+use super::read::ElfInfo;
+use crate::shared::leftover;
+use crate::strip::rewrite::{self, RewriteError};
 
-/// What the caller wants; `None` leaves that part alone. Values are raw bytes without NUL.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Change {
-    pub runpath: Option<Vec<u8>>,
-    pub interpreter: Option<Vec<u8>>,
-}
+/// The unit the kernel writes without checking for a fatal signal in between, and so the
+/// widest in-place write that a kill cannot tear.
+const PAGE: u64 = 4096;
 
-/// Overwrite `bytes.len()` bytes at `offset` of the original file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Patch {
-    pub offset: u64,
-    pub bytes: Vec<u8>,
-}
-
-/// Where an edit put what did not fit where it was: patchelf's layout strategies, each a
-/// unit of the writer, least invasive first. Reported as `placement` in `--report json`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Placement {
-    /// Every new string fits in the bytes of the old one (the usual case after
-    /// strip-store-refs: a restored store path is as long as its stripped form).
-    InPlace,
-    /// The last segment, which ends the file with `.dynstr` and the old string last (what an
-    /// earlier run appended), grows by the longer string: repeated runs converge.
-    ExtendLastSegment,
-    /// A new PT_LOAD at the end (copies of `.dynstr`, a longer interpreter, `.dynamic` when it
-    /// had no spare entry); its program header takes a PT_NULL entry of the table.
-    NullHeaderEntry,
-    /// … takes the entry of a PT_LOAD that mapped nothing.
-    EmptyLoadReused,
-    /// … takes the place of the PT_LOAD that mapped only the old `.dynstr`.
-    DynstrLoadReplaced,
-    /// … comes from the table grown where it is, the sections in its way (notes, hash,
-    /// symbol, version, relocation tables, `.interp`) moved into the new segment.
-    HeaderTableGrown,
-    /// … comes from the table moved to the new segment's start (libraries only).
-    HeaderTableMoved,
-}
-
-impl Placement {
-    /// Whether the edit appended a new PT_LOAD to the file.
-    pub fn appends_segment(self) -> bool {
-        self >= Placement::NullHeaderEntry
-    }
-}
-
-/// How the new PT_LOAD gets its program header; see [`Placement`].
-enum HeaderRoom {
-    NullEntry(usize),
-    EmptyLoad(usize),
-    DynstrLoad(usize),
-    GrowTable(Unit),
-    MoveTable,
-}
-
-/// A planned edit: patches inside the original bytes plus bytes appended after them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Edit {
-    pub patches: Vec<Patch>,
-    pub tail: Vec<u8>,
-    pub placement: Placement,
-    /// `.dynamic` had no spare entry for a new one and moved into the new segment.
-    pub dynamic_moved: bool,
-    /// One line for a dry run / report, e.g. "RUNPATH rewritten in place".
-    pub description: String,
-    /// What the result must read back as (checked by `apply`).
-    pub change: Change,
-    /// The one original PT_LOAD allowed to change: the one that mapped nothing but the
-    /// replaced `.dynstr`, or an empty one, re-pointed at the new segment; or the last one,
-    /// grown.
-    pub retired_load: Option<ProgramHeader>,
-}
-
-/// Why a file is left alone. The caller adds the path.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Refusal {
-    #[error("{0} contains a NUL byte")]
-    NulInValue(&'static str),
-    #[error("not dynamically linked (no PT_DYNAMIC)")]
-    NotDynamic,
-    #[error("no dynamic string table (DT_STRTAB)")]
-    NoStringTable,
-    #[error("no PT_INTERP to change")]
-    NoInterpreter,
-    #[error("no PT_NULL program header to reuse for the new segment, {0}")]
-    NoProgramHeaderSlot(String),
+/// Failure to write an edited file; each carries the file's path.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: edited file failed its self-check: {reason}", path.display())]
+    Verify { path: PathBuf, reason: String },
+    /// Opening or writing the file in place (the message names the path).
     #[error("{0}")]
-    Unsupported(String),
+    InPlace(#[from] RewriteError),
+    #[error("{}: changed since it was read; left untouched", path.display())]
+    Changed { path: PathBuf },
 }
 
-/// True when `[offset, offset + len)` shares a byte with the ELF header, the program header
-/// table or the dynamic segment: a string written there would rewrite the file's structure.
-fn overlaps_headers(info: &ElfInfo, offset: u64, len: u64) -> bool {
-    let codec = info.codec();
-    let ehsize = if codec.word_size() == 8 { 64 } else { 52 };
-    let phdrs = (
-        info.phoff,
-        info.program_headers.len() as u64 * codec.phdr_size() as u64,
-    );
-    let dynamic = info
-        .dynamic
-        .as_ref()
-        .map_or((0, 0), |d| (d.range.offset, d.range.size));
-    let end = offset.saturating_add(len);
-    [(0, ehsize), phdrs, dynamic]
-        .into_iter()
-        .any(|(start, size)| size > 0 && offset < start.saturating_add(size) && start < end)
+/// How [`write_edit_with`] writes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions {
+    /// fsync the written file, and after a rename its directory.
+    pub fsync: bool,
+    /// The (device, inode) the bytes were read from: an in-place write refuses another file.
+    pub identity: Option<(u64, u64)>,
 }
 
-/// Plan `change` against `info` (parsed from `bytes`). `Ok(None)`: already as requested.
-pub fn plan(info: &ElfInfo, bytes: &[u8], change: &Change) -> Result<Option<Edit>, Refusal> {
-    for (name, v) in [
-        ("RUNPATH", &change.runpath),
-        ("interpreter", &change.interpreter),
-    ] {
-        if v.as_ref().is_some_and(|v| v.contains(&0)) {
-            return Err(Refusal::NulInValue(name));
+/// How an edit reached the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMethod {
+    /// One `pwrite` into the file itself.
+    InPlace,
+    /// A checked temporary copy renamed over it.
+    Replaced,
+}
+
+/// Apply `edit` (planned from `bytes`, the current contents of `path`), without fsync.
+pub fn write_edit(path: &Path, bytes: &[u8], edit: &ElfEdit) -> Result<(), WriteError> {
+    write_edit_with(path, bytes, edit, &WriteOptions::default()).map(|_| ())
+}
+
+/// Apply `edit` (planned from `bytes`, the current contents of `path`): the result is built
+/// and checked before the original changes, then written in place when it can be, else
+/// through a temporary file.
+pub fn write_edit_with(
+    path: &Path,
+    bytes: &[u8],
+    edit: &ElfEdit,
+    opts: &WriteOptions,
+) -> Result<WriteMethod, WriteError> {
+    if let Some(span) = in_place_span(bytes.len() as u64, edit) {
+        if write_in_place(path, bytes, edit, span, opts)? {
+            return Ok(WriteMethod::InPlace);
         }
     }
-    let mut p = Planner {
-        info,
-        bytes,
-        patches: Vec::new(),
-        grow: Growth::default(),
-        notes: Vec::new(),
-        placement: Placement::InPlace,
+    replace(path, bytes, edit, opts)?;
+    Ok(WriteMethod::Replaced)
+}
+
+/// The one range an in-place write covers: every patch, the bytes between them (written back
+/// as they are), all in one page; None when the edit appends or spreads over pages.
+fn in_place_span(len: u64, edit: &ElfEdit) -> Option<Range<u64>> {
+    if !edit.tail.is_empty() {
+        return None;
+    }
+    one_page_span(
+        len,
+        edit.patches
+            .iter()
+            .map(|p| p.offset..p.offset + p.bytes.len() as u64),
+    )
+}
+
+/// The range covering `ranges`, when it is non-empty, inside a file of `len` bytes and
+/// within one page.
+fn one_page_span(len: u64, ranges: impl Iterator<Item = Range<u64>>) -> Option<Range<u64>> {
+    let (start, end) = ranges.fold((u64::MAX, 0), |(s, e), r| (s.min(r.start), e.max(r.end)));
+    (start < end && end <= len && start / PAGE == (end - 1) / PAGE).then_some(start..end)
+}
+
+/// Writes the edit into the file itself with one `pwrite` of `span`, after checking it is
+/// still the file `bytes` was read from, that `span` still holds what was read, and that the
+/// result (the file mapped copy-on-write, patched: only the touched pages are copied) parses
+/// as planned. False, with nothing done, when the file has other hard links: writing through
+/// would change them too.
+fn write_in_place(
+    path: &Path,
+    bytes: &[u8],
+    edit: &ElfEdit,
+    span: Range<u64>,
+    opts: &WriteOptions,
+) -> Result<bool, WriteError> {
+    let io = |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
     };
-    if let Some(new) = &change.runpath {
-        p.runpath(new)?;
+    let changed = || WriteError::Changed {
+        path: path.to_path_buf(),
+    };
+    if fs::symlink_metadata(path).map_err(io)?.nlink() > 1 {
+        return Ok(false);
     }
-    if let Some(new) = &change.interpreter {
-        p.interpreter(new)?;
+    let (file, writable) = rewrite::open_for_write(path)?;
+    let meta = file.metadata().map_err(io)?;
+    let same_file = opts
+        .identity
+        .map_or(true, |id| id == (meta.dev(), meta.ino()));
+    if !meta.is_file() || !same_file || meta.len() != bytes.len() as u64 {
+        return Err(changed());
     }
-    if p.grow.needed() && !p.extend_segment() {
-        p.append_segment()?;
+    if meta.nlink() > 1 {
+        return Ok(false);
     }
-    if p.patches.is_empty() && p.grow.tail.is_empty() {
-        return Ok(None);
+    // SAFETY: a private, copy-on-write map: our writes to it never reach the file, and it is
+    // dropped before the file is written.
+    let mut new = unsafe { MmapOptions::new().map_copy(&file) }.map_err(io)?;
+    let (start, end) = (span.start as usize, span.end as usize);
+    if new.len() != bytes.len() || new[start..end] != bytes[start..end] {
+        return Err(changed());
     }
-    p.patches.sort_by_key(|x| x.offset);
-    if p.patches
-        .windows(2)
-        .any(|w| w[0].offset + w[0].bytes.len() as u64 > w[1].offset)
-    {
-        return Err(Refusal::Unsupported(
-            "internal: planned patches overlap".into(),
-        ));
+    for p in &edit.patches {
+        let at = p.offset as usize;
+        new[at..at + p.bytes.len()].copy_from_slice(&p.bytes);
     }
-    Ok(Some(Edit {
-        patches: p.patches,
-        tail: p.grow.tail,
-        placement: p.placement,
-        dynamic_moved: p.grow.move_dynamic,
-        description: p.notes.join("; "),
-        change: change.clone(),
-        retired_load: p.grow.retired_load,
-    }))
+    check(bytes, &new, edit).map_err(|reason| WriteError::Verify {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    file.write_all_at(&new[start..end], span.start)
+        .map_err(io)?;
+    drop(new);
+    if opts.fsync {
+        file.sync_data().map_err(io)?;
+    }
+    drop(file);
+    writable.finish()?;
+    Ok(true)
 }
 
-/// The file range moved out of the way of a grown program header table.
-#[derive(Clone)]
-struct Unit {
-    off: u64,
-    end: u64,
-    vaddr: u64,
-    sections: u64,
-    /// The largest alignment inside it: the copy keeps `off` modulo this.
-    align: u64,
+/// Writes the edited file to a temporary file beside `path` (the original's bytes around the
+/// patches, then the tail: no copy of it in memory), checks what that file holds, and renames
+/// it over `path`, keeping the mode. On any failure the temporary file goes and the original
+/// stays as it was.
+fn replace(
+    path: &Path,
+    bytes: &[u8],
+    edit: &ElfEdit,
+    opts: &WriteOptions,
+) -> Result<(), WriteError> {
+    let verify = |reason: String| WriteError::Verify {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let io = |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut patches: Vec<&super::plan::Overwrite> = edit.patches.iter().collect();
+    patches.sort_by_key(|p| p.offset);
+    let mut pieces: Vec<&[u8]> = Vec::with_capacity(2 * patches.len() + 2);
+    let mut from = 0usize;
+    for p in &patches {
+        let at = p.offset as usize;
+        if at < from || at + p.bytes.len() > bytes.len() {
+            return Err(verify(format!(
+                "patch at {:#x} overlaps another or is past the end of the file",
+                p.offset
+            )));
+        }
+        pieces.push(&bytes[from..at]);
+        pieces.push(&p.bytes);
+        from = at + p.bytes.len();
+    }
+    pieces.push(&bytes[from..]);
+    pieces.push(&edit.tail);
+
+    let perms = fs::metadata(path).map_err(io)?.permissions();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| verify("path has no file name".into()))?;
+    let tmp = dir.join(leftover::patch_temp_name(name, std::process::id()));
+    let written = (|| -> Result<(), WriteError> {
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io)?;
+        // The original's bytes are copied file to file where the kernel can (no pass through
+        // this process's memory); the patches and the tail, and everything when it cannot,
+        // are written from memory.
+        let copied = match File::open(path) {
+            Ok(src) => copy_pieces(&src, bytes, &pieces, &mut f, opts).map_err(io)?,
+            Err(_) => false,
+        };
+        if !copied {
+            f.set_len(0).map_err(io)?;
+            f.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+            populate(bytes);
+            write_all_vectored(&mut f, &pieces).map_err(io)?;
+        }
+        // The self-check reads back what the temporary file holds.
+        // SAFETY: a read-only map of the file this process just wrote and nothing else has.
+        let new = unsafe { Mmap::map(&f) }.map_err(io)?;
+        check(bytes, &new, edit).map_err(verify)?;
+        drop(new);
+        // Permissions last: the original may be read-only (store outputs are 0444/0555).
+        f.set_permissions(perms).map_err(io)?;
+        if opts.fsync {
+            f.sync_all().map_err(io)?;
+        }
+        drop(f);
+        fs::rename(&tmp, path).map_err(io)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    if opts.fsync {
+        // Make the rename durable; failure here does not undo a completed, verified write.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
-/// Segments that only describe data (notes, the interpreter string): they move with it.
-const MOVABLE_SEGMENTS: [u32; 3] = [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP];
-
-/// Section types only dynamic tags, program headers and section headers point at.
-const MOVABLE_SECTIONS: [u32; 10] = [
-    goblin::elf::section_header::SHT_NOTE,
-    goblin::elf::section_header::SHT_HASH,
-    goblin::elf::section_header::SHT_GNU_HASH,
-    goblin::elf::section_header::SHT_DYNSYM,
-    goblin::elf::section_header::SHT_GNU_VERSYM,
-    goblin::elf::section_header::SHT_GNU_VERNEED,
-    goblin::elf::section_header::SHT_GNU_VERDEF,
-    goblin::elf::section_header::SHT_RELA,
-    goblin::elf::section_header::SHT_REL,
-    19, // SHT_RELR
-];
-
-/// Dynamic tags that point at movable sections; the loader reads each table through them.
-const MOVABLE_TAGS: [u64; 10] = [
-    goblin::elf::dynamic::DT_HASH,
-    goblin::elf::dynamic::DT_GNU_HASH,
-    goblin::elf::dynamic::DT_SYMTAB,
-    goblin::elf::dynamic::DT_VERSYM,
-    goblin::elf::dynamic::DT_VERNEED,
-    goblin::elf::dynamic::DT_VERDEF,
-    goblin::elf::dynamic::DT_RELA,
-    goblin::elf::dynamic::DT_REL,
-    goblin::elf::dynamic::DT_JMPREL,
-    36, // DT_RELR
-];
-
-/// Whether a dynamic tag's value is an address (per the gABI's d_ptr use, and the GNU
-/// address range).
-fn is_address_tag(tag: u64) -> bool {
-    use goblin::elf::dynamic::*;
-    matches!(
-        tag,
-        DT_PLTGOT
-            | DT_HASH
-            | DT_STRTAB
-            | DT_SYMTAB
-            | DT_RELA
-            | DT_INIT
-            | DT_FINI
-            | DT_REL
-            | DT_JMPREL
-            | DT_INIT_ARRAY
-            | DT_FINI_ARRAY
-            | DT_PREINIT_ARRAY
-            | 34 // DT_SYMTAB_SHNDX
-            | 36 // DT_RELR
-            | DT_VERSYM
-            | DT_VERDEF
-            | DT_VERNEED
-    ) || (0x6ffffe00..=0x6ffffeff).contains(&tag)
+/// Writes `pieces` to `out`: those that are ranges of `bytes` (the original's contents) with
+/// `copy_file_range` from `src`, the others from memory. False, with `out` in an unknown state,
+/// when `src` is not the file `bytes` was read from or the kernel cannot copy between them.
+fn copy_pieces(
+    src: &File,
+    bytes: &[u8],
+    pieces: &[&[u8]],
+    out: &mut File,
+    opts: &WriteOptions,
+) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let meta = src.metadata()?;
+    let same = opts
+        .identity
+        .map_or(true, |id| id == (meta.dev(), meta.ino()));
+    if !same || meta.len() != bytes.len() as u64 {
+        return Ok(false);
+    }
+    let base = bytes.as_ptr() as usize;
+    for piece in pieces {
+        let start = (piece.as_ptr() as usize).wrapping_sub(base);
+        let from_original =
+            !piece.is_empty() && start < bytes.len() && start + piece.len() <= bytes.len();
+        if !from_original {
+            out.write_all(piece)?;
+            continue;
+        }
+        let mut off = start as libc::loff_t;
+        let mut left = piece.len();
+        while left > 0 {
+            // SAFETY: two open descriptors and an offset we own; no memory is passed.
+            let n = unsafe {
+                libc::copy_file_range(
+                    src.as_raw_fd(),
+                    &mut off,
+                    out.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    left,
+                    0,
+                )
+            };
+            match n {
+                n if n > 0 => left -= n as usize,
+                0 => return Ok(false),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    return match e.raw_os_error() {
+                        Some(libc::EINTR) => continue,
+                        Some(
+                            libc::ENOSYS
+                            | libc::EXDEV
+                            | libc::EINVAL
+                            | libc::EOPNOTSUPP
+                            | libc::EBADF,
+                        ) => Ok(false),
+                        _ => Err(e),
+                    };
+                }
+            }
+        }
+    }
+    Ok(true)
 }
 
-/// Work that needs the appended segment, collected before it is laid out.
-#[derive(Default)]
-struct Growth {
-    /// Bytes to add after the copied `.dynstr`, and the dynamic entries to point at them
-    /// (entry index → offset in `new_strings`).
-    new_strings: Vec<u8>,
-    string_entries: Vec<(usize, u64, u64)>, // (entry index, tag, offset in new_strings)
-    /// Spans of the old table to NUL in the copy (and in place): old RUNPATH strings.
-    blank: Vec<(u64, u64)>,
-    interpreter: Option<Vec<u8>>,
-    /// The bytes moved out of the way of a grown program header table.
-    moved: Vec<u8>,
-    /// See [`Edit::retired_load`].
-    retired_load: Option<ProgramHeader>,
-    /// `.dynamic` has no room for a new entry: a copy of it, with the entry, goes into the
-    /// new segment, and every dynamic-entry change is made to the copy (`dyn_updates`:
-    /// entry index, tag, value; an index past the old entries adds one).
-    move_dynamic: bool,
-    dyn_updates: Vec<(usize, u64, u64)>,
-    /// The old R(UN)PATH string's span, when nothing else shares it (see `extend_segment`).
-    own_span: Option<(u64, u64)>,
-    tail: Vec<u8>,
-}
-
-impl Growth {
-    fn needed(&self) -> bool {
-        !self.string_entries.is_empty() || self.interpreter.is_some()
+/// Maps in every page of `bytes` when it is a file mapping (page-aligned), before it is
+/// copied into the page cache: the kernel copies from user memory without taking faults, and
+/// on each source page not yet mapped it zeroes the new page-cache folio, faults the page in
+/// and copies again (a fifth of the run's time on the benchmark, with large folios). Best
+/// effort: an older kernel without MADV_POPULATE_READ just takes the slow path.
+fn populate(bytes: &[u8]) {
+    let addr = bytes.as_ptr() as usize;
+    if bytes.is_empty() || addr % PAGE as usize != 0 {
+        return;
+    }
+    // SAFETY: advice on memory the slice covers; it changes no contents.
+    unsafe {
+        libc::madvise(
+            addr as *mut libc::c_void,
+            bytes.len(),
+            libc::MADV_POPULATE_READ,
+        );
     }
 }
 
-struct Planner<'a> {
-    info: &'a ElfInfo,
-    bytes: &'a [u8],
-    patches: Vec<Patch>,
-    grow: Growth,
-    notes: Vec<String>,
-    placement: Placement,
-}
-
-impl Planner<'_> {
-    fn use_strategy(&mut self, s: Placement, note: String) {
-        self.placement = self.placement.max(s);
-        self.notes.push(note);
-    }
-
-    fn runpath(&mut self, new: &[u8]) -> Result<(), Refusal> {
-        let d = self.info.dynamic.as_ref().ok_or(Refusal::NotDynamic)?;
-        let strtab = d.strtab.ok_or(Refusal::NoStringTable)?;
-        // Every R(UN)PATH entry gets the new value, keeping its tag: RPATH stays RPATH.
-        let targets: Vec<(usize, u64, u64)> = (d.entries.iter().enumerate())
-            .filter(|(_, e)| e.0 == DT_RPATH || e.0 == DT_RUNPATH)
-            .map(|(i, e)| (i, e.0, e.1))
-            .collect();
-        if targets.is_empty() {
-            let slot = d.entries.len();
-            self.grow.string_entries.push((slot, DT_RUNPATH, 0));
-            self.grow.new_strings.extend_from_slice(new);
-            self.grow.new_strings.push(0);
-            if d.spare_null_slots == 0 {
-                // patchelf's way: .dynamic moves to the new segment, one entry longer.
-                self.grow.move_dynamic = true;
-                self.notes
-                    .push("DT_RUNPATH added to a copy of .dynamic (no spare DT_NULL slot)".into());
+/// Writes `pieces` one after the other with as few `writev`s as the kernel allows: one pass
+/// over the page cache, where a `write` per piece would have the file system zero the rest of
+/// each new page (or large folio) that a piece ends inside, only to overwrite it next.
+fn write_all_vectored(f: &mut File, pieces: &[&[u8]]) -> std::io::Result<()> {
+    let mut pieces: Vec<&[u8]> = pieces.iter().copied().filter(|p| !p.is_empty()).collect();
+    while !pieces.is_empty() {
+        let slices: Vec<IoSlice> = pieces.iter().map(|p| IoSlice::new(p)).collect();
+        let mut n = match f.write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut done = 0;
+        for p in pieces.iter_mut() {
+            if n >= p.len() {
+                n -= p.len();
+                done += 1;
             } else {
-                self.notes
-                    .push("DT_RUNPATH added in a spare DT_NULL slot".into());
-            }
-            return Ok(());
-        }
-        let old: Vec<&[u8]> = targets
-            .iter()
-            .map(|t| strtab_string(self.bytes, &strtab, t.2).unwrap_or_default())
-            .collect();
-        if old.iter().all(|o| *o == new) {
-            return Ok(());
-        }
-        let mut spans: Vec<(u64, u64)> = targets
-            .iter()
-            .zip(&old)
-            .map(|(t, o)| (t.2, t.2 + o.len() as u64))
-            .collect();
-        spans.sort_unstable();
-        spans.dedup();
-        let unshared = self.unshared(d, &strtab, &spans);
-        let kinds = if targets.iter().any(|t| t.1 == DT_RPATH) {
-            "RPATH"
-        } else {
-            "RUNPATH"
-        };
-        if spans
-            .iter()
-            .any(|(s, e)| overlaps_headers(self.info, strtab.offset + s, e - s + 1))
-        {
-            return Err(Refusal::Unsupported(
-                "the RUNPATH string overlaps the ELF header, the program headers or .dynamic"
-                    .into(),
-            ));
-        }
-        if let Ok(()) = &unshared {
-            if spans.iter().all(|(s, e)| new.len() as u64 <= e - s) {
-                for (s, e) in &spans {
-                    let mut b = new.to_vec();
-                    b.resize((e - s) as usize, 0);
-                    self.patches.push(Patch {
-                        offset: strtab.offset + s,
-                        bytes: b,
-                    });
-                }
-                self.use_strategy(Placement::InPlace, format!("{kinds} rewritten in place"));
-                return Ok(());
-            }
-            self.grow.blank = spans.clone();
-            if let [one] = spans[..] {
-                self.grow.own_span = Some(one);
-            }
-        }
-        for t in &targets {
-            self.grow.string_entries.push((t.0, t.1, 0));
-        }
-        self.grow.new_strings.extend_from_slice(new);
-        self.grow.new_strings.push(0);
-        let why = match unshared {
-            Ok(()) => "longer than the old string".to_string(),
-            Err(e) => format!("old string not editable in place: {e}"),
-        };
-        self.notes
-            .push(format!("{kinds} set in a copy of .dynstr ({why})"));
-        Ok(())
-    }
-
-    /// Ok if nothing but the R(UN)PATH entries themselves uses a byte of `spans` (`[start,
-    /// NUL]` offsets): a symbol, version or other dynamic string sharing the bytes — the whole
-    /// string, a tail or a prefix of it — would be rewritten with it.
-    fn unshared(&self, d: &Dynamic, strtab: &StrTab, spans: &[(u64, u64)]) -> Result<(), String> {
-        let string_end =
-            |r: u64| r + strtab_string(self.bytes, strtab, r).map_or(0, |s| s.len() as u64);
-        for r in string_refs(self.info, d, self.bytes)? {
-            let end = string_end(r);
-            for &(s, e) in spans {
-                // A reference to exactly the NUL is an empty string, which NUL-filling keeps.
-                if r < e && end >= s {
-                    return Err(format!("string offset {r:#x} shares bytes with it"));
-                }
-            }
-        }
-        // Two R(UN)PATH strings are each rewritten: the same one twice is fine, a tail of
-        // another is not.
-        for &(r, end) in spans {
-            for &(s, e) in spans {
-                if (r, end) != (s, e) && r != e && r <= e && end >= s {
-                    return Err(format!("string offset {r:#x} shares bytes with it"));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn interpreter(&mut self, new: &[u8]) -> Result<(), Refusal> {
-        let interp = self
-            .info
-            .interpreter
-            .as_ref()
-            .ok_or(Refusal::NoInterpreter)?;
-        if interp.path == new {
-            return Ok(());
-        }
-        if overlaps_headers(self.info, interp.range.offset, interp.range.size) {
-            return Err(Refusal::Unsupported(
-                "PT_INTERP's bytes overlap the ELF header, the program headers or .dynamic".into(),
-            ));
-        }
-        if new.len() < interp.range.size as usize {
-            let mut b = new.to_vec();
-            b.resize(interp.range.size as usize, 0);
-            self.patches.push(Patch {
-                offset: interp.range.offset,
-                bytes: b,
-            });
-            self.use_strategy(Placement::InPlace, "interpreter rewritten in place".into());
-        } else {
-            self.grow.interpreter = Some(new.to_vec());
-            self.notes
-                .push("PT_INTERP moved to the appended segment (longer)".into());
-        }
-        Ok(())
-    }
-
-    fn append_segment(&mut self) -> Result<(), Refusal> {
-        let info = self.info;
-        let codec = info.codec();
-        let unsupported = |m: &str| Refusal::Unsupported(m.to_string());
-        let loads: Vec<&ProgramHeader> = info.loads().collect();
-        if loads.windows(2).any(|w| w[0].p_vaddr > w[1].p_vaddr) {
-            return Err(unsupported("PT_LOAD entries are not sorted by address"));
-        }
-        let last_load = info
-            .program_headers
-            .iter()
-            .rposition(|p| p.p_type == PT_LOAD)
-            .ok_or_else(|| unsupported("no PT_LOAD"))?;
-
-        let room = self.header_room()?;
-        let null_slot = match room {
-            HeaderRoom::NullEntry(k) | HeaderRoom::DynstrLoad(k) | HeaderRoom::EmptyLoad(k) => {
-                Some(k)
-            }
-            _ => None,
-        };
-        self.grow.retired_load = match room {
-            HeaderRoom::DynstrLoad(k) | HeaderRoom::EmptyLoad(k) => {
-                Some(info.program_headers[k].clone())
-            }
-            _ => None,
-        };
-        let in_the_way = match &room {
-            HeaderRoom::GrowTable(unit) => Some(unit.clone()),
-            _ => None,
-        };
-        let move_table = matches!(room, HeaderRoom::MoveTable);
-
-        // Placement: P covers every alignment the loader may apply; the segment starts in a
-        // P-region above everything mapped, so it shares no page with another segment, and
-        // its file offset is only page-aligned (congruent mod P) to keep padding small.
-        let page = info.arch_page_size();
-        let align = loads
-            .iter()
-            .map(|p| p.p_align)
-            .chain([page])
-            .max()
-            .unwrap_or(page);
-        if !align.is_power_of_two() {
-            return Err(unsupported("PT_LOAD alignment is not a power of two"));
-        }
-        let file_len = self.bytes.len() as u64;
-        let seg_off = file_len.next_multiple_of(page);
-        let top = info
-            .loads()
-            .map(|p| p.p_vaddr.saturating_add(p.p_memsz))
-            .max()
-            .unwrap_or(0);
-        let seg_vaddr = top
-            .checked_next_multiple_of(align)
-            .ok_or_else(|| unsupported("address space exhausted"))?
-            + seg_off % align;
-        // Whatever the segment will hold (copies of file bytes, the new strings, the table)
-        // must have addresses, so that no sum below wraps.
-        let most = (2 * file_len)
-            .saturating_add(self.grow.new_strings.len() as u64)
-            .saturating_add(self.grow.interpreter.as_ref().map_or(0, |i| i.len() as u64))
-            .saturating_add(page + 0x10000 * codec.phdr_size() as u64);
-        if !seg_vaddr
-            .checked_add(most)
-            .is_some_and(|end| codec.fits_word(end))
-        {
-            return Err(unsupported("address space exhausted"));
-        }
-
-        let d = info.dynamic.as_ref();
-        let mut seg: Vec<u8> = Vec::new();
-        let phnum = info.program_headers.len() + usize::from(null_slot.is_none());
-        let mut phdrs = info.program_headers.clone();
-        let table_len = phnum * codec.phdr_size();
-
-        // The segment's layout: [a moved program header table][the bytes moved out of the
-        // way of a grown one][the new interpreter][a copy of .dynamic][the copy of .dynstr,
-        // new strings at its end]. The table first, because binutils (strip, objcopy) takes
-        // a segment that holds the program headers to hold them at its start; .dynstr last,
-        // so that a later, longer RUNPATH can extend the segment in place.
-        if move_table {
-            seg.resize(table_len, 0);
-        }
-
-        // The bytes in the way of a grown table, copied whole near the segment's
-        // (page-aligned) start, at the same offset modulo their largest alignment, so every
-        // alignment inside them holds.
-        if let Some(unit) = in_the_way.as_ref().filter(|u| u.end > u.off) {
-            let pad = unit.off % unit.align;
-            seg.resize(pad as usize, 0);
-            self.move_unit(unit, seg_off + pad, seg_vaddr + pad, &mut phdrs)?;
-            seg.extend_from_slice(&self.grow.moved);
-        }
-
-        if let Some(new) = self.grow.interpreter.clone() {
-            let interp = info.interpreter.as_ref().ok_or(Refusal::NoInterpreter)?;
-            let start = seg.len() as u64;
-            seg.extend_from_slice(&new);
-            seg.push(0);
-            let size = new.len() as u64 + 1;
-            let ph = phdrs
-                .iter_mut()
-                .find(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
-                .ok_or(Refusal::NoInterpreter)?;
-            let old_vaddr = ph.p_vaddr;
-            (ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz) = (
-                seg_off + start,
-                seg_vaddr + start,
-                seg_vaddr + start,
-                size,
-                size,
-            );
-            self.patch_section(
-                interp.range.offset,
-                old_vaddr,
-                seg_off + start,
-                seg_vaddr + start,
-                size,
-            );
-        }
-
-        // Room for the copy of .dynamic, filled once every entry's value is known.
-        let dynamic_at = match (self.grow.move_dynamic, d) {
-            (true, Some(d)) => {
-                let added = self
-                    .grow
-                    .string_entries
-                    .iter()
-                    .filter(|e| e.0 >= d.entries.len())
-                    .count();
-                let pos = seg.len().next_multiple_of(codec.word_size());
-                // The entries, the terminating DT_NULL and a spare one for the next addition.
-                seg.resize(pos + (d.entries.len() + added + 2) * codec.dyn_size(), 0);
-                Some(pos)
-            }
-            _ => None,
-        };
-
-        if !self.grow.string_entries.is_empty() {
-            let d = d.ok_or(Refusal::NotDynamic)?;
-            let strtab = d.strtab.ok_or(Refusal::NoStringTable)?;
-            let start = seg.len() as u64;
-            let old =
-                slice(self.bytes, strtab.offset, strtab.size).ok_or(Refusal::NoStringTable)?;
-            let mut copy = old.to_vec();
-            for &(s, e) in &self.grow.blank {
-                copy[s as usize..e as usize].fill(0);
-                self.patches.push(Patch {
-                    offset: strtab.offset + s,
-                    bytes: vec![0; (e - s) as usize],
-                });
-            }
-            let appended_at = copy.len() as u64;
-            copy.extend_from_slice(&self.grow.new_strings);
-            seg.extend_from_slice(&copy);
-            let (vaddr, size) = (seg_vaddr + start, copy.len() as u64);
-            for (i, &(tag, _)) in d.entries.iter().enumerate() {
-                match tag {
-                    DT_STRTAB => self.patch_dyn(d, i, tag, vaddr),
-                    DT_STRSZ => self.patch_dyn(d, i, tag, size),
-                    _ => {}
-                }
-            }
-            for &(i, tag, off) in &self.grow.string_entries.clone() {
-                self.patch_dyn(d, i, tag, appended_at + off);
-            }
-            self.patch_section(strtab.offset, strtab.vaddr, seg_off + start, vaddr, size);
-        }
-
-        if let Some(pos) = dynamic_at {
-            self.move_dynamic(&mut seg, pos, seg_off, seg_vaddr, &mut phdrs)?;
-        }
-
-        let seg_size = seg.len() as u64;
-        let load = ProgramHeader {
-            p_type: PT_LOAD,
-            // The loader writes to `.dynamic` (DT_DEBUG) when it is there.
-            p_flags: if self.grow.move_dynamic {
-                PF_R | PF_W
-            } else {
-                PF_R
-            },
-            p_offset: seg_off,
-            p_vaddr: seg_vaddr,
-            p_paddr: seg_vaddr,
-            p_filesz: seg_size,
-            p_memsz: seg_size,
-            p_align: align,
-        };
-        if !codec.fits_word(seg_vaddr + seg_size) {
-            return Err(unsupported(
-                "new segment does not fit a 32-bit address space",
-            ));
-        }
-        // The loader maps PT_LOADs in table order and expects ascending addresses, so the new
-        // (highest) one goes right after the last existing PT_LOAD.
-        match null_slot {
-            Some(k) if k > last_load => phdrs[k] = load,
-            Some(k) => {
-                phdrs.remove(k);
-                phdrs.insert(last_load, load);
-            }
-            None => phdrs.insert(last_load + 1, load),
-        }
-        if in_the_way.is_some() {
-            // The table grows where it is: PT_PHDR must cover the new entry too.
-            let size = table_len as u64;
-            for p in phdrs.iter_mut().filter(|p| p.p_type == PT_PHDR) {
-                (p.p_filesz, p.p_memsz) = (size, size);
-            }
-        }
-        if move_table {
-            // A library's table moved to the new segment's start: PT_PHDR follows it.
-            let size = table_len as u64;
-            for p in phdrs.iter_mut().filter(|p| p.p_type == PT_PHDR) {
-                (p.p_offset, p.p_vaddr, p.p_paddr, p.p_filesz, p.p_memsz) =
-                    (seg_off, seg_vaddr, seg_vaddr, size, size);
-            }
-        }
-        let table: Vec<u8> = phdrs.iter().flat_map(|p| codec.encode_phdr(p)).collect();
-        // The table is rewritten where it is (unless it moves): any other segment whose bytes
-        // still share its span once moved ones point at their copies (an interpreter string
-        // inside it, in a crafted file) would change too.
-        if !move_table {
-            let span = (info.phoff, info.phoff.saturating_add(table.len() as u64));
-            if phdrs.iter().any(|p| {
-                ![PT_LOAD, PT_PHDR, PT_NULL].contains(&p.p_type)
-                    && p.p_filesz > 0
-                    && p.p_offset < span.1
-                    && span.0 < p.p_offset.saturating_add(p.p_filesz)
-            }) {
-                return Err(unsupported(
-                    "a segment's bytes lie inside the program header table",
-                ));
-            }
-        }
-        if let Some(unit) = &in_the_way {
-            // The grown table over the old one and the start of what moved; the rest of what
-            // moved is zeroed, so no stale copy (of a note, say) is found there.
-            let table_end = info.phoff + table.len() as u64;
-            self.patches.push(Patch {
-                offset: info.phoff,
-                bytes: table,
-            });
-            if unit.end > table_end {
-                self.patches.push(Patch {
-                    offset: table_end,
-                    bytes: vec![0; (unit.end - table_end) as usize],
-                });
-            }
-            let (_, phnum_at) = codec.ehdr_phoff_phnum();
-            let mut b = Vec::new();
-            codec.put_u16(&mut b, phnum as u16);
-            self.patches.push(Patch {
-                offset: phnum_at,
-                bytes: b,
-            });
-        } else if move_table {
-            seg[..table_len].copy_from_slice(&table);
-            let (phoff_at, phnum_at) = codec.ehdr_phoff_phnum();
-            let mut b = Vec::new();
-            codec.put_word(&mut b, seg_off);
-            self.patches.push(Patch {
-                offset: phoff_at,
-                bytes: b,
-            });
-            let mut b = Vec::new();
-            codec.put_u16(&mut b, phnum as u16);
-            self.patches.push(Patch {
-                offset: phnum_at,
-                bytes: b,
-            });
-        } else {
-            self.patches.push(Patch {
-                offset: info.phoff,
-                bytes: table,
-            });
-        }
-        self.grow.tail = vec![0; (seg_off - file_len) as usize];
-        self.grow.tail.extend_from_slice(&seg);
-        let (placement, how) = match &room {
-            HeaderRoom::NullEntry(_) => (Placement::NullHeaderEntry, "PT_NULL slot reused".into()),
-            HeaderRoom::EmptyLoad(_) => (
-                Placement::EmptyLoadReused,
-                "the empty PT_LOAD's entry reused".into(),
-            ),
-            HeaderRoom::DynstrLoad(_) => (
-                Placement::DynstrLoadReplaced,
-                "replacing the PT_LOAD that held only the old .dynstr".into(),
-            ),
-            HeaderRoom::GrowTable(u) if u.end > u.off => (
-                Placement::HeaderTableGrown,
-                format!(
-                    "program header table grown in place, {} moved into the segment",
-                    crate::report::count(u.sections, "section")
-                ),
-            ),
-            HeaderRoom::GrowTable(_) => (
-                Placement::HeaderTableGrown,
-                "program header table grown in place".into(),
-            ),
-            HeaderRoom::MoveTable => (
-                Placement::HeaderTableMoved,
-                "program header table moved to its start".into(),
-            ),
-        };
-        let how: String = how;
-        self.use_strategy(
-            placement,
-            format!(
-                "appended PT_LOAD at offset {seg_off:#x} vaddr {seg_vaddr:#x} ({seg_size} bytes, align {align:#x}; {how})"
-            ),
-        );
-        Ok(())
-    }
-
-    /// A longer RUNPATH in a file whose `.dynstr` ends its last segment and the file, with the
-    /// old string its last (what `append_segment` lays out): the string is rewritten where it
-    /// starts and the segment grows by the difference. Repeated runs then converge instead of
-    /// appending a copy each. False when the file is not laid out so (or more is asked).
-    fn extend_segment(&mut self) -> bool {
-        let info = self.info;
-        let codec = info.codec();
-        let (Some(d), Some((s, e))) = (info.dynamic.as_ref(), self.grow.own_span) else {
-            return false;
-        };
-        let Some(strtab) = d.strtab else {
-            return false;
-        };
-        let file_len = self.bytes.len() as u64;
-        let only_strings = self.grow.interpreter.is_none()
-            && !self.grow.move_dynamic
-            && self
-                .grow
-                .string_entries
-                .iter()
-                .all(|e| e.0 < d.entries.len());
-        let Some(k) = info
-            .program_headers
-            .iter()
-            .rposition(|p| p.p_type == PT_LOAD)
-        else {
-            return false;
-        };
-        let load = &info.program_headers[k];
-        let laid_out = e + 1 == strtab.size
-            && strtab.offset.checked_add(strtab.size) == Some(file_len)
-            && load.p_offset.checked_add(load.p_filesz) == Some(file_len)
-            && load.p_filesz == load.p_memsz
-            && load.p_offset <= strtab.offset
-            && strtab.vaddr.checked_sub(load.p_vaddr) == Some(strtab.offset - load.p_offset)
-            && info.loads().all(|p| p.p_vaddr <= load.p_vaddr)
-            && info.shoff < load.p_offset;
-        if !only_strings || !laid_out {
-            return false;
-        }
-        let new: Vec<u8> = self
-            .grow
-            .new_strings
-            .iter()
-            .copied()
-            .take_while(|&b| b != 0)
-            .collect();
-        // The table without the old string, with the new one and its NUL; the segment's end.
-        let grown = (strtab.size.checked_sub(e - s + 1))
-            .and_then(|rest| rest.checked_add(new.len() as u64 + 1));
-        let end = grown.and_then(|grown| {
-            (load
-                .p_vaddr
-                .checked_add(load.p_memsz)?
-                .checked_sub(strtab.size))?
-            .checked_add(grown)
-        });
-        let (Some(grown), Some(end)) = (grown, end) else {
-            return false;
-        };
-        if !codec.fits_word(end) || grown < strtab.size {
-            return false;
-        }
-        // The old string's bytes up to the end of the file, then the rest of the new one.
-        let mut bytes = new;
-        bytes.push(0);
-        let inside = (e - s + 1) as usize;
-        self.grow.tail = bytes.split_off(inside.min(bytes.len()));
-        bytes.resize(inside, 0);
-        self.patches.push(Patch {
-            offset: strtab.offset + s,
-            bytes,
-        });
-        for (i, &(tag, _)) in d.entries.iter().enumerate() {
-            if tag == DT_STRSZ {
-                self.patch_dyn(d, i, tag, grown);
-            }
-        }
-        let mut grown_load = load.clone();
-        grown_load.p_filesz += grown - strtab.size;
-        grown_load.p_memsz += grown - strtab.size;
-        self.patches.push(Patch {
-            offset: info.phoff + (k * codec.phdr_size()) as u64,
-            bytes: codec.encode_phdr(&grown_load),
-        });
-        self.patch_section(
-            strtab.offset,
-            strtab.vaddr,
-            strtab.offset,
-            strtab.vaddr,
-            grown,
-        );
-        self.grow.retired_load = Some(load.clone());
-        self.grow.string_entries.clear();
-        self.use_strategy(
-            Placement::ExtendLastSegment,
-            format!(
-                "RUNPATH rewritten at the end of the last segment, which grows by {} bytes",
-                grown - strtab.size
-            ),
-        );
-        true
-    }
-
-    /// Where the new PT_LOAD's program header goes, least disturbing first. A PT_LOAD mapping
-    /// only the `.dynstr` being replaced (patchelf's and auditwheel's layout) must be the one
-    /// reused: left behind with no section in it, binutils would rewrite it as an empty
-    /// segment at an unaligned offset, which no loader accepts. Then a PT_NULL entry; then the
-    /// table grown where it is (what binutils' strip and objcopy can re-lay), moving what is
-    /// in its way; then, in a library, the table moved to the new segment's start. An
-    /// executable's table stays in its first segment: the kernel finds it there.
-    fn header_room(&self) -> Result<HeaderRoom, Refusal> {
-        let info = self.info;
-        if let Some(k) = self.lone_dynstr_load() {
-            return Ok(HeaderRoom::DynstrLoad(k));
-        }
-        if let Some(k) = info
-            .program_headers
-            .iter()
-            .position(|p| p.p_type == PT_NULL)
-        {
-            return Ok(HeaderRoom::NullEntry(k));
-        }
-        // A PT_LOAD of nothing (bfd keeps one for an output section it emptied) maps nothing.
-        if let Some(k) = info
-            .program_headers
-            .iter()
-            .position(|p| p.p_type == PT_LOAD && p.p_memsz == 0 && p.p_filesz == 0)
-        {
-            return Ok(HeaderRoom::EmptyLoad(k));
-        }
-        if info.program_headers.len() + 1 >= 0xffff {
-            return Err(Refusal::Unsupported("too many program headers".into()));
-        }
-        let stays = match self.in_the_way() {
-            Ok(unit) => return Ok(HeaderRoom::GrowTable(unit)),
-            Err(why) => why,
-        };
-        let cannot = |and: &str| {
-            Refusal::NoProgramHeaderSlot(format!(
-                "the table cannot grow in place ({stays}), and {and}"
-            ))
-        };
-        match (info.e_type == ET_DYN, info.interpreter.is_some()) {
-            (true, false) => Ok(HeaderRoom::MoveTable),
-            (_, true) => Err(cannot("an executable's program header table cannot move")),
-            (false, false) => Err(cannot(
-                "the program header table only moves in shared libraries",
-            )),
-        }
-    }
-
-    /// The PT_LOAD that maps the `.dynstr` being copied and nothing else (no other section,
-    /// segment, dynamic pointer or `.bss`), if there is one.
-    fn lone_dynstr_load(&self) -> Option<usize> {
-        let info = self.info;
-        if self.grow.string_entries.is_empty() || info.section_headers.is_empty() {
-            return None;
-        }
-        let strtab = info.dynamic.as_ref()?.strtab?;
-        let k = info.program_headers.iter().position(|p| {
-            p.p_type == PT_LOAD
-                && p.p_offset <= strtab.offset
-                && strtab.offset.saturating_add(strtab.size)
-                    <= p.p_offset.saturating_add(p.p_filesz)
-        })?;
-        let load = &info.program_headers[k];
-        let (off, end) = (load.p_offset, load.p_offset.saturating_add(load.p_filesz));
-        let overlaps = |o: u64, size: u64| size > 0 && o < end && off < o.saturating_add(size);
-        let others = info.section_headers.iter().any(|s| {
-            s.sh_flags & u64::from(SHF_ALLOC) != 0
-                && (s.sh_offset, s.sh_size) != (strtab.offset, strtab.size)
-                && ((s.sh_type != SHT_NOBITS && overlaps(s.sh_offset, s.sh_size)) || {
-                    // .bss and friends occupy no file bytes but do occupy its addresses.
-                    let (a, e) = (load.p_vaddr, load.p_vaddr.saturating_add(load.p_memsz));
-                    s.sh_size > 0 && s.sh_addr < e && a < s.sh_addr.saturating_add(s.sh_size)
-                })
-        });
-        let segments = info
-            .program_headers
-            .iter()
-            .enumerate()
-            .any(|(i, p)| i != k && p.p_type != PT_NULL && overlaps(p.p_offset, p.p_filesz));
-        let (a, e) = (load.p_vaddr, load.p_vaddr.saturating_add(load.p_memsz));
-        let pointers = info.dynamic.as_ref().is_some_and(|d| {
-            d.entries.iter().any(|&(tag, val)| {
-                tag != goblin::elf::dynamic::DT_STRTAB && is_address_tag(tag) && val >= a && val < e
-            })
-        });
-        let sole = info.section_headers.iter().any(|s| {
-            (s.sh_offset, s.sh_addr, s.sh_size) == (strtab.offset, strtab.vaddr, strtab.size)
-        });
-        let headers = overlaps_headers(info, load.p_offset, load.p_filesz);
-        (load.p_memsz == load.p_filesz && sole && !others && !segments && !pointers && !headers)
-            .then_some(k)
-    }
-
-    /// The bytes right after the program header table that one more entry would overwrite,
-    /// widened to whole sections and whole note/interpreter segments, when all of it can
-    /// move: data that only program headers, section headers and the dynamic tags below point
-    /// at. Code, `.dynamic`, `.dynstr` and anything another segment covers stay.
-    fn in_the_way(&self) -> Result<Unit, String> {
-        let info = self.info;
-        let codec = info.codec();
-        let entry = codec.phdr_size() as u64;
-        let ehsize = if codec.word_size() == 8 { 64 } else { 52 };
-        if info.phoff != ehsize {
-            return Err("the program header table does not follow the ELF header".into());
-        }
-        let old_end = info.phoff + info.program_headers.len() as u64 * entry;
-        let new_end = old_end + entry;
-        let first = info.loads().next().ok_or("no PT_LOAD")?;
-        if first.p_offset != 0 || first.p_filesz < new_end {
-            return Err("the first PT_LOAD does not map the headers".into());
-        }
-        if info.section_headers.is_empty() {
-            return Err("no section headers tell what follows the table".into());
-        }
-        let alloc: Vec<&goblin::elf::SectionHeader> = info
-            .section_headers
-            .iter()
-            .filter(|s| s.sh_flags & u64::from(SHF_ALLOC) != 0)
-            .filter(|s| s.sh_type != SHT_NOBITS && s.sh_size > 0)
-            .collect();
-        let overlaps =
-            |off: u64, size: u64, lo: u64, hi: u64| off < hi && lo < off.saturating_add(size);
-        // The bytes the grown table takes, and whatever occupies them: sections, segments other
-        // than the loads and the table's own, and anything a dynamic tag points at.
-        let (mut lo, mut hi) = (old_end, new_end);
-        let first_vaddr = first.p_vaddr;
-        let occupied = alloc
-            .iter()
-            .any(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
-            || info.program_headers.iter().any(|p| {
-                ![PT_LOAD, PT_PHDR, PT_NULL].contains(&p.p_type)
-                    && overlaps(p.p_offset, p.p_filesz, lo, hi)
-            })
-            || info.dynamic.as_ref().is_some_and(|d| {
-                d.entries.iter().any(|&(tag, val)| {
-                    is_address_tag(tag)
-                        && val >= first_vaddr.saturating_add(lo)
-                        && val < first_vaddr.saturating_add(hi)
-                })
-            });
-        if !occupied {
-            return Ok(Unit {
-                off: new_end,
-                end: new_end,
-                vaddr: 0,
-                sections: 0,
-                align: 1,
-            });
-        }
-        // Whole sections and whole note/interpreter segments: widen until nothing straddles.
-        loop {
-            let before = (lo, hi);
-            let spans = alloc.iter().map(|s| (s.sh_offset, s.sh_size)).chain(
-                info.program_headers
-                    .iter()
-                    .filter(|p| MOVABLE_SEGMENTS.contains(&p.p_type))
-                    .map(|p| (p.p_offset, p.p_filesz)),
-            );
-            for (off, size) in spans {
-                if size > 0 && overlaps(off, size, lo, hi) {
-                    (lo, hi) = (lo.min(off), hi.max(off.saturating_add(size)));
-                }
-            }
-            if (lo, hi) == before {
+                *p = &p[n..];
                 break;
             }
         }
-        if lo < old_end || hi > first.p_filesz {
-            return Err("the sections after the table are not all in the first PT_LOAD".into());
+        pieces.drain(..done);
+    }
+    Ok(())
+}
+
+/// Re-read the result and compare it with the original and the plan.
+fn check(old: &[u8], new: &[u8], edit: &ElfEdit) -> Result<(), String> {
+    // Outside the patched ranges (merged, in order) the old bytes must be there unchanged:
+    // compared slice by slice, which is memcmp's speed rather than a byte loop's.
+    let mut ranges: Vec<(usize, usize)> = edit
+        .patches
+        .iter()
+        .map(|p| (p.offset as usize, p.offset as usize + p.bytes.len()))
+        .collect();
+    ranges.sort_unstable();
+    if new.len() != old.len() + edit.tail.len() || new[old.len()..] != edit.tail[..] {
+        return Err("the result does not end with the planned tail".into());
+    }
+    let mut from = 0;
+    for (start, end) in ranges
+        .into_iter()
+        .map(|(s, e)| (s.min(old.len()), e.min(old.len())))
+        .chain([(old.len(), old.len())])
+    {
+        if start > from && old[from..start] != new[from..start] {
+            let i = from + (from..start).position(|i| old[i] != new[i]).unwrap_or(0);
+            return Err(format!("byte {i:#x} changed outside the planned ranges"));
         }
-        if info.section_headers.iter().any(|s| {
-            s.sh_flags & u64::from(SHF_ALLOC) == 0
-                && s.sh_type != SHT_NOBITS
-                && s.sh_size > 0
-                && overlaps(s.sh_offset, s.sh_size, lo, hi)
-        }) {
-            return Err("a section that is not loaded lies among them".into());
+        from = from.max(end);
+    }
+    let before = ElfInfo::parse(old)
+        .ok()
+        .flatten()
+        .ok_or("original no longer parses")?;
+    let after = ElfInfo::parse(new)
+        .map_err(|e| e.to_string())?
+        .ok_or("result is not ELF")?;
+    let (bd, ad) = (before.dynamic.as_ref(), after.dynamic.as_ref());
+    if bd.map(|d| (&d.needed, &d.soname)) != ad.map(|d| (&d.needed, &d.soname)) {
+        return Err("DT_NEEDED or DT_SONAME changed".into());
+    }
+    if let Some(want) = &edit.change.runpath {
+        let d = ad.ok_or("dynamic section vanished")?;
+        let got: Vec<&Vec<u8>> = [&d.runpath, &d.rpath]
+            .into_iter()
+            .flatten()
+            .map(|s| &s.bytes)
+            .collect();
+        if got.is_empty() || got.iter().any(|g| *g != want) {
+            return Err("RUNPATH does not read back as planned".into());
         }
-        let shdrs = info.section_headers.len() as u64 * codec.shdr_size();
-        if overlaps(info.shoff, shdrs, lo, hi) {
-            return Err("the section header table lies among them".into());
+    }
+    let interp = |i: &ElfInfo| i.interpreter.as_ref().map(|i| i.path.clone());
+    let want = edit.change.interpreter.clone().or_else(|| interp(&before));
+    if interp(&after) != want {
+        return Err("interpreter does not read back as planned".into());
+    }
+    if edit.change.runpath.is_none() {
+        let paths =
+            |d: Option<&super::read::Dynamic>| d.map(|d| (d.runpath.clone(), d.rpath.clone()));
+        if paths(bd) != paths(ad) {
+            return Err("RUNPATH changed unasked".into());
         }
-        for p in &info.program_headers {
-            let movable = [
-                PT_LOAD,
-                PT_PHDR,
-                PT_NOTE,
-                PT_GNU_PROPERTY,
-                PT_INTERP,
-                PT_NULL,
-            ];
-            if !movable.contains(&p.p_type) && overlaps(p.p_offset, p.p_filesz, lo, hi) {
-                return Err(format!("a segment of type {:#x} covers them", p.p_type));
-            }
+    }
+    check_loads(&before, &after, edit.retired_load.as_ref())
+}
+
+/// PT_LOADs ascend; a new one is congruent mod p_align and shares no page with another;
+/// every original one survives but the one the plan retired.
+fn check_loads(
+    before: &ElfInfo,
+    after: &ElfInfo,
+    retired: Option<&goblin::elf::ProgramHeader>,
+) -> Result<(), String> {
+    let loads: Vec<_> = after.loads().collect();
+    if loads.len() > before.loads().count() + usize::from(retired.is_none()) {
+        return Err("more PT_LOADs than planned".into());
+    }
+    if let Some(gone) = before
+        .loads()
+        .filter(|o| Some(*o) != retired)
+        .find(|o| !loads.contains(o))
+    {
+        return Err(format!("the PT_LOAD at {:#x} changed", gone.p_vaddr));
+    }
+    if loads.windows(2).any(|w| w[0].p_vaddr > w[1].p_vaddr) {
+        return Err("PT_LOAD entries are not in ascending order".into());
+    }
+    // (An original one is as the file had it, odd or not.)
+    for p in loads.iter().filter(|p| !before.loads().any(|o| o == **p)) {
+        if p.p_align > 1 && (p.p_vaddr.wrapping_sub(p.p_offset)) % p.p_align != 0 {
+            return Err(format!(
+                "PT_LOAD at {:#x}: offset and address not congruent mod p_align",
+                p.p_vaddr
+            ));
         }
-        let mut sections = 0;
-        let mut align = info
+    }
+    let page = after.arch_page_size();
+    let pages = |p: &goblin::elf::ProgramHeader| {
+        (
+            p.p_vaddr / page,
+            p.p_vaddr.saturating_add(p.p_memsz).div_ceil(page),
+        )
+    };
+    for new in loads.iter().filter(|p| {
+        !before
             .program_headers
             .iter()
-            .filter(|p| MOVABLE_SEGMENTS.contains(&p.p_type))
-            .filter(|p| overlaps(p.p_offset, p.p_filesz, lo, hi))
-            .map(|p| p.p_align)
-            .max()
-            .unwrap_or(1);
-        for s in alloc
-            .iter()
-            .filter(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
-        {
-            align = align.max(s.sh_addralign);
-            let is_interp = info
-                .interpreter
-                .as_ref()
-                .is_some_and(|i| (i.range.offset, i.range.size) == (s.sh_offset, s.sh_size));
-            if !(MOVABLE_SECTIONS.contains(&s.sh_type) || is_interp) {
+            .any(|o| o.p_type == PT_LOAD && o == **p)
+    }) {
+        let (s, e) = pages(new);
+        // Other kinds (PT_INTERP, PT_PHDR) may legitimately live inside the new segment.
+        for other in loads.iter().filter(|o| *o != new) {
+            let (os, oe) = pages(other);
+            if s < oe && os < e {
                 return Err(format!(
-                    "a section of type {:#x} at {:#x} cannot move",
-                    s.sh_type, s.sh_offset
-                ));
-            }
-            sections += 1;
-        }
-        let vaddr = first
-            .p_vaddr
-            .checked_add(lo)
-            .filter(|v| v.checked_add(hi - lo).is_some())
-            .ok_or("addresses overflow")?;
-        // Everything that moves must sit at the address its offset implies, or the copy would
-        // not be where its pointers say.
-        let at_home = |off: u64, addr: u64| addr == vaddr + (off - lo);
-        for s in alloc
-            .iter()
-            .filter(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
-        {
-            if !at_home(s.sh_offset, s.sh_addr) {
-                return Err(format!(
-                    "section at {:#x} is not mapped at its offset",
-                    s.sh_offset
+                    "new PT_LOAD at {:#x} shares a page with another segment",
+                    new.p_vaddr
                 ));
             }
         }
-        for p in info.program_headers.iter().filter(|p| {
-            MOVABLE_SEGMENTS.contains(&p.p_type)
-                && p.p_filesz > 0
-                && overlaps(p.p_offset, p.p_filesz, lo, hi)
-        }) {
-            if !at_home(p.p_offset, p.p_vaddr) {
-                return Err(format!(
-                    "segment at {:#x} is not mapped at its offset",
-                    p.p_offset
-                ));
-            }
-        }
-        if let Some(d) = &info.dynamic {
-            for &(tag, val) in &d.entries {
-                let points_in = val >= vaddr && val < vaddr + (hi - lo);
-                if points_in && is_address_tag(tag) && !MOVABLE_TAGS.contains(&tag) {
-                    return Err(format!("dynamic tag {tag:#x} points into them"));
-                }
-            }
-        }
-        let page = info.arch_page_size();
-        if !align.is_power_of_two() || align > page {
-            return Err(format!("an alignment of {align:#x} inside them"));
-        }
-        Ok(Unit {
-            off: lo,
-            end: hi,
-            vaddr,
-            sections,
-            align,
-        })
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_in_place_write_covers_its_patches_within_one_page() {
+        let span = |ranges: &[(u64, u64)]| one_page_span(10_000, ranges.iter().map(|&(s, e)| s..e));
+        assert_eq!(span(&[(100, 110), (200, 210)]), Some(100..210));
+        assert_eq!(span(&[(4090, 4096)]), Some(4090..4096));
+        assert_eq!(span(&[(4090, 4097)]), None, "crosses a page");
+        assert_eq!(span(&[(100, 110), (5000, 5010)]), None, "two pages");
+        assert_eq!(span(&[(9990, 10_001)]), None, "past the end");
+        assert_eq!(span(&[]), None);
     }
 
-    /// Copies `unit` to the start of the new segment and points everything that named it
-    /// (section headers, note/interpreter program headers, dynamic tags) at the copy.
-    fn move_unit(
-        &mut self,
-        unit: &Unit,
-        seg_off: u64,
-        seg_vaddr: u64,
-        phdrs: &mut [ProgramHeader],
-    ) -> Result<(), Refusal> {
-        let info = self.info;
-        let len = unit.end - unit.off;
-        let mut moved = slice(self.bytes, unit.off, len)
-            .ok_or_else(|| Refusal::Unsupported("sections past the end of the file".into()))?
-            .to_vec();
-        // A patch already planned inside (a shorter interpreter in place) goes to the copy.
-        let mut kept = Vec::new();
-        for p in std::mem::take(&mut self.patches) {
-            let end = p.offset + p.bytes.len() as u64;
-            if p.offset >= unit.off && end <= unit.end {
-                let at = (p.offset - unit.off) as usize;
-                moved[at..at + p.bytes.len()].copy_from_slice(&p.bytes);
-            } else if p.offset < unit.end && unit.off < end {
-                return Err(Refusal::Unsupported(
-                    "a planned change straddles the sections that move".into(),
-                ));
-            } else {
-                kept.push(p);
-            }
-        }
-        self.patches = kept;
-        self.grow.moved = moved;
-        let off = |o: u64| seg_off + (o - unit.off);
-        let addr = |a: u64| seg_vaddr + (a - unit.vaddr);
-        // An interpreter that also grows gets its new home (and header) from `interpreter`.
-        let regrown = |offset: u64, size: u64| {
-            self.grow.interpreter.is_some()
-                && info
-                    .interpreter
-                    .as_ref()
-                    .is_some_and(|i| (i.range.offset, i.range.size) == (offset, size))
-        };
-        for p in phdrs.iter_mut() {
-            let inside = p.p_filesz > 0
-                && p.p_offset >= unit.off
-                && p.p_offset.saturating_add(p.p_filesz) <= unit.end;
-            if MOVABLE_SEGMENTS.contains(&p.p_type) && inside && !regrown(p.p_offset, p.p_filesz) {
-                (p.p_offset, p.p_vaddr, p.p_paddr) =
-                    (off(p.p_offset), addr(p.p_vaddr), addr(p.p_vaddr));
-            }
-        }
-        let moved_sections: Vec<(u64, u64, u64)> = info
-            .section_headers
-            .iter()
-            .filter(|s| s.sh_flags & u64::from(SHF_ALLOC) != 0 && s.sh_type != SHT_NOBITS)
-            .filter(|s| s.sh_size > 0 && s.sh_offset >= unit.off)
-            .filter(|s| s.sh_offset.saturating_add(s.sh_size) <= unit.end)
-            .filter(|s| !regrown(s.sh_offset, s.sh_size))
-            .map(|s| (s.sh_offset, s.sh_addr, s.sh_size))
-            .collect();
-        for (o, a, size) in moved_sections {
-            self.patch_section(o, a, off(o), addr(a), size);
-        }
-        if let Some(d) = &info.dynamic {
-            for (i, &(tag, val)) in d.entries.iter().enumerate() {
-                if MOVABLE_TAGS.contains(&tag)
-                    && val >= unit.vaddr
-                    && val < unit.vaddr + (unit.end - unit.off)
-                {
-                    self.patch_dyn(d, i, tag, addr(val));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn patch_dyn(&mut self, d: &Dynamic, index: usize, tag: u64, val: u64) {
-        if self.grow.move_dynamic {
-            self.grow.dyn_updates.push((index, tag, val));
-            return;
-        }
-        self.patches.push(Patch {
-            offset: d.entry_offset(index),
-            bytes: self.info.codec().encode_dyn(tag, val),
-        });
-    }
-
-    /// The copy of `.dynamic` (with every planned entry change and new entry), written into
-    /// the room reserved for it at `pos` in `seg`; PT_DYNAMIC, the section header and the
-    /// `_DYNAMIC` symbols point at it. The old table stays where it was, unused.
-    fn move_dynamic(
-        &mut self,
-        seg: &mut [u8],
-        pos: usize,
-        seg_off: u64,
-        seg_vaddr: u64,
-        phdrs: &mut [ProgramHeader],
-    ) -> Result<(), Refusal> {
-        let info = self.info;
-        let codec = info.codec();
-        let d = info.dynamic.as_ref().ok_or(Refusal::NotDynamic)?;
-        let mut entries = d.entries.clone();
-        let mut updates = std::mem::take(&mut self.grow.dyn_updates);
-        updates.sort_by_key(|u| u.0);
-        for (i, tag, val) in updates {
-            match entries.get_mut(i) {
-                Some(e) => *e = (tag, val),
-                None => entries.push((tag, val)),
-            }
-        }
-        // The terminating DT_NULL and the spare one are the reserved room's zeros.
-        let table: Vec<u8> = entries
-            .iter()
-            .flat_map(|&(tag, val)| codec.encode_dyn(tag, val))
-            .collect();
-        let size = (entries.len() + 2) * codec.dyn_size();
-        let room = seg
-            .get_mut(pos..pos + size)
-            .ok_or_else(|| Refusal::Unsupported("internal: no room for .dynamic".into()))?;
-        room[..table.len()].copy_from_slice(&table);
-        let size = size as u64;
-        let (off, vaddr) = (seg_off + pos as u64, seg_vaddr + pos as u64);
-        let ph = phdrs
-            .iter_mut()
-            .find(|p| p.p_type == goblin::elf::program_header::PT_DYNAMIC)
-            .ok_or(Refusal::NotDynamic)?;
-        (ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz) =
-            (off, vaddr, vaddr, size, size);
-        self.patch_section(d.range.offset, d.vaddr, off, vaddr, size);
-        for at in super::refs::symbol_values(info, d, self.bytes, b"_DYNAMIC", d.vaddr) {
-            // (`move_symbols` already moved the `.symtab` ones defined in `.dynamic`.)
-            if self.patches.iter().any(|p| p.offset == at) {
-                continue;
-            }
-            let mut b = Vec::new();
-            codec.put_word(&mut b, vaddr);
-            self.patches.push(Patch {
-                offset: at,
-                bytes: b,
-            });
-        }
-        Ok(())
-    }
-
-    /// Point the section header that described old data (matched by offset and address) at
-    /// its new home, so `strip`/`objcopy` carry the live copy, not the stale one.
-    fn patch_section(&mut self, old_off: u64, old_vaddr: u64, off: u64, vaddr: u64, size: u64) {
-        let codec = self.info.codec();
-        let (a, o, s) = codec.shdr_addr_offset_size();
-        let entsize = codec.shdr_size();
-        for (i, sh) in self.info.section_headers.iter().enumerate() {
-            if sh.sh_offset == old_off && sh.sh_addr == old_vaddr && sh.sh_size > 0 {
-                let base = self.info.shoff + i as u64 * entsize;
-                for (field, v) in [(a, vaddr), (o, off), (s, size)] {
-                    let mut b = Vec::new();
-                    codec.put_word(&mut b, v);
-                    self.patches.push(Patch {
-                        offset: base + field,
-                        bytes: b,
-                    });
-                }
-                if vaddr != old_vaddr {
-                    self.move_symbols(i, old_vaddr, vaddr);
-                }
-            }
-        }
-    }
-
-    /// The `.symtab` symbols defined in section `index` (its section symbol among them, as
-    /// `--emit-relocs` keeps them) move with it: debuggers and linkers read their addresses.
-    fn move_symbols(&mut self, index: usize, old_vaddr: u64, vaddr: u64) {
-        let info = self.info;
-        let codec = info.codec();
-        let (entsize, shndx_at, value_at) = if codec.word_size() == 8 {
-            (24u64, 6u64, 8u64)
-        } else {
-            (16, 14, 4)
-        };
-        for table in info.section_headers.iter().filter(|s| {
-            s.sh_type == goblin::elf::section_header::SHT_SYMTAB && s.sh_entsize == entsize
-        }) {
-            let count = (table.sh_size / entsize).min(self.bytes.len() as u64 / entsize);
-            for k in 0..count {
-                let sym = table.sh_offset + k * entsize;
-                let (Some(shndx), Some(value)) = (
-                    codec.u16(self.bytes, sym + shndx_at),
-                    codec.word(self.bytes, sym + value_at),
-                ) else {
-                    break;
-                };
-                if usize::from(shndx) == index {
-                    let mut b = Vec::new();
-                    codec.put_word(&mut b, value.wrapping_sub(old_vaddr).wrapping_add(vaddr));
-                    self.patches.push(Patch {
-                        offset: sym + value_at,
-                        bytes: b,
-                    });
-                }
-            }
-        }
+    #[test]
+    fn vectored_writes_put_every_piece_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut f = File::create(&path).unwrap();
+        let big = vec![7u8; 3 << 20];
+        let pieces: Vec<&[u8]> = vec![b"ab", b"", &big, b"c", b"", b"def"];
+        write_all_vectored(&mut f, &pieces).unwrap();
+        drop(f);
+        let got = fs::read(&path).unwrap();
+        assert_eq!(got.len(), 2 + big.len() + 4);
+        assert_eq!(&got[..2], b"ab");
+        assert!(got[2..2 + big.len()].iter().all(|&b| b == 7));
+        assert_eq!(&got[2 + big.len()..], b"cdef");
     }
 }

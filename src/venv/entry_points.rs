@@ -7,16 +7,16 @@ use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub enum ScriptKind {
     ConsoleScripts,
     GuiScripts,
 }
 
-impl Kind {
+impl ScriptKind {
     pub fn section(self) -> &'static str {
         match self {
-            Kind::ConsoleScripts => "console_scripts",
-            Kind::GuiScripts => "gui_scripts",
+            ScriptKind::ConsoleScripts => "console_scripts",
+            ScriptKind::GuiScripts => "gui_scripts",
         }
     }
 }
@@ -28,7 +28,7 @@ pub struct EntryPoint {
     pub module: String,
     /// The attribute path, e.g. `main` or `cli.main`.
     pub attr: String,
-    pub kind: Kind,
+    pub kind: ScriptKind,
     /// 1-based line in entry_points.txt.
     pub line: usize,
 }
@@ -42,7 +42,7 @@ impl EntryPoint {
 
 /// A line that was not turned into a script, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub struct RefusedLine {
     pub line: usize,
     /// The line as read, escaped for printing (control characters shown as `\u{..}`).
     pub text: String,
@@ -52,7 +52,7 @@ pub struct Refusal {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
     pub scripts: Vec<EntryPoint>,
-    pub refused: Vec<Refusal>,
+    pub refused: Vec<RefusedLine>,
 }
 
 /// The files uv's activator templates write into `bin/`.
@@ -185,7 +185,7 @@ fn escape(line: &str) -> String {
 pub fn parse(bytes: &[u8], python_minor: u32) -> Parsed {
     let text = String::from_utf8_lossy(bytes);
     let mut parsed = Parsed::default();
-    let mut section: Option<Kind> = None;
+    let mut section: Option<ScriptKind> = None;
     let mut seen = std::collections::BTreeSet::new();
     // Split on \n only: a lone \r stays in the line, where it is refused as a control char.
     for (i, raw) in text.split('\n').enumerate() {
@@ -197,14 +197,14 @@ pub fn parse(bytes: &[u8], python_minor: u32) -> Parsed {
         }
         if trimmed.starts_with('[') && trimmed.ends_with(']') {
             section = match trimmed[1..trimmed.len() - 1].trim() {
-                "console_scripts" => Some(Kind::ConsoleScripts),
-                "gui_scripts" => Some(Kind::GuiScripts),
+                "console_scripts" => Some(ScriptKind::ConsoleScripts),
+                "gui_scripts" => Some(ScriptKind::GuiScripts),
                 _ => None,
             };
             continue;
         }
         let Some(kind) = section else { continue };
-        let refuse = |reason: String| Refusal {
+        let refuse = |reason: String| RefusedLine {
             line: line_no,
             text: escape(line),
             reason,
@@ -225,7 +225,7 @@ pub fn parse(bytes: &[u8], python_minor: u32) -> Parsed {
             }
         };
         let mut name = name.to_string();
-        if kind == Kind::ConsoleScripts {
+        if kind == ScriptKind::ConsoleScripts {
             if let Some(minor) = name.strip_prefix("pip3.") {
                 if minor.parse::<u8>().is_ok() {
                     name = format!("pip3.{python_minor}");
@@ -263,7 +263,7 @@ mod tests {
         assert!(p.refused.is_empty(), "{:?}", p.refused);
         let names: Vec<_> = p.scripts.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["black", "blackd", "viewer"]);
-        assert_eq!(p.scripts[2].kind, Kind::GuiScripts);
+        assert_eq!(p.scripts[2].kind, ScriptKind::GuiScripts);
         assert_eq!(p.scripts[2].import_name(), "App");
         assert_eq!(p.scripts[1].line, 3);
     }

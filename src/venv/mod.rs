@@ -5,7 +5,7 @@
 //! (bytecode, uv's `.lock` and `uv_cache.json`). `restore` runs in the main derivation once
 //! the tree is in its final place: it re-links `bin/python`, rewrites `pyvenv.cfg`, and
 //! regenerates every entry-point script with uv's template so that the venv names itself
-//! and the interpreter it is given. Both compute a [`plan::Plan`] first; a dry run prints it,
+//! and the interpreter it is given. Both compute a [`plan::VenvPlan`] first; a dry run prints it,
 //! a real run applies it.
 
 pub mod cfg;

@@ -64,7 +64,7 @@ pub enum Op {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Change {
+pub struct VenvChange {
     /// Relative to the venv.
     pub path: String,
     /// `create-dir`, `symlink`, `write`, `remove`, `remove-dir` or `blank-digest`.
@@ -79,7 +79,7 @@ pub struct Change {
     pub op: Op,
 }
 
-impl Change {
+impl VenvChange {
     pub fn new(root: &Path, abs: PathBuf, op: Op, what: What, reason: impl Into<String>) -> Self {
         let path = abs.strip_prefix(root).unwrap_or(&abs).display().to_string();
         let (action, target) = match &op {
@@ -90,7 +90,7 @@ impl Change {
             Op::RemoveDir => ("remove-dir", None),
             Op::BlankDigest => ("blank-digest", None),
         };
-        Change {
+        VenvChange {
             path,
             action,
             target,
@@ -124,22 +124,22 @@ impl Change {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Plan {
+pub struct VenvPlan {
     pub root: PathBuf,
     /// In the order they must be applied.
-    pub changes: Vec<Change>,
+    pub changes: Vec<VenvChange>,
 }
 
-impl Plan {
+impl VenvPlan {
     pub fn new(root: &Path) -> Self {
-        Plan {
+        VenvPlan {
             root: root.to_path_buf(),
             changes: Vec::new(),
         }
     }
 
     pub fn push(&mut self, abs: PathBuf, op: Op, what: What, reason: impl Into<String>) {
-        let change = Change::new(&self.root, abs, op, what, reason);
+        let change = VenvChange::new(&self.root, abs, op, what, reason);
         self.changes.push(change);
     }
 
@@ -152,7 +152,7 @@ impl Plan {
     }
 
     /// The changes sorted by path, for people and the report.
-    pub fn sorted(&self) -> Vec<Change> {
+    pub fn sorted(&self) -> Vec<VenvChange> {
         let mut all = self.changes.clone();
         all.sort_by(|a, b| a.path.cmp(&b.path).then(a.action.cmp(b.action)));
         all

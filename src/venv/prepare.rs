@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Error, Result};
 use super::fsx::{absolute, normalize};
-use super::plan::{Op, Plan, What};
+use super::plan::{Op, VenvPlan, What};
 use super::record;
-use crate::scan::Scanner;
-use crate::store::{StoreDir, StoreHash};
-use crate::walk::{walk, Kind};
+use crate::shared::scan::Scanner;
+use crate::shared::store::{StoreDir, StoreHash};
+use crate::shared::walk::{walk, EntryKind};
 
 pub const WHY_PYCACHE: &str = "bytecode cache: embeds build paths and differs between builds";
 pub const WHY_PYC: &str = "bytecode: embeds build paths and differs between builds";
@@ -81,7 +81,7 @@ fn names_a_store_path(scanner: &Scanner, path: &Path) -> Result<bool> {
 
 /// The hashes strip-store-refs will look for bare: every one it sees prefixed in the tree's
 /// file contents, symlink targets and names (`kept` entries: what stays after this plan).
-fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, Kind)]) -> Result<HashSet<StoreHash>> {
+fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, EntryKind)]) -> Result<HashSet<StoreHash>> {
     use std::os::unix::ffi::OsStrExt;
     let scanner = Scanner::new(store, None);
     let mut seen = HashSet::new();
@@ -89,11 +89,11 @@ fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, Kind)]) -> Result<HashSet<Sto
         let name = path.file_name().unwrap_or_default().as_bytes();
         seen.extend(scanner.scan_name(name).prefixed.into_iter().map(|r| r.hash));
         let found = match kind {
-            Kind::File => {
+            EntryKind::File => {
                 let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
                 scanner.scan_reader(file).map_err(|e| Error::io(path, e))?
             }
-            Kind::Symlink => {
+            EntryKind::Symlink => {
                 let target = std::fs::read_link(path).map_err(|e| Error::io(path, e))?;
                 scanner.scan_bytes(target.as_os_str().as_bytes())
             }
@@ -105,12 +105,12 @@ fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, Kind)]) -> Result<HashSet<Sto
 }
 
 /// The plan, for the store directory of `NIX_STORE_DIR`, `NIX_STORE` or `/nix/store`.
-pub fn plan(root: &Path) -> Result<Plan> {
+pub fn plan(root: &Path) -> Result<VenvPlan> {
     let store = StoreDir::resolve(None).map_err(|e| Error::invalid(root, e))?;
     plan_for_store(root, &store)
 }
 
-pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
+pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
     // One form for every path compared below (`./v`, `v/..` would match nothing).
     let root = &absolute(root)?;
     if !root.is_dir() {
@@ -119,11 +119,11 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
             reason: "not a directory".into(),
         });
     }
-    let mut plan = Plan::new(root);
+    let mut plan = VenvPlan::new(root);
     let mut removed_dirs: Vec<PathBuf> = Vec::new();
     let mut removed: BTreeSet<PathBuf> = BTreeSet::new();
     let mut records = Vec::new();
-    let mut entries: Vec<(PathBuf, Kind)> = Vec::new();
+    let mut entries: Vec<(PathBuf, EntryKind)> = Vec::new();
     for entry in walk(root) {
         let entry = entry.map_err(|e| Error::io(e.path, e.source))?;
         let path = entry.path;
@@ -139,17 +139,19 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
             .and_then(Path::file_name)
             .is_some_and(|p| p.to_string_lossy().ends_with(".dist-info"));
         match entry.kind {
-            Kind::Dir if name == "__pycache__" => {
+            EntryKind::Dir if name == "__pycache__" => {
                 removed_dirs.push(path.clone());
                 plan.push(path, Op::RemoveDir, What::Bytecode, WHY_PYCACHE);
             }
-            Kind::File | Kind::Symlink if name.ends_with(".pyc") || name.ends_with(".pyo") => {
+            EntryKind::File | EntryKind::Symlink
+                if name.ends_with(".pyc") || name.ends_with(".pyo") =>
+            {
                 removed.insert(path.clone());
                 plan.push(path, Op::Remove, What::Bytecode, WHY_PYC);
             }
             // stdenv's fixup refuses a symlink into the store whose target is missing, and
             // a stripped link is one; `restore` links the interpreter it is given anyway.
-            Kind::Symlink
+            EntryKind::Symlink
                 if path.parent() == Some(&root.join("bin")) && is_interpreter_link_name(&name) =>
             {
                 removed.insert(path.clone());
@@ -160,22 +162,22 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
                     WHY_INTERPRETER_LINK,
                 );
             }
-            Kind::File if path == root.join(".lock") => {
+            EntryKind::File if path == root.join(".lock") => {
                 removed.insert(path.clone());
                 plan.push(path, Op::Remove, What::UvLeftover, WHY_LOCK);
             }
-            Kind::File if name == "uv_cache.json" && parent_is_dist_info => {
+            EntryKind::File if name == "uv_cache.json" && parent_is_dist_info => {
                 removed.insert(path.clone());
                 plan.push(path, Op::Remove, What::UvLeftover, WHY_UV_CACHE);
             }
-            Kind::File if name == "direct_url.json" && parent_is_dist_info => {
+            EntryKind::File if name == "direct_url.json" && parent_is_dist_info => {
                 let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
                 if is_local_direct_url(&bytes) {
                     removed.insert(path.clone());
                     plan.push(path, Op::Remove, What::DirectUrl, WHY_DIRECT_URL);
                 }
             }
-            Kind::File if name == "RECORD" && parent_is_dist_info => records.push(path),
+            EntryKind::File if name == "RECORD" && parent_is_dist_info => records.push(path),
             _ => {}
         }
     }
@@ -191,7 +193,7 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<Plan> {
             .unwrap_or(root)
             .to_path_buf();
         let text = std::fs::read_to_string(&record_path).map_err(|e| Error::io(&record_path, e))?;
-        let mut edit = record::Edit::default();
+        let mut edit = record::RecordEdit::default();
         for line in text.lines() {
             let rel = record::line_path(line);
             let abs = normalize(&site.join(&rel));
@@ -234,7 +236,7 @@ pub fn run(root: &Path, dry_run: bool) -> super::report::VenvReport {
         venv: root.display().to_string(),
         ..Default::default()
     };
-    let entry = |e: &Error| crate::report::ErrorEntry {
+    let entry = |e: &Error| crate::shared::report::ErrorEntry {
         path: e.path().display().to_string(),
         message: e.to_string(),
     };

@@ -83,7 +83,7 @@ pub fn line_for(path: &str, contents: &[u8]) -> String {
 
 /// What to do to a RECORD.
 #[derive(Clone, Debug, Default)]
-pub struct Edit {
+pub struct RecordEdit {
     /// path → new contents: the line gets the new hash and size, or is added (at the end,
     /// sorted) when missing.
     pub set: BTreeMap<String, Vec<u8>>,
@@ -93,14 +93,14 @@ pub struct Edit {
     pub blank: std::collections::BTreeSet<String>,
 }
 
-impl Edit {
+impl RecordEdit {
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.drop.is_empty() && self.blank.is_empty()
     }
 }
 
 /// Applies `edit` to RECORD text; lines not named keep their bytes.
-pub fn apply(text: &str, edit: &Edit) -> String {
+pub fn apply(text: &str, edit: &RecordEdit) -> String {
     let mut out = String::with_capacity(text.len());
     let mut done = std::collections::BTreeSet::new();
     for line in text.lines() {
@@ -144,7 +144,7 @@ mod tests {
     fn updates_changed_lines_and_keeps_the_rest() {
         let text = "../../../bin/x,sha256=old,3\n\"a,b.py\",sha256=k,1\nx.dist-info/RECORD,,\n\
                     x.dist-info/uv_cache.json,sha256=t,9\n";
-        let mut edit = Edit::default();
+        let mut edit = RecordEdit::default();
         edit.set.insert("../../../bin/x".into(), b"uv".to_vec());
         edit.set.insert("../../../bin/y".into(), b"uv".to_vec());
         edit.drop.insert("x.dist-info/uv_cache.json".into());
@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(line_hash("\"a,\"\"b\",sha256=q,1"), "sha256=q");
         assert_eq!(line_hash("x.dist-info/RECORD,,"), "");
         assert_eq!(line_hash("lonely"), "");
-        let mut edit = Edit::default();
+        let mut edit = RecordEdit::default();
         edit.blank.insert("a,b.py".into());
         assert_eq!(
             apply("\"a,b.py\",sha256=k,1\nc.py,sha256=z,2\n", &edit),

@@ -1,14 +1,14 @@
 //! fix-venv's report: the changes (sorted by path), warnings and errors, rendered as JSON
 //! for tools and as a short summary for people.
 
-use crate::cli::Report;
+use crate::shared::cli::Report;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::plan::{Change, What};
-use crate::report::{count, ErrorEntry};
+use super::plan::{VenvChange, What};
+use crate::shared::report::{count, ErrorEntry};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PythonSummary {
@@ -32,7 +32,7 @@ pub struct VenvReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub python: Option<PythonSummary>,
     /// Every change made (or, in a dry run, planned), sorted by path.
-    pub changes: Vec<Change>,
+    pub changes: Vec<VenvChange>,
     /// `.pyc` files written or changed by `--compile-bytecode`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytecode_files_changed: Option<u64>,

@@ -17,15 +17,15 @@ use super::entry_points::{self, ACTIVATORS};
 use super::error::{Error, Result};
 use super::fsx::{absolute, existing, normalize, Existing};
 use super::layout::{tail, Layout, PythonInfo};
-use super::plan::{Op, Plan, What};
+use super::plan::{Op, VenvPlan, What};
 use super::record;
 use super::report::{ImportCheck, PythonSummary, VenvReport};
 use super::script::{self, posix_quote};
 use super::source::{self, SourceDist};
-use crate::report::ErrorEntry;
+use crate::shared::report::ErrorEntry;
 
 #[derive(Clone, Debug, Default)]
-pub struct Options {
+pub struct RestoreOptions {
     pub python: PathBuf,
     pub install_sources: Vec<PathBuf>,
     pub compile_bytecode: bool,
@@ -36,20 +36,20 @@ pub struct Options {
 /// The plan for one venv, with what was left alone and why.
 #[derive(Clone, Debug)]
 pub struct Planned {
-    pub plan: Plan,
+    pub plan: VenvPlan,
     pub warnings: Vec<ErrorEntry>,
     pub layout: Layout,
 }
 
-struct Planner {
+struct RestorePlanner {
     root: PathBuf,
-    plan: Plan,
+    plan: VenvPlan,
     warnings: Vec<ErrorEntry>,
     /// Directories the plan creates, so files below them are not checked again.
     created: BTreeSet<PathBuf>,
 }
 
-impl Planner {
+impl RestorePlanner {
     fn rel(&self, path: &Path) -> String {
         path.strip_prefix(&self.root)
             .unwrap_or(path)
@@ -160,9 +160,9 @@ fn activator(name: &str, text: &str, venv: &str) -> Option<String> {
 pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Planned> {
     let root = absolute(root)?;
     let layout = Layout::for_python(&root, python)?;
-    let mut p = Planner {
+    let mut p = RestorePlanner {
         root: root.clone(),
-        plan: Plan::new(&root),
+        plan: VenvPlan::new(&root),
         warnings: Vec::new(),
         created: BTreeSet::new(),
     };
@@ -271,7 +271,7 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
             }
         }
     }
-    let mut edits: BTreeMap<PathBuf, record::Edit> = BTreeMap::new();
+    let mut edits: BTreeMap<PathBuf, record::RecordEdit> = BTreeMap::new();
 
     // Entry-point scripts.
     let mut generated: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -445,10 +445,10 @@ fn stays_blank(rel: &str) -> bool {
 /// blank ones whose file exists (with its bytes now). Dist-infos `--install-source` installs
 /// get a whole new RECORD and are skipped.
 fn refill_records(
-    p: &Planner,
+    p: &RestorePlanner,
     dist_infos: &[PathBuf],
     source_dists: &[SourceDist],
-    edits: &mut BTreeMap<PathBuf, record::Edit>,
+    edits: &mut BTreeMap<PathBuf, record::RecordEdit>,
 ) -> Result<()> {
     let planned: BTreeMap<&Path, &Vec<u8>> = p
         .plan
@@ -536,7 +536,7 @@ pub fn compile_bytecode(python: &PythonInfo, layout: &Layout) -> Result<(u64, Ve
     let out = Command::new(&python.executable)
         .args(compileall_args(
             &layout.site_packages,
-            crate::cli::jobs(None),
+            crate::shared::cli::jobs(None),
         ))
         .output()
         .map_err(|e| Error::Python {
@@ -601,7 +601,7 @@ fn error_entry(root: &Path, e: &Error) -> ErrorEntry {
 }
 
 /// Plans, prints nothing, applies unless a dry run; everything that happened is in the report.
-pub fn run(root: &Path, options: &Options) -> VenvReport {
+pub fn run(root: &Path, options: &RestoreOptions) -> VenvReport {
     let mut report = VenvReport {
         command: "restore",
         dry_run: options.dry_run,

@@ -110,14 +110,14 @@ pub fn reshebang(contents: &[u8], executable: &str, relocatable: bool) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::venv::entry_points::Kind;
+    use crate::venv::entry_points::ScriptKind;
 
     fn black() -> EntryPoint {
         EntryPoint {
             name: "black".into(),
             module: "black".into(),
             attr: "patched_main".into(),
-            kind: Kind::ConsoleScripts,
+            kind: ScriptKind::ConsoleScripts,
             line: 2,
         }
     }

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fixup_hooks::elf::{apply, plan, Change, Edit, ElfInfo, Refusal};
+use fixup_hooks::elf::{plan_edit, write_edit, ElfChange, ElfEdit, ElfInfo, ElfRefusal};
 
 /// The stripped store path strip-store-refs leaves behind, and a real one of equal length.
 pub const STORE_E: &str = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x/lib";
@@ -82,18 +82,18 @@ pub fn info(path: &Path) -> ElfInfo {
         .expect("is ELF")
 }
 
-pub fn plan_file(path: &Path, change: &Change) -> Result<Option<Edit>, Refusal> {
+pub fn plan_file(path: &Path, change: &ElfChange) -> Result<Option<ElfEdit>, ElfRefusal> {
     let bytes = std::fs::read(path).unwrap();
-    plan(&ElfInfo::parse(&bytes).unwrap().unwrap(), &bytes, change)
+    plan_edit(&ElfInfo::parse(&bytes).unwrap().unwrap(), &bytes, change)
 }
 
 /// Plan and apply; panics on refusal or no-op, and checks a second plan is a no-op.
-pub fn patch_file(path: &Path, change: &Change) -> Edit {
+pub fn patch_file(path: &Path, change: &ElfChange) -> ElfEdit {
     let bytes = std::fs::read(path).unwrap();
     let edit = plan_file(path, change)
         .expect("planned")
         .expect("something to change");
-    apply(path, &bytes, &edit).expect("applied");
+    write_edit(path, &bytes, &edit).expect("applied");
     assert_eq!(
         plan_file(path, change),
         Ok(None),
@@ -102,15 +102,15 @@ pub fn patch_file(path: &Path, change: &Change) -> Edit {
     edit
 }
 
-pub fn runpath(p: &str) -> Change {
-    Change {
+pub fn runpath(p: &str) -> ElfChange {
+    ElfChange {
         runpath: Some(p.as_bytes().to_vec()),
         interpreter: None,
     }
 }
 
-pub fn interpreter(p: &str) -> Change {
-    Change {
+pub fn interpreter(p: &str) -> ElfChange {
+    ElfChange {
         runpath: None,
         interpreter: Some(p.as_bytes().to_vec()),
     }

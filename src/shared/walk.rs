@@ -10,7 +10,7 @@ use walkdir::WalkDir;
 
 /// What a walked entry is, from the directory listing (no extra `stat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum EntryKind {
     File,
     Symlink,
     Dir,
@@ -22,7 +22,7 @@ pub enum Kind {
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub path: PathBuf,
-    pub kind: Kind,
+    pub kind: EntryKind,
     /// True for the paths the user named; their own names are not part of the tree's content.
     pub is_root: bool,
 }
@@ -52,13 +52,13 @@ pub fn walk_to_depth(root: &Path, depth: usize) -> impl Iterator<Item = Result<E
             Ok(entry) => {
                 let ft = entry.file_type();
                 let kind = if ft.is_symlink() {
-                    Kind::Symlink
+                    EntryKind::Symlink
                 } else if ft.is_dir() {
-                    Kind::Dir
+                    EntryKind::Dir
                 } else if ft.is_file() {
-                    Kind::File
+                    EntryKind::File
                 } else {
-                    Kind::Special
+                    EntryKind::Special
                 };
                 Ok(Entry {
                     is_root: entry.depth() == 0,
@@ -108,7 +108,7 @@ pub struct Visit<'a> {
     dir: &'a Path,
     dir_fd: libc::c_int,
     name: &'a OsStr,
-    pub kind: Kind,
+    pub kind: EntryKind,
     /// True for the paths the user named.
     pub is_root: bool,
 }
@@ -154,7 +154,7 @@ fn openat(dir_fd: libc::c_int, name: &OsStr, flags: libc::c_int) -> std::io::Res
 
 /// The entries of the directory open as `dir`, with their kinds (from the listing; a
 /// file system that does not say is asked with `fstatat`, not following symlinks).
-fn list(dir: &std::fs::File) -> std::io::Result<Vec<(OsString, Kind)>> {
+fn list(dir: &std::fs::File) -> std::io::Result<Vec<(OsString, EntryKind)>> {
     use std::os::fd::AsRawFd;
     // SAFETY: dup of a descriptor we hold; fdopendir takes the copy, closedir closes it.
     let copy = unsafe { libc::dup(dir.as_raw_fd()) };
@@ -194,11 +194,11 @@ fn list(dir: &std::fs::File) -> std::io::Result<Vec<(OsString, Kind)>> {
             continue;
         }
         let kind = match d_type {
-            libc::DT_REG => Kind::File,
-            libc::DT_DIR => Kind::Dir,
-            libc::DT_LNK => Kind::Symlink,
+            libc::DT_REG => EntryKind::File,
+            libc::DT_DIR => EntryKind::Dir,
+            libc::DT_LNK => EntryKind::Symlink,
             libc::DT_UNKNOWN => kind_at(dir.as_raw_fd(), OsStr::from_bytes(name)),
-            _ => Kind::Special,
+            _ => EntryKind::Special,
         };
         entries.push((OsStr::from_bytes(name).to_os_string(), kind));
     };
@@ -207,26 +207,26 @@ fn list(dir: &std::fs::File) -> std::io::Result<Vec<(OsString, Kind)>> {
     result.map(|()| entries)
 }
 
-fn kind_at(dir_fd: libc::c_int, name: &OsStr) -> Kind {
+fn kind_at(dir_fd: libc::c_int, name: &OsStr) -> EntryKind {
     let Ok(c) = CString::new(name.as_bytes()) else {
-        return Kind::Special;
+        return EntryKind::Special;
     };
     // SAFETY: a zeroed stat is a valid out-parameter; the name is NUL-terminated.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::fstatat(dir_fd, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
     if rc != 0 {
         // Gone since the listing: a file, so that opening it says what happened.
-        return Kind::File;
+        return EntryKind::File;
     }
     kind_of_mode(st.st_mode)
 }
 
-fn kind_of_mode(mode: libc::mode_t) -> Kind {
+fn kind_of_mode(mode: libc::mode_t) -> EntryKind {
     match mode & libc::S_IFMT {
-        libc::S_IFREG => Kind::File,
-        libc::S_IFDIR => Kind::Dir,
-        libc::S_IFLNK => Kind::Symlink,
-        _ => Kind::Special,
+        libc::S_IFREG => EntryKind::File,
+        libc::S_IFDIR => EntryKind::Dir,
+        libc::S_IFLNK => EntryKind::Symlink,
+        _ => EntryKind::Special,
     }
 }
 
@@ -301,7 +301,7 @@ where
             &mut acc,
         );
         self.keep(acc);
-        if kind == Kind::Dir && depth > 0 {
+        if kind == EntryKind::Dir && depth > 0 {
             self.dir(s, root.to_path_buf(), depth);
         }
     }
@@ -324,11 +324,11 @@ where
             }
         };
         let (dirs, others): (Vec<_>, Vec<_>) =
-            entries.into_iter().partition(|(_, k)| *k == Kind::Dir);
+            entries.into_iter().partition(|(_, k)| *k == EntryKind::Dir);
         let path = std::sync::Arc::new(path);
         let fd = std::sync::Arc::new(fd);
         for (name, _) in &dirs {
-            (self.visit)(&self.at(&path, &fd, name, Kind::Dir), &mut acc);
+            (self.visit)(&self.at(&path, &fd, name, EntryKind::Dir), &mut acc);
             if depth > 1 {
                 let sub = path.join(name);
                 s.spawn(move |s| self.dir(s, sub, depth - 1));
@@ -352,7 +352,13 @@ where
         self.keep(acc);
     }
 
-    fn at<'a>(&self, path: &'a Path, fd: &std::fs::File, name: &'a OsStr, kind: Kind) -> Visit<'a> {
+    fn at<'a>(
+        &self,
+        path: &'a Path,
+        fd: &std::fs::File,
+        name: &'a OsStr,
+        kind: EntryKind,
+    ) -> Visit<'a> {
         use std::os::fd::AsRawFd;
         Visit {
             dir: path,
@@ -416,11 +422,11 @@ mod tests {
         assert_eq!(
             rel,
             vec![
-                (PathBuf::new(), Kind::Dir),
-                (PathBuf::from("a"), Kind::File),
-                (PathBuf::from("b"), Kind::Dir),
-                (PathBuf::from("b/f"), Kind::File),
-                (PathBuf::from("c"), Kind::Symlink),
+                (PathBuf::new(), EntryKind::Dir),
+                (PathBuf::from("a"), EntryKind::File),
+                (PathBuf::from("b"), EntryKind::Dir),
+                (PathBuf::from("b/f"), EntryKind::File),
+                (PathBuf::from("c"), EntryKind::Symlink),
             ]
         );
         assert!(entries[0].is_root && !entries[1].is_root);

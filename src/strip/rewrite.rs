@@ -10,9 +10,9 @@ use std::os::unix::fs::{symlink, FileExt, MetadataExt, OpenOptionsExt, Permissio
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::leftover;
-use crate::plan::Hit;
-use crate::store::{HASH_LEN, NEUTRAL_BYTE};
+use crate::shared::leftover;
+use crate::shared::store::{HASH_LEN, NEUTRAL_BYTE};
+use crate::strip::plan::Hit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
@@ -223,7 +223,7 @@ pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<(), RewriteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreHash;
+    use crate::shared::store::StoreHash;
 
     const H: &[u8; 32] = b"0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz";
 

@@ -12,7 +12,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::walk::Kind;
+use crate::shared::walk::EntryKind;
 
 /// Which tool's temporary name a leftover has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,10 +31,10 @@ impl Owner {
     }
 
     /// The kind of entry this tool makes under a temporary name.
-    fn kind(self) -> Kind {
+    fn kind(self) -> EntryKind {
         match self {
-            Owner::StripStoreRefs => Kind::Symlink,
-            Owner::PatchRpaths => Kind::File,
+            Owner::StripStoreRefs => EntryKind::Symlink,
+            Owner::PatchRpaths => EntryKind::File,
         }
     }
 }
@@ -99,7 +99,7 @@ fn still_running(owner: Owner, pid: u32) -> bool {
 }
 
 /// Whether the walked entry at `path` is a temporary entry `owner` left in a killed run.
-pub fn is_leftover(owner: Owner, path: &Path, kind: Kind) -> bool {
+pub fn is_leftover(owner: Owner, path: &Path, kind: EntryKind) -> bool {
     kind == owner.kind()
         && path
             .file_name()
@@ -110,7 +110,7 @@ pub fn is_leftover(owner: Owner, path: &Path, kind: Kind) -> bool {
 /// Removes the leftovers a walk found; returns (path, message) for each that could not go.
 pub fn remove(paths: &[PathBuf], owner: Owner) -> Vec<(PathBuf, String)> {
     let what = match owner.kind() {
-        Kind::Symlink => "temporary symlink",
+        EntryKind::Symlink => "temporary symlink",
         _ => "temporary copy",
     };
     paths
@@ -173,11 +173,15 @@ mod tests {
     fn only_the_kind_the_tool_writes_is_a_leftover() {
         // pid 0 is never a process the tool could have run as.
         let link = PathBuf::from("/x/.strip-store-refs.0.1");
-        assert!(is_leftover(Owner::StripStoreRefs, &link, Kind::Symlink));
-        assert!(!is_leftover(Owner::StripStoreRefs, &link, Kind::File));
+        assert!(is_leftover(
+            Owner::StripStoreRefs,
+            &link,
+            EntryKind::Symlink
+        ));
+        assert!(!is_leftover(Owner::StripStoreRefs, &link, EntryKind::File));
         let file = PathBuf::from("/x/.lib.so.patch-rpaths.0");
-        assert!(is_leftover(Owner::PatchRpaths, &file, Kind::File));
-        assert!(!is_leftover(Owner::PatchRpaths, &file, Kind::Dir));
+        assert!(is_leftover(Owner::PatchRpaths, &file, EntryKind::File));
+        assert!(!is_leftover(Owner::PatchRpaths, &file, EntryKind::Dir));
     }
 
     /// Set by [`a_live_run_of_the_same_tool_keeps_its_entries`] in the child it starts.
@@ -199,13 +203,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("patch-rpaths");
         std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        // The test's name as the harness knows it: this module's path without the crate's.
+        let sleeper = format!("{}::sleeper", module_path!().split_once("::").unwrap().1);
         let mut live = std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "leftover::tests::sleeper",
-                "--ignored",
-                "--quiet",
-            ])
+            .args(["--exact", &sleeper, "--ignored", "--quiet"])
             .env(SLEEPER, "1")
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -220,10 +221,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let path = PathBuf::from(format!("/x/.lib.so.patch-rpaths.{}", live.id()));
-        let kept = !is_leftover(Owner::PatchRpaths, &path, Kind::File);
+        let kept = !is_leftover(Owner::PatchRpaths, &path, EntryKind::File);
         // The same pid is not strip-store-refs: that tool's name shape would be a leftover.
         let other = PathBuf::from(format!("/x/.strip-store-refs.{}.0", live.id()));
-        let other_tool = is_leftover(Owner::StripStoreRefs, &other, Kind::Symlink);
+        let other_tool = is_leftover(Owner::StripStoreRefs, &other, EntryKind::Symlink);
         live.kill().unwrap();
         live.wait().unwrap();
         assert!(
@@ -232,7 +233,7 @@ mod tests {
         );
         assert!(other_tool);
         assert!(
-            is_leftover(Owner::PatchRpaths, &path, Kind::File),
+            is_leftover(Owner::PatchRpaths, &path, EntryKind::File),
             "once it is gone"
         );
     }

@@ -67,7 +67,7 @@ pub struct TreeLibrary {
 
 /// Where a DT_NEEDED was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Found {
+pub enum Resolution {
     /// An absolute DT_NEEDED that exists, or a `$ORIGIN` entry the file already has.
     AlreadySatisfied,
     /// In the libc directory: the loader finds it; no entry needed.
@@ -157,20 +157,20 @@ impl Index {
         compat: &Compat,
         from: &Path,
         origin_dirs: &[PathBuf],
-    ) -> Option<Found> {
+    ) -> Option<Resolution> {
         let name = Path::new(std::ffi::OsStr::from_bytes(needed));
         if needed.contains(&b'/') {
-            return (name.is_absolute() && name.exists()).then_some(Found::AlreadySatisfied);
+            return (name.is_absolute() && name.exists()).then_some(Resolution::AlreadySatisfied);
         }
         if origin_dirs
             .iter()
             .any(|d| self.usable(&d.join(name), compat))
         {
-            return Some(Found::AlreadySatisfied);
+            return Some(Resolution::AlreadySatisfied);
         }
         if let Some(libc) = &self.libc {
             if self.usable(&libc.join(name), compat) {
-                return Some(Found::Libc(libc.clone()));
+                return Some(Resolution::Libc(libc.clone()));
             }
         }
         // When the tree holds the library more than once (a venv copied twice, two wheels
@@ -184,13 +184,13 @@ impl Index {
                 .rev()
                 .max_by_key(|dir| shared_components(dir, from));
             if let Some(dir) = nearest {
-                return Some(Found::Dir(dir.to_path_buf()));
+                return Some(Resolution::Dir(dir.to_path_buf()));
             }
         }
         self.dirs
             .iter()
             .find(|d| self.usable(&d.join(name), compat))
-            .map(|d| Found::Dir(d.clone()))
+            .map(|d| Resolution::Dir(d.clone()))
     }
 
     /// An existing ELF file (symlinks followed, as the loader does) that `compat` accepts.

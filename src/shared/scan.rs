@@ -12,7 +12,7 @@ use std::io::{self, Read};
 
 use memchr::memmem;
 
-use crate::store::{is_nix32, name_after, StoreDir, StoreHash, HASH_LEN, MAX_NAME_LEN};
+use crate::shared::store::{is_nix32, name_after, StoreDir, StoreHash, HASH_LEN, MAX_NAME_LEN};
 
 /// Bytes read per chunk; large enough that syscalls and the seam carry are noise.
 const CHUNK: usize = 1 << 20;
@@ -60,13 +60,13 @@ impl Run {
 
 /// What one pass over one byte stream found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Found {
+pub struct ScanFindings {
     pub prefixed: Vec<PrefixedRef>,
     /// Bare matches against the hashes given to the scanner, if any were.
     pub bare: Vec<BareRef>,
     /// Runs kept for matching later (only when no hashes were given).
     pub runs: Vec<Run>,
-    /// The runs did not fit in [`MAX_RUN_BYTES`]; rescan with the hashes once known.
+    /// The runs did not fit in `MAX_RUN_BYTES` (1 MiB); rescan with the hashes once known.
     pub runs_overflowed: bool,
     /// Bytes read.
     pub len: u64,
@@ -74,7 +74,7 @@ pub struct Found {
     run_bytes: usize,
 }
 
-impl Found {
+impl ScanFindings {
     pub fn is_empty(&self) -> bool {
         self.prefixed.is_empty()
             && self.bare.is_empty()
@@ -105,8 +105,8 @@ impl<'h> Scanner<'h> {
     }
 
     /// Scans a whole byte string (a symlink target, a small file).
-    pub fn scan_bytes(&self, bytes: &[u8]) -> Found {
-        let mut found = Found::default();
+    pub fn scan_bytes(&self, bytes: &[u8]) -> ScanFindings {
+        let mut found = ScanFindings::default();
         self.scan_chunk(bytes, bytes.len(), 0, &mut found);
         found.len = bytes.len() as u64;
         found
@@ -114,7 +114,7 @@ impl<'h> Scanner<'h> {
 
     /// Scans a file or directory entry name. Besides what contents can hold, a name shaped
     /// like a store path's own base name (`HASH-name`) is a reference.
-    pub fn scan_name(&self, name: &[u8]) -> Found {
+    pub fn scan_name(&self, name: &[u8]) -> ScanFindings {
         let mut found = self.scan_bytes(name);
         if name.len() > HASH_LEN && name[HASH_LEN] == b'-' {
             if let Some(hash) = StoreHash::from_bytes(&name[..HASH_LEN]) {
@@ -130,13 +130,17 @@ impl<'h> Scanner<'h> {
 
     /// Streams a reader through the scanner in chunks; a match that straddles two chunks is
     /// found once, because the tail that could still start a match is carried over.
-    pub fn scan_reader<R: Read>(&self, reader: R) -> io::Result<Found> {
+    pub fn scan_reader<R: Read>(&self, reader: R) -> io::Result<ScanFindings> {
         self.scan_reader_chunked(reader, CHUNK)
     }
 
     /// [`Scanner::scan_reader`] with a chosen chunk size, so tests can put seams anywhere.
-    pub fn scan_reader_chunked<R: Read>(&self, mut reader: R, chunk: usize) -> io::Result<Found> {
-        let mut found = Found::default();
+    pub fn scan_reader_chunked<R: Read>(
+        &self,
+        mut reader: R,
+        chunk: usize,
+    ) -> io::Result<ScanFindings> {
+        let mut found = ScanFindings::default();
         let carry_max = self.lookahead - 1;
         let want = chunk.max(1) + carry_max;
         let mut buf: Vec<u8> = Vec::with_capacity(want);
@@ -159,7 +163,7 @@ impl<'h> Scanner<'h> {
     }
 
     /// Reports matches that start before `limit`; bytes past it are only looked at.
-    fn scan_chunk(&self, buf: &[u8], limit: usize, base: u64, found: &mut Found) {
+    fn scan_chunk(&self, buf: &[u8], limit: usize, base: u64, found: &mut ScanFindings) {
         // Overlapping matches count: in `/nix/store/nix/store/HASH-` the reference starts at
         // the second prefix, which a non-overlapping search would step over.
         let mut from = 0;

@@ -9,17 +9,18 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::leftover::{self, Owner};
-use crate::plan::{self, EntryPlan, EntryScan, Place, Plan};
-use crate::report::{ErrorEntry, ReferenceEntry, StorePathStat, StripReport};
-use crate::rewrite;
-use crate::scan::{self, Found, Scanner};
-use crate::select::Selection;
-use crate::store::{StoreDir, StoreHash};
-use crate::walk::{self, Kind};
+use super::report::{ReferenceEntry, StorePathStat, StripReport};
+use crate::shared::leftover::{self, Owner};
+use crate::shared::report::ErrorEntry;
+use crate::shared::scan::{self, ScanFindings, Scanner};
+use crate::shared::store::{StoreDir, StoreHash};
+use crate::shared::walk::{self, EntryKind};
+use crate::strip::plan::{self, EntryPlan, EntryScan, Place, StripPlan};
+use crate::strip::rewrite;
+use crate::strip::select::Selection;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub enum StripMode {
     /// Neutralise in place.
     Strip,
     /// Change nothing; report what would change.
@@ -28,20 +29,20 @@ pub enum Mode {
     Check,
 }
 
-impl Mode {
+impl StripMode {
     fn as_str(self) -> &'static str {
         match self {
-            Mode::Strip => "strip",
-            Mode::DryRun => "dry-run",
-            Mode::Check => "check",
+            StripMode::Strip => "strip",
+            StripMode::DryRun => "dry-run",
+            StripMode::Check => "check",
         }
     }
 }
 
-pub struct Options {
+pub struct StripOptions {
     pub store: StoreDir,
     pub selection: Selection,
-    pub mode: Mode,
+    pub mode: StripMode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +78,7 @@ fn read_error(path: &Path) -> impl FnOnce(io::Error) -> ScanError + '_ {
 
 /// What the parallel scan gathers; merged pairwise, so no lock is held while reading.
 #[derive(Default)]
-struct Tally {
+struct ScanTally {
     files: u64,
     bytes: u64,
     symlinks: u64,
@@ -89,8 +90,8 @@ struct Tally {
     errors: Vec<(PathBuf, String)>,
 }
 
-impl Tally {
-    fn merge(mut self, mut other: Tally) -> Tally {
+impl ScanTally {
+    fn merge(mut self, mut other: ScanTally) -> ScanTally {
         self.files += other.files;
         self.bytes += other.bytes;
         self.symlinks += other.symlinks;
@@ -110,7 +111,7 @@ impl Tally {
         &mut self,
         path: &Path,
         place: Place,
-        found: Found,
+        found: ScanFindings,
         extra: (Option<(u64, u64)>, Option<Vec<u8>>),
     ) {
         if !found.is_empty() {
@@ -132,7 +133,7 @@ fn open_regular(path: &Path) -> Result<(File, Option<(u64, u64)>), ScanError> {
     Ok((file, inode))
 }
 
-fn scan_entry(scanner: &Scanner, tally: &mut Tally, entry: walk::Entry) {
+fn scan_entry(scanner: &Scanner, tally: &mut ScanTally, entry: walk::Entry) {
     let path = &entry.path;
     if !entry.is_root && leftover::is_leftover(Owner::StripStoreRefs, path, entry.kind) {
         tally.leftovers.push(entry.path);
@@ -149,9 +150,9 @@ fn scan_entry(scanner: &Scanner, tally: &mut Tally, entry: walk::Entry) {
         }
     }
     match entry.kind {
-        Kind::Dir => tally.dirs += 1,
-        Kind::Special => tally.special.push(path.clone()),
-        Kind::Symlink => match std::fs::read_link(path).map_err(read_error(path)) {
+        EntryKind::Dir => tally.dirs += 1,
+        EntryKind::Special => tally.special.push(path.clone()),
+        EntryKind::Symlink => match std::fs::read_link(path).map_err(read_error(path)) {
             Ok(target) => {
                 tally.symlinks += 1;
                 let target = target.into_os_string().into_vec();
@@ -160,7 +161,7 @@ fn scan_entry(scanner: &Scanner, tally: &mut Tally, entry: walk::Entry) {
             }
             Err(e) => tally.error(path, e.to_string()),
         },
-        Kind::File => {
+        EntryKind::File => {
             let result = open_regular(path).and_then(|(file, inode)| {
                 // A buffer sized to the file: zero-filling a whole chunk for every small file
                 // costs more than reading it.
@@ -183,7 +184,7 @@ fn scan_entry(scanner: &Scanner, tally: &mut Tally, entry: walk::Entry) {
 }
 
 /// Runs strip-store-refs over `roots` on the current rayon pool.
-pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
+pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
     let known_up_front = opts.selection.known_up_front();
     let scanner = Scanner::new(&opts.store, known_up_front.as_ref());
 
@@ -194,7 +195,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
     let tally = walk::batched(entries, walk::BATCH)
         .par_bridge()
         .flat_map_iter(|batch| batch)
-        .fold(Tally::default, |mut tally, item| {
+        .fold(ScanTally::default, |mut tally, item| {
             match item {
                 Ok(entry) => scan_entry(&scanner, &mut tally, entry),
                 Err(e) => {
@@ -204,8 +205,8 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
             }
             tally
         })
-        .reduce(Tally::default, Tally::merge);
-    let Tally {
+        .reduce(ScanTally::default, ScanTally::merge);
+    let ScanTally {
         files,
         bytes,
         symlinks,
@@ -238,14 +239,14 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
 
     // A killed run's temporary symlinks go first, so nothing of that run outlives this one.
     leftovers.sort();
-    if opts.mode == Mode::Strip {
+    if opts.mode == StripMode::Strip {
         errors.extend(leftover::remove(&leftovers, Owner::StripStoreRefs));
     }
     report.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
 
     // Write (only in strip mode); names are never renamed behind the user's back.
     let outcomes: Vec<Outcome> = match opts.mode {
-        Mode::Strip => {
+        StripMode::Strip => {
             // Bare hashes first, everywhere: a bare hash is only recognised through a prefixed
             // occurrence, so if the run is killed, a re-run must still find a prefixed one.
             let bare: Vec<Outcome> = plan
@@ -267,7 +268,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
                 })
                 .collect()
         }
-        Mode::DryRun => plan
+        StripMode::DryRun => plan
             .entries
             .iter()
             .map(|e| match e.place {
@@ -279,7 +280,7 @@ pub fn run(roots: &[PathBuf], opts: &Options) -> StripReport {
                 _ => (true, Vec::new(), Vec::new()),
             })
             .collect(),
-        Mode::Check => plan
+        StripMode::Check => plan
             .entries
             .iter()
             .map(|_| (false, Vec::new(), Vec::new()))
@@ -321,7 +322,7 @@ fn rescan_overflowed(
     errors: &mut Vec<(PathBuf, String)>,
 ) {
     let scanner = Scanner::new(store, Some(wanted));
-    let results: Vec<(usize, Result<Found, ScanError>)> = scans
+    let results: Vec<(usize, Result<ScanFindings, ScanError>)> = scans
         .par_iter()
         .enumerate()
         .filter(|(_, s)| s.found.runs_overflowed)
@@ -345,7 +346,7 @@ fn rescan_overflowed(
             Ok(found) => scans[i].found = found,
             Err(e) => {
                 errors.push((e.path().to_path_buf(), e.to_string()));
-                scans[i].found = Found::default();
+                scans[i].found = ScanFindings::default();
             }
         }
     }
@@ -363,7 +364,7 @@ enum Pass {
 /// neutralise (so the report never counts a reference whose write failed).
 type Outcome = (bool, Vec<String>, Vec<u64>);
 
-fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan, pass: Pass) -> Outcome {
+fn apply(entry: &EntryPlan, store: &StoreDir, plan: &StripPlan, pass: Pass) -> Outcome {
     let all = || entry.hits.iter().map(|h| h.offset).collect::<Vec<_>>();
     match (entry.place, pass) {
         (Place::Contents, _) => {
@@ -401,7 +402,7 @@ fn apply(entry: &EntryPlan, store: &StoreDir, plan: &Plan, pass: Pass) -> Outcom
     }
 }
 
-fn name_error(entry: &EntryPlan, store: &StoreDir, plan: &Plan) -> String {
+fn name_error(entry: &EntryPlan, store: &StoreDir, plan: &StripPlan) -> String {
     let refs: BTreeSet<String> = entry
         .hits
         .iter()
@@ -415,7 +416,7 @@ fn name_error(entry: &EntryPlan, store: &StoreDir, plan: &Plan) -> String {
     )
 }
 
-fn store_path_of(store: &StoreDir, plan: &Plan, hash: &StoreHash) -> String {
+fn store_path_of(store: &StoreDir, plan: &StripPlan, hash: &StoreHash) -> String {
     let name = plan.names.get(hash).map(String::as_str).unwrap_or("");
     store.path_of(hash, name).display().to_string()
 }
@@ -462,7 +463,12 @@ fn kept_store_paths(
 
 /// Per-reference lines and per-store-path totals, both sorted.
 /// `failed[i]` holds the offsets of entry `i` that were not neutralised; they are not counted.
-fn fill_references(report: &mut StripReport, store: &StoreDir, plan: &Plan, failed: &[&[u64]]) {
+fn fill_references(
+    report: &mut StripReport,
+    store: &StoreDir,
+    plan: &StripPlan,
+    failed: &[&[u64]],
+) {
     let mut stats: BTreeMap<String, StorePathStat> = BTreeMap::new();
     for (entry, failed) in plan.entries.iter().zip(failed) {
         let path = entry.path.display().to_string();

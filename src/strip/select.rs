@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::store::{StoreDir, StoreHash};
+use crate::shared::store::{StoreDir, StoreHash};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
@@ -157,7 +157,7 @@ impl Selection {
 /// is what Nix's scanner looks for, bare or not.
 pub fn environment_hashes(store: &StoreDir) -> BTreeSet<StoreHash> {
     use std::os::unix::ffi::OsStrExt;
-    let scanner = crate::scan::Scanner::new(store, None);
+    let scanner = crate::shared::scan::Scanner::new(store, None);
     let attrs = std::env::var_os("NIX_ATTRS_JSON_FILE")
         .and_then(|file| std::fs::read(file).ok())
         .unwrap_or_default();

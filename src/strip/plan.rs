@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
-use crate::scan::Found;
-use crate::store::{StoreHash, HASH_LEN, NEUTRAL_BYTE};
+use crate::shared::scan::ScanFindings;
+use crate::shared::store::{StoreHash, HASH_LEN, NEUTRAL_BYTE};
 
 /// Where in the tree a reference stands; Nix scans all three.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,7 +29,7 @@ impl Place {
 pub struct EntryScan {
     pub path: PathBuf,
     pub place: Place,
-    pub found: Found,
+    pub found: ScanFindings,
     /// `(dev, ino)` of a regular file with more than one link, so each inode is written once.
     pub shared_inode: Option<(u64, u64)>,
     /// The symlink's target, for [`Place::SymlinkTarget`].
@@ -57,7 +57,7 @@ pub struct EntryPlan {
 
 /// The whole change, sorted by path, then place.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub struct StripPlan {
     pub entries: Vec<EntryPlan>,
     /// A name for each hash, from its prefixed occurrences (the smallest when several).
     pub names: BTreeMap<StoreHash, String>,
@@ -83,7 +83,7 @@ pub fn plan(
     scans: Vec<EntryScan>,
     seen: &BTreeMap<StoreHash, Vec<String>>,
     wanted: &HashSet<StoreHash>,
-) -> Plan {
+) -> StripPlan {
     let names = seen
         .iter()
         .filter(|(h, _)| wanted.contains(h))
@@ -114,11 +114,11 @@ pub fn plan(
             relink,
         });
     }
-    Plan { entries, names }
+    StripPlan { entries, names }
 }
 
 /// The wanted hashes in what one pass found, each once, in offset order, none overlapping.
-fn hits_of(found: &Found, wanted: &HashSet<StoreHash>) -> Vec<Hit> {
+fn hits_of(found: &ScanFindings, wanted: &HashSet<StoreHash>) -> Vec<Hit> {
     let mut hits: Vec<Hit> = found
         .prefixed
         .iter()
@@ -168,8 +168,8 @@ pub fn neutralise(bytes: &mut [u8], hits: &[Hit]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::Scanner;
-    use crate::store::StoreDir;
+    use crate::shared::scan::Scanner;
+    use crate::shared::store::StoreDir;
 
     const H1: &str = "0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz";
 

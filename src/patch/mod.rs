@@ -1,0 +1,8 @@
+//! patch-rpaths.
+
+pub mod plan;
+pub mod report;
+pub mod resolve;
+pub mod run;
+
+pub use run::{run, OptionsError, PatchOptions};

@@ -1,0 +1,9 @@
+//! strip-store-refs.
+
+pub mod plan;
+pub mod report;
+pub mod rewrite;
+pub mod run;
+pub mod select;
+
+pub use run::{run, StripMode, StripOptions};
