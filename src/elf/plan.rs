@@ -204,33 +204,38 @@ struct Unit {
 /// Segments that only describe data (notes, the interpreter string): they move with it.
 const MOVABLE_SEGMENTS: [u32; 3] = [PT_NOTE, PT_GNU_PROPERTY, PT_INTERP];
 
-/// Section types only dynamic tags, program headers and section headers point at.
-const MOVABLE_SECTIONS: [u32; 10] = [
-    goblin::elf::section_header::SHT_NOTE,
-    goblin::elf::section_header::SHT_HASH,
-    goblin::elf::section_header::SHT_GNU_HASH,
-    goblin::elf::section_header::SHT_DYNSYM,
-    goblin::elf::section_header::SHT_GNU_VERSYM,
-    goblin::elf::section_header::SHT_GNU_VERNEED,
-    goblin::elf::section_header::SHT_GNU_VERDEF,
-    goblin::elf::section_header::SHT_RELA,
-    goblin::elf::section_header::SHT_REL,
-    19, // SHT_RELR
-];
+/// The tables only dynamic tags, program headers and section headers point at, so they can
+/// move out of the way of a grown program header table: each section type with the dynamic
+/// tags through which the loader reads it (none for notes, which only a program header names).
+const MOVABLE_TABLES: [(u32, &[u64]); 10] = {
+    use goblin::elf::dynamic::*;
+    use goblin::elf::section_header::*;
+    const SHT_RELR: u32 = 19;
+    const DT_RELR: u64 = 36;
+    [
+        (SHT_NOTE, &[]),
+        (SHT_HASH, &[DT_HASH]),
+        (SHT_GNU_HASH, &[DT_GNU_HASH]),
+        (SHT_DYNSYM, &[DT_SYMTAB]),
+        (SHT_GNU_VERSYM, &[DT_VERSYM]),
+        (SHT_GNU_VERNEED, &[DT_VERNEED]),
+        (SHT_GNU_VERDEF, &[DT_VERDEF]),
+        // DT_JMPREL names the PLT's relocations, a table of one of these two types.
+        (SHT_RELA, &[DT_RELA, DT_JMPREL]),
+        (SHT_REL, &[DT_REL, DT_JMPREL]),
+        (SHT_RELR, &[DT_RELR]),
+    ]
+};
 
-/// Dynamic tags that point at movable sections; the loader reads each table through them.
-const MOVABLE_TAGS: [u64; 10] = [
-    goblin::elf::dynamic::DT_HASH,
-    goblin::elf::dynamic::DT_GNU_HASH,
-    goblin::elf::dynamic::DT_SYMTAB,
-    goblin::elf::dynamic::DT_VERSYM,
-    goblin::elf::dynamic::DT_VERNEED,
-    goblin::elf::dynamic::DT_VERDEF,
-    goblin::elf::dynamic::DT_RELA,
-    goblin::elf::dynamic::DT_REL,
-    goblin::elf::dynamic::DT_JMPREL,
-    36, // DT_RELR
-];
+/// Whether a section of this type may move (see [`MOVABLE_TABLES`]).
+fn is_movable_section(sh_type: u32) -> bool {
+    MOVABLE_TABLES.iter().any(|&(t, _)| t == sh_type)
+}
+
+/// Whether a dynamic tag points at a table that may move (see [`MOVABLE_TABLES`]).
+fn is_movable_tag(tag: u64) -> bool {
+    MOVABLE_TABLES.iter().any(|(_, tags)| tags.contains(&tag))
+}
 
 /// Whether a dynamic tag's value is an address (per the gABI's d_ptr use, and the GNU
 /// address range).
@@ -261,10 +266,10 @@ fn is_address_tag(tag: u64) -> bool {
 /// Work that needs the appended segment, collected before it is laid out.
 #[derive(Default)]
 struct Growth {
-    /// Bytes to add after the copied `.dynstr`, and the dynamic entries to point at them
-    /// (entry index → offset in `new_strings`).
-    new_strings: Vec<u8>,
-    string_entries: Vec<(usize, u64, u64)>, // (entry index, tag, offset in new_strings)
+    /// The new R(UN)PATH (without its NUL) when it goes after the copied `.dynstr`, and the
+    /// dynamic entries (index, tag) to point at it; an index past the old entries adds one.
+    new_runpath: Vec<u8>,
+    runpath_entries: Vec<(usize, u64)>,
     /// Spans of the old table to NUL in the copy (and in place): old RUNPATH strings.
     blank: Vec<(u64, u64)>,
     interpreter: Option<Vec<u8>>,
@@ -284,7 +289,7 @@ struct Growth {
 
 impl Growth {
     fn needed(&self) -> bool {
-        !self.string_entries.is_empty() || self.interpreter.is_some()
+        !self.runpath_entries.is_empty() || self.interpreter.is_some()
     }
 }
 
@@ -313,9 +318,8 @@ impl EditPlanner<'_> {
             .collect();
         if targets.is_empty() {
             let slot = d.entries.len();
-            self.grow.string_entries.push((slot, DT_RUNPATH, 0));
-            self.grow.new_strings.extend_from_slice(new);
-            self.grow.new_strings.push(0);
+            self.grow.runpath_entries.push((slot, DT_RUNPATH));
+            self.grow.new_runpath = new.to_vec();
             if d.spare_null_slots == 0 {
                 // patchelf's way: .dynamic moves to the new segment, one entry longer.
                 self.grow.move_dynamic = true;
@@ -375,10 +379,9 @@ impl EditPlanner<'_> {
             }
         }
         for t in &targets {
-            self.grow.string_entries.push((t.0, t.1, 0));
+            self.grow.runpath_entries.push((t.0, t.1));
         }
-        self.grow.new_strings.extend_from_slice(new);
-        self.grow.new_strings.push(0);
+        self.grow.new_runpath = new.to_vec();
         let why = match unshared {
             Ok(()) => "longer than the old string".to_string(),
             Err(e) => format!("old string not editable in place: {e}"),
@@ -505,7 +508,7 @@ impl EditPlanner<'_> {
         // Whatever the segment will hold (copies of file bytes, the new strings, the table)
         // must have addresses, so that no sum below wraps.
         let most = (2 * file_len)
-            .saturating_add(self.grow.new_strings.len() as u64)
+            .saturating_add(self.grow.new_runpath.len() as u64 + 1)
             .saturating_add(self.grow.interpreter.as_ref().map_or(0, |i| i.len() as u64))
             .saturating_add(page + 0x10000 * codec.phdr_size() as u64);
         if !seg_vaddr
@@ -572,7 +575,7 @@ impl EditPlanner<'_> {
             (true, Some(d)) => {
                 let added = self
                     .grow
-                    .string_entries
+                    .runpath_entries
                     .iter()
                     .filter(|e| e.0 >= d.entries.len())
                     .count();
@@ -584,7 +587,7 @@ impl EditPlanner<'_> {
             _ => None,
         };
 
-        if !self.grow.string_entries.is_empty() {
+        if !self.grow.runpath_entries.is_empty() {
             let d = d.ok_or(ElfRefusal::NotDynamic)?;
             let strtab = d.strtab.ok_or(ElfRefusal::NoStringTable)?;
             let start = seg.len() as u64;
@@ -599,7 +602,8 @@ impl EditPlanner<'_> {
                 });
             }
             let appended_at = copy.len() as u64;
-            copy.extend_from_slice(&self.grow.new_strings);
+            copy.extend_from_slice(&self.grow.new_runpath);
+            copy.push(0);
             seg.extend_from_slice(&copy);
             let (vaddr, size) = (seg_vaddr + start, copy.len() as u64);
             for (i, &(tag, _)) in d.entries.iter().enumerate() {
@@ -609,8 +613,8 @@ impl EditPlanner<'_> {
                     _ => {}
                 }
             }
-            for &(i, tag, off) in &self.grow.string_entries.clone() {
-                self.patch_dyn(d, i, tag, appended_at + off);
+            for &(i, tag) in &self.grow.runpath_entries.clone() {
+                self.patch_dyn(d, i, tag, appended_at);
             }
             self.patch_section(strtab.offset, strtab.vaddr, seg_off + start, vaddr, size);
         }
@@ -780,7 +784,7 @@ impl EditPlanner<'_> {
             && !self.grow.move_dynamic
             && self
                 .grow
-                .string_entries
+                .runpath_entries
                 .iter()
                 .all(|e| e.0 < d.entries.len());
         let Some(k) = info
@@ -802,13 +806,7 @@ impl EditPlanner<'_> {
         if !only_strings || !laid_out {
             return false;
         }
-        let new: Vec<u8> = self
-            .grow
-            .new_strings
-            .iter()
-            .copied()
-            .take_while(|&b| b != 0)
-            .collect();
+        let new = self.grow.new_runpath.clone();
         // The table without the old string, with the new one and its NUL; the segment's end.
         let grown = (strtab.size.checked_sub(e - s + 1))
             .and_then(|rest| rest.checked_add(new.len() as u64 + 1));
@@ -855,7 +853,7 @@ impl EditPlanner<'_> {
             grown,
         );
         self.grow.retired_load = Some(load.clone());
-        self.grow.string_entries.clear();
+        self.grow.runpath_entries.clear();
         self.use_strategy(
             Placement::ExtendLastSegment,
             format!(
@@ -918,7 +916,7 @@ impl EditPlanner<'_> {
     /// segment, dynamic pointer or `.bss`), if there is one.
     fn lone_dynstr_load(&self) -> Option<usize> {
         let info = self.info;
-        if self.grow.string_entries.is_empty() || info.section_headers.is_empty() {
+        if self.grow.runpath_entries.is_empty() || info.section_headers.is_empty() {
             return None;
         }
         let strtab = info.dynamic.as_ref()?.strtab?;
@@ -1079,7 +1077,7 @@ impl EditPlanner<'_> {
                 .interpreter
                 .as_ref()
                 .is_some_and(|i| (i.range.offset, i.range.size) == (s.sh_offset, s.sh_size));
-            if !(MOVABLE_SECTIONS.contains(&s.sh_type) || is_interp) {
+            if !(is_movable_section(s.sh_type) || is_interp) {
                 return Err(format!(
                     "a section of type {:#x} at {:#x} cannot move",
                     s.sh_type, s.sh_offset
@@ -1121,7 +1119,7 @@ impl EditPlanner<'_> {
         if let Some(d) = &info.dynamic {
             for &(tag, val) in &d.entries {
                 let points_in = val >= vaddr && val < vaddr + (hi - lo);
-                if points_in && is_address_tag(tag) && !MOVABLE_TAGS.contains(&tag) {
+                if points_in && is_address_tag(tag) && !is_movable_tag(tag) {
                     return Err(format!("dynamic tag {tag:#x} points into them"));
                 }
             }
@@ -1203,7 +1201,7 @@ impl EditPlanner<'_> {
         }
         if let Some(d) = &info.dynamic {
             for (i, &(tag, val)) in d.entries.iter().enumerate() {
-                if MOVABLE_TAGS.contains(&tag)
+                if is_movable_tag(tag)
                     && val >= unit.vaddr
                     && val < unit.vaddr + (unit.end - unit.off)
                 {

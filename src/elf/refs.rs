@@ -33,8 +33,8 @@ pub(crate) fn string_refs(
         .map(|e| e.1)
         .collect();
     dynsym_names(info, dynamic, bytes, &mut refs)?;
-    verneed_names(info, dynamic, bytes, &mut refs)?;
-    verdef_names(info, dynamic, bytes, &mut refs)?;
+    version_names(info, dynamic, bytes, &VERNEED, &mut refs)?;
+    version_names(info, dynamic, bytes, &VERDEF, &mut refs)?;
     refs.sort_unstable();
     refs.dedup();
     Ok(refs)
@@ -127,74 +127,95 @@ fn dynsym_count(info: &ElfInfo, d: &Dynamic, bytes: &[u8], symtab: u64) -> Resul
     Ok(last + 1)
 }
 
-fn verneed_names(
-    info: &ElfInfo,
-    d: &Dynamic,
-    bytes: &[u8],
-    refs: &mut Vec<u64>,
-) -> Result<(), String> {
-    let Some(vaddr) = d.get(DT_VERNEED) else {
-        return Ok(());
-    };
-    let codec = info.codec();
-    let mut off = at(info, vaddr, 16, "DT_VERNEED")?;
-    let bad = || "DT_VERNEED truncated".to_string();
-    // Each entry takes 16 bytes, so no honest count exceeds the file; a next offset of 0
-    // ends the chain (as the loader reads it) even when the count says otherwise.
-    let num = d
-        .get(DT_VERNEEDNUM)
-        .unwrap_or(0)
-        .min(bytes.len() as u64 / 16);
-    for _ in 0..num {
-        let cnt = codec.u16(bytes, off + 2).ok_or_else(bad)?;
-        refs.push(codec.u32(bytes, off + 4).ok_or_else(bad)?.into());
-        let mut aux = off + u64::from(codec.u32(bytes, off + 8).ok_or_else(bad)?);
-        for _ in 0..cnt {
-            refs.push(codec.u32(bytes, aux + 8).ok_or_else(bad)?.into());
-            let next = u64::from(codec.u32(bytes, aux + 12).ok_or_else(bad)?);
-            if next == 0 {
-                break;
-            }
-            aux += next;
-        }
-        let next = u64::from(codec.u32(bytes, off + 12).ok_or_else(bad)?);
-        if next == 0 {
-            break;
-        }
-        off += next;
-    }
-    Ok(())
+/// Where the string offsets sit in one kind of symbol-version table: a chain of entries,
+/// each with a chain of auxiliary entries. `Elf_Verneed`/`Elf_Vernaux` and
+/// `Elf_Verdef`/`Elf_Verdaux` differ only in these offsets, so one walk reads both.
+struct VersionTable {
+    /// The dynamic tag giving the table's address, and the one giving its entry count.
+    addr_tag: u64,
+    count_tag: u64,
+    /// For messages: `DT_VERNEED`, `DT_VERDEF`.
+    what: &'static str,
+    entry_size: u64,
+    /// In an entry: its auxiliary count (16 bits), a string offset (the needed file's name;
+    /// verdef entries have none), the offset of its first auxiliary entry and of the next
+    /// entry (32 bits each, relative to the entry).
+    count_at: u64,
+    name_at: Option<u64>,
+    aux_at: u64,
+    next_at: u64,
+    /// In an auxiliary entry: its string offset and the offset of the next one.
+    aux_name_at: u64,
+    aux_next_at: u64,
 }
 
-fn verdef_names(
+/// `Elf_Verneed` (16 bytes: `vn_cnt` at 2, `vn_file` at 4, `vn_aux` at 8, `vn_next` at 12)
+/// and `Elf_Vernaux` (`vna_name` at 8, `vna_next` at 12).
+const VERNEED: VersionTable = VersionTable {
+    addr_tag: DT_VERNEED,
+    count_tag: DT_VERNEEDNUM,
+    what: "DT_VERNEED",
+    entry_size: 16,
+    count_at: 2,
+    name_at: Some(4),
+    aux_at: 8,
+    next_at: 12,
+    aux_name_at: 8,
+    aux_next_at: 12,
+};
+
+/// `Elf_Verdef` (20 bytes: `vd_cnt` at 6, `vd_aux` at 12, `vd_next` at 16) and
+/// `Elf_Verdaux` (`vda_name` at 0, `vda_next` at 4).
+const VERDEF: VersionTable = VersionTable {
+    addr_tag: DT_VERDEF,
+    count_tag: DT_VERDEFNUM,
+    what: "DT_VERDEF",
+    entry_size: 20,
+    count_at: 6,
+    name_at: None,
+    aux_at: 12,
+    next_at: 16,
+    aux_name_at: 0,
+    aux_next_at: 4,
+};
+
+/// The string offsets a symbol-version table names. The table comes from the file, so
+/// every read is bounds-checked and no count is trusted: entries take `entry_size` bytes
+/// each, so no honest count exceeds the file, and a next offset of 0 ends a chain (as the
+/// loader reads it) even when the count says otherwise.
+fn version_names(
     info: &ElfInfo,
     d: &Dynamic,
     bytes: &[u8],
+    table: &VersionTable,
     refs: &mut Vec<u64>,
 ) -> Result<(), String> {
-    let Some(vaddr) = d.get(DT_VERDEF) else {
+    let Some(vaddr) = d.get(table.addr_tag) else {
         return Ok(());
     };
     let codec = info.codec();
-    let mut off = at(info, vaddr, 20, "DT_VERDEF")?;
-    let bad = || "DT_VERDEF truncated".to_string();
-    // As for DT_VERNEED: 20-byte entries bound the count, a next offset of 0 ends the chain.
+    let mut off = at(info, vaddr, table.entry_size, table.what)?;
+    let bad = || format!("{} truncated", table.what);
+    let u32_at = |o: u64| codec.u32(bytes, o).map(u64::from).ok_or_else(bad);
     let num = d
-        .get(DT_VERDEFNUM)
+        .get(table.count_tag)
         .unwrap_or(0)
-        .min(bytes.len() as u64 / 20);
+        .min(bytes.len() as u64 / table.entry_size);
     for _ in 0..num {
-        let cnt = codec.u16(bytes, off + 6).ok_or_else(bad)?;
-        let mut aux = off + u64::from(codec.u32(bytes, off + 12).ok_or_else(bad)?);
+        let cnt = codec.u16(bytes, off + table.count_at).ok_or_else(bad)?;
+        if let Some(name_at) = table.name_at {
+            refs.push(u32_at(off + name_at)?);
+        }
+        let mut aux = off + u32_at(off + table.aux_at)?;
         for _ in 0..cnt {
-            refs.push(codec.u32(bytes, aux).ok_or_else(bad)?.into());
-            let next = u64::from(codec.u32(bytes, aux + 4).ok_or_else(bad)?);
+            refs.push(u32_at(aux + table.aux_name_at)?);
+            let next = u32_at(aux + table.aux_next_at)?;
             if next == 0 {
                 break;
             }
             aux += next;
         }
-        let next = u64::from(codec.u32(bytes, off + 16).ok_or_else(bad)?);
+        let next = u32_at(off + table.next_at)?;
         if next == 0 {
             break;
         }

@@ -2,7 +2,6 @@
 //! builds it, the interpreter chosen; what is missing traced to the package it came from.
 
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -38,26 +37,6 @@ pub(crate) struct FilePlan {
     /// The change only adds --runtime-dependency / --append-rpath entries: refusing it is a
     /// warning.
     pub optional_only: bool,
-}
-
-/// `$ORIGIN` and `${ORIGIN}` expanded against the file's directory.
-fn expand_origin(entry: &[u8], dir: &Path) -> PathBuf {
-    let dir = dir.as_os_str().as_bytes();
-    let mut out = Vec::new();
-    let mut rest = entry;
-    while !rest.is_empty() {
-        if let Some(r) = rest
-            .strip_prefix(b"${ORIGIN}")
-            .or_else(|| rest.strip_prefix(b"$ORIGIN"))
-        {
-            out.extend_from_slice(dir);
-            rest = r;
-        } else {
-            out.push(rest[0]);
-            rest = &rest[1..];
-        }
-    }
-    PathBuf::from(OsStr::from_bytes(&out))
 }
 
 /// The package name a stripped entry (`STORE_DIR/eeee…-NAME/lib`) came from.
@@ -136,14 +115,12 @@ pub(crate) fn plan_file(
     // Existing $ORIGIN entries stay, in order, while they point at something.
     let origin_entries: Vec<&Vec<u8>> = old_entries
         .iter()
-        .filter(|e| {
-            e.windows(7).any(|w| w == b"$ORIGIN") || e.windows(9).any(|w| w == b"${ORIGIN}")
-        })
-        .filter(|e| expand_origin(e, dir).is_dir())
+        .filter(|e| resolve::mentions_origin(e))
+        .filter(|e| resolve::expand_origin(e, dir).is_dir())
         .collect();
     let origin_dirs: Vec<PathBuf> = origin_entries
         .iter()
-        .map(|e| expand_origin(e, dir))
+        .map(|e| resolve::expand_origin(e, dir))
         .collect();
 
     let compat = Compat::of(info);
@@ -310,19 +287,6 @@ pub(crate) fn plan_interpreter_only(path: &Path, info: &ElfInfo, opts: &PatchOpt
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origin_expands_both_spellings() {
-        let dir = Path::new("/out/lib/site/pkg");
-        assert_eq!(
-            expand_origin(b"$ORIGIN/../pkg.libs", dir),
-            PathBuf::from("/out/lib/site/pkg/../pkg.libs")
-        );
-        assert_eq!(
-            expand_origin(b"${ORIGIN}", dir),
-            PathBuf::from("/out/lib/site/pkg")
-        );
-    }
 
     #[test]
     fn missing_soname_is_traced_to_the_package_named_like_it() {

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -295,11 +296,39 @@ fn read_library(lib: &Path) -> LibraryRead {
     }
 }
 
+/// The loader's two spellings of the file's own directory in a RUNPATH entry.
+pub const ORIGIN_SPELLINGS: [&[u8]; 2] = [b"$ORIGIN", b"${ORIGIN}"];
+
+/// Whether a RUNPATH entry depends on the file's own directory: it names `$ORIGIN` (either
+/// spelling) anywhere in it.
+pub fn mentions_origin(entry: &[u8]) -> bool {
+    ORIGIN_SPELLINGS
+        .iter()
+        .any(|o| memchr::memmem::find(entry, o).is_some())
+}
+
+/// `$ORIGIN` and `${ORIGIN}` expanded against the file's directory.
+pub fn expand_origin(entry: &[u8], dir: &Path) -> PathBuf {
+    let dir = dir.as_os_str().as_bytes();
+    let mut out = Vec::new();
+    let mut rest = entry;
+    while !rest.is_empty() {
+        if let Some(r) = ORIGIN_SPELLINGS.iter().find_map(|o| rest.strip_prefix(*o)) {
+            out.extend_from_slice(dir);
+            rest = r;
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    PathBuf::from(OsStr::from_bytes(&out))
+}
+
 /// The absolute, `$ORIGIN`-free entries of a file's RUNPATH (or RPATH).
 pub fn search_entries(info: &ElfInfo) -> Vec<PathBuf> {
     runpath_of(info)
         .into_iter()
-        .filter(|e| !e.windows(7).any(|w| w == b"$ORIGIN") && e.first() == Some(&b'/'))
+        .filter(|e| !mentions_origin(e) && e.first() == Some(&b'/'))
         .map(|e| PathBuf::from(std::ffi::OsStr::from_bytes(&e)))
         .collect()
 }
@@ -374,6 +403,19 @@ pub fn runpath_of(info: &ElfInfo) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_expands_both_spellings() {
+        let dir = Path::new("/out/lib/site/pkg");
+        assert_eq!(
+            expand_origin(b"$ORIGIN/../pkg.libs", dir),
+            PathBuf::from("/out/lib/site/pkg/../pkg.libs")
+        );
+        assert_eq!(
+            expand_origin(b"${ORIGIN}", dir),
+            PathBuf::from("/out/lib/site/pkg")
+        );
+    }
 
     #[test]
     fn library_names() {

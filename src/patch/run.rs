@@ -70,7 +70,10 @@ pub fn absolute(path: &Path) -> Result<PathBuf, OptionsError> {
 /// Whether an `--append-rpath` entry is one the loader resolves without a working directory:
 /// absolute, or relative to the file itself (`$ORIGIN`, `${ORIGIN}`).
 pub fn is_runpath_entry_anchored(entry: &[u8]) -> bool {
-    entry.first() == Some(&b'/') || entry.starts_with(b"$ORIGIN") || entry.starts_with(b"${ORIGIN}")
+    entry.first() == Some(&b'/')
+        || resolve::ORIGIN_SPELLINGS
+            .iter()
+            .any(|o| entry.starts_with(o))
 }
 
 /// One ELF file as read. Only its parsed headers are kept: a tree of half a million files
