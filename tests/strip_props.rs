@@ -104,7 +104,11 @@ fn strip_file(content: &[u8], targets: &[String], keep: &[String]) -> Vec<u8> {
             mode: StripMode::Strip,
         },
     );
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(
+        report.footer.errors.is_empty(),
+        "{:?}",
+        report.footer.errors
+    );
     std::fs::read(&file).unwrap()
 }
 

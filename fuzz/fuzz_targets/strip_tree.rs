@@ -154,9 +154,9 @@ fuzz_target!(|input: &[u8]| {
 
     let report = run(root, StripMode::Strip);
     assert!(
-        report.errors.is_empty(),
+        report.footer.errors.is_empty(),
         "strip reported errors: {:?}",
-        report.errors
+        report.footer.errors
     );
     let got = std::fs::read(&file).unwrap();
     assert_eq!(got.len(), data.len(), "size changed");

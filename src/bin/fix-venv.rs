@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use fixup_hooks::shared::cli::{self, ReportFormat};
+use fixup_hooks::shared::cli;
+use fixup_hooks::shared::report::{self, ReportFormat};
 use fixup_hooks::venv::entry_points::is_dotted;
 use fixup_hooks::venv::report::VenvReport;
 use fixup_hooks::venv::{prepare, restore};
@@ -124,5 +125,5 @@ fn main() -> ExitCode {
         }
     };
 
-    cli::finish(&report, common.report, common.dry_run).into()
+    report::finish(&report, common.report, common.dry_run).into()
 }

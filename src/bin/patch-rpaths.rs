@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use fixup_hooks::patch::{self, PatchOptions};
-use fixup_hooks::shared::cli::{self, ReportFormat};
-use fixup_hooks::shared::store::StoreDir;
+use fixup_hooks::shared::cli::{self, CommonArgs};
+use fixup_hooks::shared::report;
 
 const TOOL: &str = "patch-rpaths";
 
@@ -42,6 +42,10 @@ const TOOL: &str = "patch-rpaths";
 /// start with $ORIGIN included).
 #[derive(Parser, Debug)]
 #[command(name = "patch-rpaths", version, max_term_width = 100)]
+#[command(mut_arg("store_dir", |arg| arg.help(
+    "Store directory, for naming the package a stripped RUNPATH entry came from [default: \
+     $NIX_STORE_DIR, else $NIX_STORE, else /nix/store]",
+)))]
 struct Args {
     /// Trees (or single files) to patch in place.
     #[arg(required = true, value_name = "PATH")]
@@ -115,108 +119,45 @@ struct Args {
     #[arg(long)]
     fsync: bool,
 
-    /// Store directory, for naming the package a stripped RUNPATH entry came from [default:
-    /// $NIX_STORE_DIR, else $NIX_STORE, else /nix/store].
-    #[arg(long, value_name = "DIR")]
-    store_dir: Option<String>,
-
     /// Change nothing; print each file's old and new RUNPATH and interpreter, and which
     /// .note.dlopen alternatives were tried and found.
     #[arg(long)]
     dry_run: bool,
 
-    /// Also print the report on stdout in this format.
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    report: Option<ReportFormat>,
-
-    /// Worker threads [default: $NIX_BUILD_CORES, else all cores].
-    #[arg(short = 'j', long, value_name = "N")]
-    jobs: Option<usize>,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let args = Args::parse();
     let usage = |message: String| cli::usage(TOOL, message).into();
-    let store = match StoreDir::resolve(args.store_dir.as_deref()) {
+    let store = match args.common.store() {
         Ok(store) => store,
         Err(e) => return usage(e),
     };
     if let Err(exit) = cli::require_paths(TOOL, &args.paths) {
         return exit.into();
     }
-    for dir in args
-        .libs
-        .iter()
-        .chain(&args.libc)
-        .chain(&args.libs_tree)
-        .chain(&args.bintools)
-    {
-        if !dir.is_dir() {
-            return usage(format!("{}: not a directory", dir.display()));
-        }
-    }
-    // Every PATH and directory argument, absolute before use (--append-rpath stays as given).
-    let made_absolute = (|| -> Result<(), patch::OptionsError> {
-        for p in args
-            .paths
-            .iter_mut()
-            .chain(args.libs.iter_mut())
-            .chain(args.libs_tree.iter_mut())
-            .chain(args.runtime_dependencies.iter_mut())
-            .chain(args.libc.iter_mut())
-            .chain(args.interpreter.iter_mut())
-            .chain(args.bintools.iter_mut())
-        {
-            *p = patch::run::absolute(p)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = made_absolute {
-        return usage(e.to_string());
-    }
-    let (bintools_interpreter, bintools_libc) = args
-        .bintools
-        .as_deref()
-        .map(patch::run::from_bintools)
-        .unwrap_or_default();
-    for (what, path) in [
-        ("dynamic-linker", &bintools_interpreter),
-        ("orig-libc", &bintools_libc),
-    ] {
-        if let (Some(bintools), Some(path)) = (&args.bintools, path) {
-            if !path.is_absolute() {
-                return usage(format!(
-                    "--bintools {}: nix-support/{what} names a relative path ({})",
-                    bintools.display(),
-                    path.display()
-                ));
-            }
-        }
-    }
-    let mut libs = args.libs;
-    for tree in &args.libs_tree {
-        libs.extend(patch::run::library_dirs_under(tree));
-    }
-    cli::init_pool(cli::jobs(args.jobs));
+    args.common.init_pool();
     let opts = PatchOptions {
-        libs,
+        libs: args.libs,
+        libs_tree: args.libs_tree,
+        bintools: args.bintools,
         ignore_existing: args.ignore_existing,
         no_recurse: args.no_recurse,
-        libc: args.libc.or(bintools_libc),
+        libc: args.libc,
         keep_libc: args.keep_libc,
         runtime_dependencies: args.runtime_dependencies,
         append_rpaths: args.append_rpaths,
-        interpreter: args.interpreter.or(bintools_interpreter),
+        interpreter: args.interpreter,
         ignore_missing: args.ignore_missing,
         allow_optional_refusal: args.allow_optional_refusal,
         fsync: args.fsync,
         dry_run: args.dry_run,
         store,
     };
-    let report = match patch::run(&args.paths, &opts) {
-        Ok(report) => report,
-        Err(e) => return usage(e.to_string()),
-    };
-
-    cli::finish(&report, args.report, opts.dry_run).into()
+    match patch::run(&args.paths, &opts) {
+        Ok(report) => report::finish(&report, args.common.report, opts.dry_run).into(),
+        Err(e) => usage(e.to_string()),
+    }
 }

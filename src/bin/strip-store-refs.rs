@@ -3,8 +3,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use fixup_hooks::shared::cli::{self, ReportFormat};
-use fixup_hooks::shared::store::StoreDir;
+use fixup_hooks::shared::cli::{self, CommonArgs};
+use fixup_hooks::shared::report;
 use fixup_hooks::strip::select::{self, Selection};
 use fixup_hooks::strip::{self, StripMode, StripOptions};
 
@@ -50,10 +50,6 @@ struct Args {
     #[arg(long)]
     env_candidates: bool,
 
-    /// Store directory [default: $NIX_STORE_DIR, else $NIX_STORE, else /nix/store].
-    #[arg(long, value_name = "DIR")]
-    store_dir: Option<String>,
-
     /// Change nothing; list each reference that would be neutralised.
     #[arg(long, conflicts_with = "check")]
     dry_run: bool,
@@ -63,19 +59,14 @@ struct Args {
     #[arg(long)]
     check: bool,
 
-    /// Also print the report on stdout in this format.
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    report: Option<ReportFormat>,
-
-    /// Worker threads [default: $NIX_BUILD_CORES, else all cores].
-    #[arg(short = 'j', long, value_name = "N")]
-    jobs: Option<usize>,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let usage = |message: String| cli::usage(TOOL, message).into();
-    let store = match StoreDir::resolve(args.store_dir.as_deref()) {
+    let store = match args.common.store() {
         Ok(store) => store,
         Err(e) => return usage(e),
     };
@@ -94,7 +85,7 @@ fn main() -> ExitCode {
         (_, true) => StripMode::Check,
         _ => StripMode::Strip,
     };
-    cli::init_pool(cli::jobs(args.jobs));
+    args.common.init_pool();
 
     let report = strip::run(
         &args.paths,
@@ -104,5 +95,5 @@ fn main() -> ExitCode {
             mode,
         },
     );
-    cli::finish(&report, args.report, mode != StripMode::Strip).into()
+    report::finish(&report, args.common.report, mode != StripMode::Strip).into()
 }

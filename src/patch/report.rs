@@ -5,8 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::shared::cli::Report;
-use crate::shared::report::{count, write_leftovers, ErrorEntry};
+use crate::shared::report::{count, Footer, Report};
 
 /// patch-rpaths' report.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -35,15 +34,12 @@ pub struct PatchReport {
     pub dlopen: Vec<DlopenEntry>,
     /// The `--libs` directories and the RUNPATH directories found from them, in search order.
     pub search_dirs: Vec<String>,
-    /// FIFOs, sockets and devices, which are never opened.
-    pub skipped_special: Vec<String>,
-    /// Temporary copies (`.NAME.patch-rpaths.PID`) a killed earlier run left: removed, or
-    /// only listed in a dry run.
-    pub leftovers: Vec<String>,
-    /// Files left as they were that needed only `--runtime-dependency` / `--append-rpath`
-    /// entries, and `.note.dlopen` notes that could not be read.
-    pub warnings: Vec<ErrorEntry>,
-    pub errors: Vec<ErrorEntry>,
+    /// Special files, the temporary copies (`.NAME.patch-rpaths.PID`) a killed earlier run
+    /// left (removed, or only listed in a dry run), warnings (files left as they were that
+    /// needed only `--runtime-dependency` / `--append-rpath` entries, `.note.dlopen` notes
+    /// that could not be read) and errors.
+    #[serde(flatten)]
+    pub footer: Footer,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -156,7 +152,7 @@ impl PatchReport {
 impl Report for PatchReport {
     /// A missing library (not ignored), a refused file, or another error.
     fn failed(&self) -> bool {
-        self.failed_missing() > 0 || !self.errors.is_empty()
+        self.failed_missing() > 0 || !self.footer.errors.is_empty()
     }
 
     /// For `--dry-run`: each file that would change, old → new, with its `.note.dlopen`
@@ -226,19 +222,6 @@ impl Report for PatchReport {
                 count(self.failed_missing() as u64, "dependency")
             )?;
         }
-        for path in &self.skipped_special {
-            writeln!(
-                out,
-                "{tool}: {path}: skipped: not a regular file, directory or symlink"
-            )?;
-        }
-        write_leftovers(out, tool, self.mode == "patch", &self.leftovers)?;
-        for w in &self.warnings {
-            writeln!(out, "{tool}: warning: {}", w.message)?;
-        }
-        for e in &self.errors {
-            writeln!(out, "{tool}: {}", e.message)?;
-        }
-        Ok(())
+        self.footer.write(out, tool, self.mode == "patch")
     }
 }

@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use globset::GlobSet;
 use memmap2::Mmap;
 use rayon::prelude::*;
 
@@ -18,41 +19,82 @@ use crate::shared::report::ErrorEntry;
 use crate::shared::store::StoreDir;
 use crate::shared::walk::{self, EntryKind};
 
+/// What patch-rpaths is asked to do, as given on the command line (paths may be relative:
+/// [`run`] makes them absolute first).
 pub struct PatchOptions {
+    /// `--libs`: directories of libraries to resolve against, searched in this order.
     pub libs: Vec<PathBuf>,
+    /// `--libs-tree`: every directory below each that holds a shared library, searched after
+    /// `libs` as if each were given with `--libs`.
+    pub libs_tree: Vec<PathBuf>,
+    /// `--bintools`: a Nix bintools wrapper, whose `nix-support/dynamic-linker` is the default
+    /// interpreter and `nix-support/orig-libc` (+ `/lib`) the default libc directory.
+    pub bintools: Option<PathBuf>,
     /// Do not resolve against the libraries under the patched trees.
     pub ignore_existing: bool,
     /// Only the files directly in each PATH, not below.
     pub no_recurse: bool,
+    /// `--libc`: the C library's directory; what is found there needs no RUNPATH entry.
     pub libc: Option<PathBuf>,
+    /// Put the libc directory on the RUNPATH too, when it satisfies a dependency.
     pub keep_libc: bool,
     /// Prepended to the RUNPATH of executables (files with PT_INTERP) only, when they exist.
     pub runtime_dependencies: Vec<PathBuf>,
     /// Appended to every patched file's RUNPATH, as given.
     pub append_rpaths: Vec<PathBuf>,
+    /// The interpreter executables get; its class, machine and OSABI also decide which files
+    /// are patched (this host's when none).
     pub interpreter: Option<PathBuf>,
+    /// Globs: a missing dependency matching one is a warning, not an error.
     pub ignore_missing: Vec<String>,
     /// A file that could take only `--runtime-dependency` / `--append-rpath` entries and that
     /// the writer refused is a warning, not a failure.
     pub allow_optional_refusal: bool,
     /// fsync each written file (and its directory after a rename).
     pub fsync: bool,
+    /// Change nothing; report what would change.
     pub dry_run: bool,
+    /// The store directory, to name the package a stripped RUNPATH entry came from.
     pub store: StoreDir,
 }
 
+/// Options that cannot work, found before anything is read: a usage error.
 #[derive(Debug, thiserror::Error)]
 pub enum OptionsError {
+    /// An `--ignore-missing` pattern that is not a glob.
     #[error("--ignore-missing {0:?}: {1}")]
     BadGlob(String, String),
+    /// An interpreter that cannot be read as an ELF file.
     #[error("--interpreter {}: {reason}", path.display())]
-    BadInterpreter { path: PathBuf, reason: String },
+    BadInterpreter {
+        /// The `--interpreter` (or `--bintools`' dynamic linker).
+        path: PathBuf,
+        /// Why it cannot be read.
+        reason: String,
+    },
+    /// An `--append-rpath` entry neither absolute nor starting with `$ORIGIN`.
     #[error("--append-rpath {}: a relative entry would be looked up from the working directory of whatever process loads the file; give an absolute directory, or one starting with $ORIGIN", .0.display())]
     RelativeAppendRpath(PathBuf),
+    /// A path that `std::path::absolute` cannot make absolute.
     #[error("{}: cannot make the path absolute: {source}", path.display())]
     NotAbsolute {
+        /// The path as given.
         path: PathBuf,
+        /// Why (an empty path, an unreadable working directory).
         source: std::io::Error,
+    },
+    /// A `--libs`, `--libc`, `--libs-tree` or `--bintools` argument that is not a directory.
+    #[error("{}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// A `--bintools` wrapper whose `nix-support/dynamic-linker` or `orig-libc` is relative.
+    #[error("--bintools {}: nix-support/{file} names a relative path ({})", bintools.display(), path.display())]
+    RelativeBintoolsPath {
+        /// The wrapper's directory.
+        bintools: PathBuf,
+        /// `dynamic-linker` or `orig-libc`.
+        file: &'static str,
+        /// What the file names.
+        path: PathBuf,
     },
 }
 
@@ -64,6 +106,85 @@ pub fn absolute(path: &Path) -> Result<PathBuf, OptionsError> {
     std::path::absolute(path).map_err(|source| OptionsError::NotAbsolute {
         path: path.to_path_buf(),
         source,
+    })
+}
+
+/// The roots and options as the run uses them, once every check passed.
+struct Checked {
+    roots: Vec<PathBuf>,
+    /// Paths absolute, `--libs-tree` folded into `libs`, `--bintools`' defaults filled in.
+    opts: PatchOptions,
+    ignore: GlobSet,
+    target: Target,
+}
+
+/// Checks the options before anything is read (every directory argument exists and every
+/// path is made absolute, so no relative path reaches a RUNPATH or the interpreter), and
+/// completes them from `--bintools` and `--libs-tree`.
+fn check(roots: &[PathBuf], opts: &PatchOptions) -> Result<Checked, OptionsError> {
+    let dirs = (opts.libs.iter())
+        .chain(&opts.libc)
+        .chain(&opts.libs_tree)
+        .chain(&opts.bintools);
+    if let Some(dir) = dirs.into_iter().find(|d| !d.is_dir()) {
+        return Err(OptionsError::NotADirectory(dir.clone()));
+    }
+    let abs_all = |paths: &[PathBuf]| -> Result<Vec<PathBuf>, OptionsError> {
+        paths.iter().map(|p| absolute(p)).collect()
+    };
+    let abs_opt = |path: &Option<PathBuf>| path.as_deref().map(absolute).transpose();
+    let roots = abs_all(roots)?;
+    let mut libs = abs_all(&opts.libs)?;
+    let libs_tree = abs_all(&opts.libs_tree)?;
+    let runtime_dependencies = abs_all(&opts.runtime_dependencies)?;
+    let libc = abs_opt(&opts.libc)?;
+    let interpreter = abs_opt(&opts.interpreter)?;
+    let bintools = abs_opt(&opts.bintools)?;
+    let (bintools_interpreter, bintools_libc) =
+        bintools.as_deref().map(from_bintools).unwrap_or_default();
+    for (file, path) in [
+        ("dynamic-linker", &bintools_interpreter),
+        ("orig-libc", &bintools_libc),
+    ] {
+        if let (Some(bintools), Some(path)) = (&bintools, path) {
+            if !path.is_absolute() {
+                return Err(OptionsError::RelativeBintoolsPath {
+                    bintools: bintools.clone(),
+                    file,
+                    path: path.clone(),
+                });
+            }
+        }
+    }
+    for tree in &libs_tree {
+        libs.extend(library_dirs_under(tree));
+    }
+    let ignore = ignore_set(&opts.ignore_missing)?;
+    if let Some(entry) = opts
+        .append_rpaths
+        .iter()
+        .find(|e| !e.as_os_str().is_empty() && !is_runpath_entry_anchored(e.as_os_str().as_bytes()))
+    {
+        return Err(OptionsError::RelativeAppendRpath(entry.clone()));
+    }
+    let opts = PatchOptions {
+        libs,
+        libs_tree: Vec::new(),
+        bintools,
+        libc: libc.or(bintools_libc),
+        runtime_dependencies,
+        interpreter: interpreter.or(bintools_interpreter),
+        append_rpaths: opts.append_rpaths.clone(),
+        ignore_missing: opts.ignore_missing.clone(),
+        store: opts.store.clone(),
+        ..*opts
+    };
+    let target = target(opts.interpreter.as_deref())?;
+    Ok(Checked {
+        roots,
+        opts,
+        ignore,
+        target,
     })
 }
 
@@ -239,32 +360,13 @@ fn target(interpreter: Option<&Path>) -> Result<Target, OptionsError> {
 
 /// Runs patch-rpaths over `roots` on the current rayon pool.
 pub fn run(roots: &[PathBuf], opts: &PatchOptions) -> Result<PatchReport, OptionsError> {
-    let ignore = ignore_set(&opts.ignore_missing)?;
-    if let Some(entry) = opts
-        .append_rpaths
-        .iter()
-        .find(|e| !e.as_os_str().is_empty() && !is_runpath_entry_anchored(e.as_os_str().as_bytes()))
-    {
-        return Err(OptionsError::RelativeAppendRpath(entry.clone()));
-    }
-    // Every path made absolute before use: a relative one would reach a RUNPATH (a tree
-    // library's directory, a --libs one) or the interpreter as it was typed.
-    let abs_all = |paths: &[PathBuf]| -> Result<Vec<PathBuf>, OptionsError> {
-        paths.iter().map(|p| absolute(p)).collect()
-    };
-    let abs_opt = |path: &Option<PathBuf>| path.as_deref().map(absolute).transpose();
-    let roots = abs_all(roots)?;
-    let opts = &PatchOptions {
-        libs: abs_all(&opts.libs)?,
-        libc: abs_opt(&opts.libc)?,
-        runtime_dependencies: abs_all(&opts.runtime_dependencies)?,
-        interpreter: abs_opt(&opts.interpreter)?,
-        append_rpaths: opts.append_rpaths.clone(),
-        ignore_missing: opts.ignore_missing.clone(),
-        store: opts.store.clone(),
-        ..*opts
-    };
-    let target = target(opts.interpreter.as_deref())?;
+    let Checked {
+        roots,
+        opts,
+        ignore,
+        target,
+    } = check(roots, opts)?;
+    let opts = &opts;
 
     // Read: every regular file once, directories listed in parallel; ELF files are mapped
     // and parsed lazily.
@@ -370,7 +472,7 @@ pub fn run(roots: &[PathBuf], opts: &PatchOptions) -> Result<PatchReport, Option
     if !opts.dry_run {
         errors.extend(leftover::remove(&leftovers, Owner::PatchRpaths));
     }
-    report.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
+    report.footer.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
     let outcomes: Vec<FileOutcome> = plans
         .par_iter()
         .zip(&dynamic)
@@ -436,7 +538,7 @@ pub fn run(roots: &[PathBuf], opts: &PatchOptions) -> Result<PatchReport, Option
         })
         .collect();
     errors.sort();
-    report.errors = errors;
+    report.footer.errors = errors;
     let mut warnings: Vec<ErrorEntry> = warnings
         .into_iter()
         .map(|(path, message)| ErrorEntry {
@@ -445,8 +547,8 @@ pub fn run(roots: &[PathBuf], opts: &PatchOptions) -> Result<PatchReport, Option
         })
         .collect();
     warnings.sort();
-    report.warnings = warnings;
-    report.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
+    report.footer.warnings = warnings;
+    report.footer.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
     report.search_dirs = index
         .dirs()
         .iter()

@@ -1,4 +1,10 @@
-//! What the three binaries share: exit codes and the size of the worker pool.
+//! Command-line conventions every tool follows: exit codes, the worker pool, usage errors,
+//! and the arguments strip-store-refs and patch-rpaths both take.
+
+use std::path::PathBuf;
+
+use super::report::ReportFormat;
+use super::store::StoreDir;
 
 /// Exit statuses, one meaning each, the same for every tool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,43 +45,6 @@ pub fn init_pool(jobs: usize) {
         .build_global();
 }
 
-/// `--report FORMAT`, the same for every tool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    Json,
-}
-
-/// What every tool's report can do, so the binaries print and exit the same way.
-pub trait Report: serde::Serialize {
-    /// The short, sorted summary for stderr.
-    fn write_summary(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
-    /// The per-item listing printed on stdout by `--dry-run` (and `--check`).
-    fn write_listing(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
-    /// True when the run must end with [`Exit::Failed`].
-    fn failed(&self) -> bool;
-}
-
-/// Prints `report` — JSON or, when `listing`, the listing on stdout; the summary on stderr —
-/// and gives the exit status.
-pub fn finish(report: &impl Report, format: Option<ReportFormat>, listing: bool) -> Exit {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let printed = match format {
-        Some(ReportFormat::Json) => serde_json::to_writer_pretty(&mut stdout, report)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(stdout)),
-        None if listing => report.write_listing(&mut stdout),
-        None => Ok(()),
-    };
-    let flushed = stdout.flush();
-    let _ = report.write_summary(&mut std::io::stderr().lock());
-    if printed.is_err() || flushed.is_err() || report.failed() {
-        Exit::Failed
-    } else {
-        Exit::Ok
-    }
-}
-
 /// A usage error: printed as `TOOL: MESSAGE`, nothing looked at.
 pub fn usage(tool: &str, message: impl std::fmt::Display) -> Exit {
     eprintln!("{tool}: {message}");
@@ -85,7 +54,7 @@ pub fn usage(tool: &str, message: impl std::fmt::Display) -> Exit {
 /// Every named path must exist (a typo is a usage error, before anything is touched).
 pub fn require_paths<'a>(
     tool: &str,
-    paths: impl IntoIterator<Item = &'a std::path::PathBuf>,
+    paths: impl IntoIterator<Item = &'a PathBuf>,
 ) -> Result<(), Exit> {
     for path in paths {
         if let Err(e) = std::fs::symlink_metadata(path) {
@@ -93,4 +62,33 @@ pub fn require_paths<'a>(
         }
     }
     Ok(())
+}
+
+/// The arguments strip-store-refs and patch-rpaths both take, with one meaning
+/// (`#[command(flatten)]` them into a tool's arguments).
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
+    /// Store directory [default: $NIX_STORE_DIR, else $NIX_STORE, else /nix/store].
+    #[arg(long, value_name = "DIR")]
+    pub store_dir: Option<String>,
+
+    /// Also print the report on stdout in this format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub report: Option<ReportFormat>,
+
+    /// Worker threads [default: $NIX_BUILD_CORES, else all cores].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+impl CommonArgs {
+    /// `--store-dir`, else the environment's store directory (see [`StoreDir::resolve`]).
+    pub fn store(&self) -> Result<StoreDir, String> {
+        StoreDir::resolve(self.store_dir.as_deref())
+    }
+
+    /// Sets up the worker pool for `--jobs` (see [`jobs`]).
+    pub fn init_pool(&self) {
+        init_pool(jobs(self.jobs));
+    }
 }

@@ -1,9 +1,12 @@
-//! What a run did, as data: rendered as a short summary for people and as JSON for tools.
-//! Everything in it is sorted, so two runs over the same tree print the same bytes.
+//! What every tool's report is made of and how it is printed: a short, sorted summary on
+//! stderr for people, JSON (`--report json`) or a listing on stdout for tools, the same bytes
+//! whatever the number of threads.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
+
+use super::cli::Exit;
 
 /// Formats a byte count for people (`523.4 MiB`).
 pub fn human_bytes(bytes: u64) -> String {
@@ -37,18 +40,86 @@ pub struct ErrorEntry {
     pub message: String,
 }
 
-/// One line per temporary entry a killed run left.
-pub fn write_leftovers(
-    out: &mut dyn Write,
-    tool: &str,
-    removed: bool,
-    leftovers: &[String],
-) -> io::Result<()> {
-    let verb = if removed { "removed" } else { "would remove" };
-    for path in leftovers {
-        writeln!(out, "{tool}: {verb} {path}: left by a killed run")?;
+/// What the report of a tool that walks trees ends with, in its JSON and its summary alike:
+/// the entries it never opens, what a killed earlier run left, warnings and errors.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Footer {
+    /// FIFOs, sockets and devices, which are never opened.
+    pub skipped_special: Vec<String>,
+    /// Temporary entries a killed earlier run of the same tool left (see
+    /// [`leftover`](super::leftover)): removed, or only listed when the run writes nothing.
+    pub leftovers: Vec<String>,
+    /// What was left alone or not quite as asked, without failing the run.
+    pub warnings: Vec<ErrorEntry>,
+    /// What failed; any makes the run exit with [`Exit::Failed`].
+    pub errors: Vec<ErrorEntry>,
+}
+
+impl Footer {
+    /// The footer's lines of `tool`'s summary; `removed` when the leftovers were removed.
+    pub fn write(&self, out: &mut dyn Write, tool: &str, removed: bool) -> io::Result<()> {
+        for path in &self.skipped_special {
+            writeln!(
+                out,
+                "{tool}: {path}: skipped: not a regular file, directory or symlink"
+            )?;
+        }
+        let verb = if removed { "removed" } else { "would remove" };
+        for path in &self.leftovers {
+            writeln!(out, "{tool}: {verb} {path}: left by a killed run")?;
+        }
+        for w in &self.warnings {
+            writeln!(out, "{tool}: warning: {}", w.message)?;
+        }
+        write_errors(out, tool, &self.errors)
+    }
+}
+
+/// One `TOOL: MESSAGE` line per error (each message names its path).
+pub fn write_errors(out: &mut dyn Write, tool: &str, errors: &[ErrorEntry]) -> io::Result<()> {
+    for e in errors {
+        writeln!(out, "{tool}: {}", e.message)?;
     }
     Ok(())
+}
+
+/// `--report FORMAT`, the same for every tool: `json`, the whole report as pretty-printed
+/// JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    // Not a doc comment: clap would print it in every tool's --help.
+    #[allow(missing_docs)]
+    Json,
+}
+
+/// What every tool's report can do, so the binaries print and exit the same way.
+pub trait Report: Serialize {
+    /// The short, sorted summary for stderr.
+    fn write_summary(&self, out: &mut dyn Write) -> io::Result<()>;
+    /// The per-item listing printed on stdout by `--dry-run` (and `--check`).
+    fn write_listing(&self, out: &mut dyn Write) -> io::Result<()>;
+    /// True when the run must end with [`Exit::Failed`].
+    fn failed(&self) -> bool;
+}
+
+/// Prints `report` — JSON or, when `listing`, the listing on stdout; the summary on stderr —
+/// and gives the exit status.
+pub fn finish(report: &impl Report, format: Option<ReportFormat>, listing: bool) -> Exit {
+    let mut stdout = io::stdout().lock();
+    let printed = match format {
+        Some(ReportFormat::Json) => serde_json::to_writer_pretty(&mut stdout, report)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(stdout)),
+        None if listing => report.write_listing(&mut stdout),
+        None => Ok(()),
+    };
+    let flushed = stdout.flush();
+    let _ = report.write_summary(&mut io::stderr().lock());
+    if printed.is_err() || flushed.is_err() || report.failed() {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::shared::cli::Report;
-use crate::shared::report::{count, human_bytes, write_leftovers, ErrorEntry};
+use crate::shared::report::{count, human_bytes, Footer, Report};
 
 /// strip-store-refs' report.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -28,12 +27,10 @@ pub struct StripReport {
     pub references: Vec<ReferenceEntry>,
     /// Store paths found but left alone (`--keep`, or not a `-t` target).
     pub kept: Vec<StorePathStat>,
-    /// FIFOs, sockets and devices, which are never opened.
-    pub skipped_special: Vec<String>,
-    /// Temporary symlinks (`.strip-store-refs.PID.N`) a killed earlier run left: removed in
-    /// strip mode, only listed otherwise.
-    pub leftovers: Vec<String>,
-    pub errors: Vec<ErrorEntry>,
+    /// Special files, the temporary symlinks (`.strip-store-refs.PID.N`) a killed earlier
+    /// run left (removed in strip mode, only listed otherwise), warnings and errors.
+    #[serde(flatten)]
+    pub footer: Footer,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -89,7 +86,7 @@ impl Report for StripReport {
 
     /// Errors, or (`--check`) references that remain.
     fn failed(&self) -> bool {
-        !self.errors.is_empty() || (self.mode == "check" && !self.references.is_empty())
+        !self.footer.errors.is_empty() || (self.mode == "check" && !self.references.is_empty())
     }
 
     /// The short summary printed on stderr.
@@ -177,17 +174,7 @@ impl Report for StripReport {
                 },
             )?;
         }
-        for path in &self.skipped_special {
-            writeln!(
-                out,
-                "{tool}: {path}: skipped: not a regular file, directory or symlink"
-            )?;
-        }
-        write_leftovers(out, tool, self.mode == "strip", &self.leftovers)?;
-        for e in &self.errors {
-            writeln!(out, "{tool}: {}", e.message)?;
-        }
-        Ok(())
+        self.footer.write(out, tool, self.mode == "strip")
     }
 }
 

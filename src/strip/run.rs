@@ -242,7 +242,7 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
     if opts.mode == StripMode::Strip {
         errors.extend(leftover::remove(&leftovers, Owner::StripStoreRefs));
     }
-    report.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
+    report.footer.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
 
     // Write (only in strip mode); names are never renamed behind the user's back.
     let outcomes: Vec<Outcome> = match opts.mode {
@@ -299,7 +299,7 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
     fill_references(&mut report, &opts.store, &plan, &failed);
     report.kept = kept;
     special.sort();
-    report.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
+    report.footer.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
     let mut errors: Vec<ErrorEntry> = errors
         .into_iter()
         .map(|(path, message)| ErrorEntry {
@@ -309,7 +309,7 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
         .collect();
     errors.sort();
     errors.dedup();
-    report.errors = errors;
+    report.footer.errors = errors;
     report
 }
 

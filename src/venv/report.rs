@@ -1,14 +1,13 @@
 //! fix-venv's report: the changes (sorted by path), warnings and errors, rendered as JSON
 //! for tools and as a short summary for people.
 
-use crate::shared::cli::Report;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
 use super::plan::{VenvChange, What};
-use crate::shared::report::{count, ErrorEntry};
+use crate::shared::report::{count, write_errors, ErrorEntry, Report};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PythonSummary {
@@ -120,9 +119,6 @@ impl Report for VenvReport {
         for w in &self.warnings {
             writeln!(out, "{tool}: warning: {}: {}", w.path, w.message)?;
         }
-        for e in &self.errors {
-            writeln!(out, "{tool}: {}", e.message)?;
-        }
-        Ok(())
+        write_errors(out, tool, &self.errors)
     }
 }
