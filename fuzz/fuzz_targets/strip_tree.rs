@@ -203,9 +203,9 @@ fuzz_target!(|input: &[u8]| {
         .map(|_| std::fs::read_link(&link).unwrap());
     let report2 = run(root, StripMode::Strip);
     assert!(
-        report2.errors.is_empty(),
+        report2.footer.errors.is_empty(),
         "second run errors: {:?}",
-        report2.errors
+        report2.footer.errors
     );
     assert!(
         report2.references.is_empty(),

@@ -30,27 +30,62 @@ use memmap2::{Mmap, MmapOptions};
 use super::plan::ElfEdit;
 use super::read::ElfInfo;
 use crate::shared::leftover;
+use crate::shared::report::Reportable;
 use crate::strip::rewrite::{self, RewriteError};
 
 /// The unit the kernel writes without checking for a fatal signal in between, and so the
 /// widest in-place write that a kill cannot tear.
 const PAGE: u64 = 4096;
 
-/// Failure to write an edited file; each carries the file's path.
+/// Failure to write an edited file; each carries the file's path. The original is left as
+/// it was.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    /// A system call failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// The result did not read back as planned; nothing was written.
     #[error("{}: edited file failed its self-check: {reason}", path.display())]
-    Verify { path: PathBuf, reason: String },
+    Verify {
+        /// The file.
+        path: PathBuf,
+        /// What differed.
+        reason: String,
+    },
     /// Opening or writing the file in place (the message names the path).
     #[error("{0}")]
     InPlace(#[from] RewriteError),
+    /// The file is no longer the one the edit was planned from.
     #[error("{}: changed since it was read; left untouched", path.display())]
-    Changed { path: PathBuf },
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl Reportable for WriteError {
+    fn path(&self) -> &Path {
+        match self {
+            WriteError::Io { path, .. }
+            | WriteError::Verify { path, .. }
+            | WriteError::Changed { path } => path,
+            WriteError::InPlace(e) => e.path(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            WriteError::Io { .. } => "io",
+            WriteError::Verify { .. } => "verify",
+            WriteError::InPlace(e) => e.kind(),
+            WriteError::Changed { .. } => "changed",
+        }
+    }
 }
 
 /// How [`write_edit_with`] writes.

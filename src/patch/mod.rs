@@ -5,4 +5,4 @@ pub mod report;
 pub mod resolve;
 pub mod run;
 
-pub use run::{run, OptionsError, PatchOptions};
+pub use run::{run, OptionsError, PatchError, PatchOptions, PatchWarning};

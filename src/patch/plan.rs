@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use super::report::{DlopenEntry, MissingEntry, DLOPEN, NEEDED};
+use super::report::{DependencySource, DlopenEntry, MissingEntry};
 use super::resolve::{self, Compat, Index, Resolution};
-use super::run::{lossy, OptionsError, PatchOptions};
+use super::run::{lossy, OptionsError, PatchOptions, PatchWarning};
 use crate::elf::{ElfChange, ElfInfo};
 use crate::shared::store::{name_after, StoreDir, HASH_LEN, NEUTRAL_BYTE};
 
@@ -30,8 +30,8 @@ pub(crate) struct FilePlan {
     pub change: Option<ElfChange>,
     pub missing: Vec<MissingEntry>,
     pub dlopen: Vec<DlopenEntry>,
-    /// Unreadable `.note.dlopen` notes, each naming the file.
-    pub warnings: Vec<String>,
+    /// Unreadable `.note.dlopen` notes.
+    pub warnings: Vec<PatchWarning>,
     /// Left alone because a library it needs is missing.
     pub blocked: bool,
     /// The change only adds --runtime-dependency / --append-rpath entries: refusing it is a
@@ -133,19 +133,22 @@ pub(crate) fn plan_file(
         .collect();
     // Each dependency is a list of alternatives, tried in order: one for a DT_NEEDED, the
     // sonames of one entry for a .note.dlopen note. The first that resolves satisfies it.
-    let mut deps: Vec<(&'static str, Vec<Vec<u8>>)> = dynamic
+    let mut deps: Vec<(DependencySource, Vec<Vec<u8>>)> = dynamic
         .needed
         .iter()
-        .map(|n| (NEEDED, vec![n.clone()]))
+        .map(|n| (DependencySource::Needed, vec![n.clone()]))
         .collect();
-    let note = |problem: String| format!("{}: .note.dlopen: {problem}", path.display());
+    let note = |problem: String| PatchWarning::DlopenNote {
+        path: path.to_path_buf(),
+        problem,
+    };
     warnings.extend(info.dlopen.problems.iter().cloned().map(note));
     for desc in &info.dlopen.descs {
         let (found, problems) = resolve::dlopen_dependencies(desc);
         warnings.extend(problems.into_iter().map(note));
         deps.extend(found.into_iter().map(|sonames| {
             (
-                DLOPEN,
+                DependencySource::Dlopen,
                 sonames.into_iter().map(String::into_bytes).collect(),
             )
         }));
@@ -182,7 +185,7 @@ pub(crate) fn plan_file(
                 alternatives: sonames.clone(),
             });
         }
-        if source == DLOPEN {
+        if source == DependencySource::Dlopen {
             dlopen.push(DlopenEntry {
                 path: path.display().to_string(),
                 alternatives: sonames,

@@ -7,11 +7,33 @@ use serde::Serialize;
 
 use crate::shared::report::{count, Footer, Report};
 
+/// Whether a run writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatchMode {
+    /// Files are patched.
+    #[default]
+    Patch,
+    /// Nothing is written; the report says what would be.
+    DryRun,
+}
+
+/// Where a dependency comes from. Serialised as the ELF names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DependencySource {
+    /// A `DT_NEEDED` entry of `.dynamic`.
+    #[serde(rename = "DT_NEEDED")]
+    Needed,
+    /// An object of a `.note.dlopen` note.
+    #[serde(rename = ".note.dlopen")]
+    Dlopen,
+}
+
 /// patch-rpaths' report.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PatchReport {
     /// `patch` or `dry-run`.
-    pub mode: &'static str,
+    pub mode: PatchMode,
     pub files_scanned: u64,
     pub elf_files: u64,
     pub non_elf: u64,
@@ -67,7 +89,7 @@ pub struct MissingEntry {
     /// entry with several alternatives `any(a, b, …)`.
     pub soname: String,
     /// `DT_NEEDED` or `.note.dlopen`.
-    pub source: &'static str,
+    pub source: DependencySource,
     /// The sonames looked for, in order (one for a `DT_NEEDED`).
     pub alternatives: Vec<String>,
     /// Packages named by the stripped RUNPATH entries the file had (`eeee…-NAME`).
@@ -91,7 +113,7 @@ impl MissingEntry {
         } else {
             "error: missing"
         };
-        let source = if self.source == DLOPEN {
+        let source = if self.source == DependencySource::Dlopen {
             " (.note.dlopen)"
         } else {
             ""
@@ -102,12 +124,6 @@ impl MissingEntry {
         )
     }
 }
-
-/// The `source` of a `DT_NEEDED` dependency.
-pub const NEEDED: &str = "DT_NEEDED";
-
-/// The `source` of a dependency a `.note.dlopen` note declares.
-pub const DLOPEN: &str = ".note.dlopen";
 
 /// One `.note.dlopen` dependency of one file: its alternatives, and which one was found.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -190,7 +206,7 @@ impl Report for PatchReport {
 
     fn write_summary(&self, out: &mut dyn Write) -> io::Result<()> {
         let tool = "patch-rpaths";
-        let verb = if self.mode == "dry-run" {
+        let verb = if self.mode == PatchMode::DryRun {
             "would patch"
         } else {
             "patched"
@@ -222,6 +238,6 @@ impl Report for PatchReport {
                 count(self.failed_missing() as u64, "dependency")
             )?;
         }
-        self.footer.write(out, tool, self.mode == "patch")
+        self.footer.write(out, tool, self.mode == PatchMode::Patch)
     }
 }

@@ -22,8 +22,10 @@ use rayon::prelude::*;
 
 use crate::elf::{Class, ElfInfo};
 
-const ELFOSABI_SYSV: u8 = 0;
-const ELFOSABI_GNU: u8 = 3;
+/// `e_ident[EI_OSABI]` of the generic System V ABI, which goes with any.
+pub(crate) const ELFOSABI_SYSV: u8 = 0;
+/// `e_ident[EI_OSABI]` of GNU/Linux: System V plus extensions.
+pub(crate) const ELFOSABI_GNU: u8 = 3;
 
 /// What must match between a file and a library that satisfies it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,7 +1,7 @@
 //! patch-rpaths: walk → read every ELF file once → resolve → plan → write → report.
 
 use std::collections::BTreeSet;
-use std::io::Read;
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -11,13 +11,13 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 
 use super::plan::{ignore_set, plan_file, plan_interpreter_only, FilePlan};
-use super::report::{PatchReport, PatchedEntry};
-use super::resolve::{self, Compat, Index, TreeLibrary};
-use crate::elf::{self, Class, ElfEdit, ElfInfo, WriteOptions};
-use crate::shared::leftover::{self, Owner};
-use crate::shared::report::ErrorEntry;
+use super::report::{PatchMode, PatchReport, PatchedEntry};
+use super::resolve::{self, Compat, Index, TreeLibrary, ELFOSABI_GNU, ELFOSABI_SYSV};
+use crate::elf::{self, Class, ElfEdit, ElfError, ElfInfo, ElfRefusal, WriteError, WriteOptions};
+use crate::shared::leftover::{self, Owner, RemoveError};
+use crate::shared::report::{self, Footer, Reportable};
 use crate::shared::store::StoreDir;
-use crate::shared::walk::{self, EntryKind};
+use crate::shared::walk::{self, EntryKind, Gathered, Merge, Visit, WalkError};
 
 /// What patch-rpaths is asked to do, as given on the command line (paths may be relative:
 /// [`run`] makes them absolute first).
@@ -197,6 +197,142 @@ pub fn is_runpath_entry_anchored(entry: &[u8]) -> bool {
             .any(|o| entry.starts_with(o))
 }
 
+/// What can go wrong with one file; none stops the run, each names its path.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    /// A directory could not be listed.
+    #[error(transparent)]
+    List(#[from] WalkError),
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The file starts like an ELF file but cannot be parsed as one.
+    #[error("{}: not a valid ELF file: {source}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: ElfError,
+    },
+    /// A killed run's temporary copy could not be removed.
+    #[error(transparent)]
+    LeftoverNotRemoved(#[from] RemoveError),
+    /// The writer cannot make the change safely; the file is untouched.
+    #[error("{}: cannot patch: {reason}; left untouched", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why the writer refused.
+        reason: ElfRefusal,
+    },
+    /// As [`PatchError::Refused`], for a change that only adds `--runtime-dependency` /
+    /// `--append-rpath` entries (which `--allow-optional-refusal` makes a warning).
+    #[error(
+        "{}: cannot patch: {reason}; left untouched (only --runtime-dependency / --append-rpath \
+         entries were to be added; --allow-optional-refusal makes this a warning)",
+        path.display()
+    )]
+    OptionalRefused {
+        /// The file.
+        path: PathBuf,
+        /// Why the writer refused.
+        reason: ElfRefusal,
+    },
+    /// The file is not what was read (another inode, length or mtime) when it is written.
+    #[error("{}: changed since it was read; left untouched", path.display())]
+    ChangedSinceRead {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file could not be opened again to be written.
+    #[error("{}: {source}; left untouched", path.display())]
+    Reopen {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Writing the edited file failed; the original is untouched.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+impl Reportable for PatchError {
+    fn path(&self) -> &Path {
+        match self {
+            PatchError::List(e) => &e.path,
+            PatchError::LeftoverNotRemoved(e) => &e.path,
+            PatchError::Write(e) => e.path(),
+            PatchError::Read { path, .. }
+            | PatchError::Malformed { path, .. }
+            | PatchError::Refused { path, .. }
+            | PatchError::OptionalRefused { path, .. }
+            | PatchError::ChangedSinceRead { path }
+            | PatchError::Reopen { path, .. } => path,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            PatchError::List(_) => "list",
+            PatchError::Read { .. } => "read",
+            PatchError::Malformed { .. } => "malformed",
+            PatchError::LeftoverNotRemoved(_) => "leftover_not_removed",
+            PatchError::Refused { .. } => "refused",
+            PatchError::OptionalRefused { .. } => "optional_refused",
+            PatchError::ChangedSinceRead { .. } => "changed_since_read",
+            PatchError::Reopen { .. } => "reopen",
+            PatchError::Write(e) => e.kind(),
+        }
+    }
+}
+
+/// What patch-rpaths leaves alone without failing the run; each names its file.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchWarning {
+    /// A `.note.dlopen` note that cannot be read; the rest of the file is still resolved.
+    #[error("{}: .note.dlopen: {problem}", path.display())]
+    DlopenNote {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the note.
+        problem: String,
+    },
+    /// As [`PatchError::OptionalRefused`], allowed by `--allow-optional-refusal`.
+    #[error(
+        "{}: cannot patch: {reason}; left untouched (only --runtime-dependency / --append-rpath \
+         entries were to be added; allowed by --allow-optional-refusal)",
+        path.display()
+    )]
+    OptionalRefusalAllowed {
+        /// The file.
+        path: PathBuf,
+        /// Why the writer refused.
+        reason: ElfRefusal,
+    },
+}
+
+impl Reportable for PatchWarning {
+    fn path(&self) -> &Path {
+        match self {
+            PatchWarning::DlopenNote { path, .. }
+            | PatchWarning::OptionalRefusalAllowed { path, .. } => path,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            PatchWarning::DlopenNote { .. } => "dlopen_note",
+            PatchWarning::OptionalRefusalAllowed { .. } => "optional_refusal_allowed",
+        }
+    }
+}
+
 /// One ELF file as read. Only its parsed headers are kept: a tree of half a million files
 /// must not stay mapped until the write phase, which maps again the few files it changes.
 struct ElfFile {
@@ -227,40 +363,31 @@ impl Stamp {
     }
 }
 
-/// What the read phase gathers.
+/// What the read phase gathers besides special files, leftovers and errors.
 #[derive(Default)]
-struct ElfTally {
+struct ElfFiles {
     files: u64,
     non_elf: u64,
     elves: Vec<ElfFile>,
-    /// FIFOs, sockets and devices: never opened, named in the report.
-    special: Vec<PathBuf>,
-    /// Temporary copies a killed earlier run left: removed, never read.
-    leftovers: Vec<PathBuf>,
     /// Symlinks named like libraries (`libfoo.so.1 -> libfoo.so.1.2`): the loader opens
     /// the name, so they are candidates as much as the files they point at.
     links: Vec<PathBuf>,
-    errors: Vec<(PathBuf, String)>,
 }
 
-impl ElfTally {
-    fn merge(mut self, mut other: ElfTally) -> ElfTally {
+impl Merge for ElfFiles {
+    fn merge(&mut self, mut other: ElfFiles) {
         self.files += other.files;
         self.non_elf += other.non_elf;
         self.elves.append(&mut other.elves);
         self.links.append(&mut other.links);
-        self.special.append(&mut other.special);
-        self.leftovers.append(&mut other.leftovers);
-        self.errors.append(&mut other.errors);
-        self
     }
 }
 
 /// Reads one walked file: three system calls (open, read of the magic, close) for the many
 /// that are not ELF; only ELF files are stat'ed, mapped and parsed.
-fn read_elf(entry: &walk::Visit, tally: &mut ElfTally) {
-    tally.files += 1;
-    let result = (|| -> std::io::Result<Option<(Mmap, Stamp)>> {
+fn read_elf(entry: &Visit, found: &mut ElfFiles, errors: &mut Vec<PatchError>) {
+    found.files += 1;
+    let result = (|| -> io::Result<Option<(Mmap, Stamp)>> {
         let mut file = entry.open()?;
         let mut magic = [0u8; 4];
         if file.read(&mut magic)? < 4 || &magic != b"\x7fELF" {
@@ -268,30 +395,50 @@ fn read_elf(entry: &walk::Visit, tally: &mut ElfTally) {
         }
         let meta = file.metadata()?;
         if !meta.is_file() {
-            return Err(std::io::Error::other("no longer a regular file"));
+            return Err(io::Error::other("no longer a regular file"));
         }
         // SAFETY: the map is only read; the files are build outputs nothing else writes now.
         Ok(Some((unsafe { Mmap::map(&file)? }, Stamp::of(&meta))))
     })();
     match result {
-        Ok(None) => tally.non_elf += 1,
+        Ok(None) => found.non_elf += 1,
         Ok(Some((map, stamp))) => {
             let path = entry.path();
             match ElfInfo::parse(&map) {
-                Ok(Some(info)) => tally.elves.push(ElfFile { path, info, stamp }),
-                Ok(None) => tally.non_elf += 1,
-                Err(e) => {
-                    let message = format!("{}: not a valid ELF file: {e}", path.display());
-                    tally.errors.push((path, message))
-                }
+                Ok(Some(info)) => found.elves.push(ElfFile { path, info, stamp }),
+                Ok(None) => found.non_elf += 1,
+                Err(source) => errors.push(PatchError::Malformed { path, source }),
             }
         }
-        Err(e) => {
-            let path = entry.path();
-            let message = format!("{}: cannot read: {e}", path.display());
-            tally.errors.push((path, message))
-        }
+        Err(source) => errors.push(PatchError::Read {
+            path: entry.path(),
+            source,
+        }),
     }
+}
+
+/// Reads every regular file under `roots` once, directories listed in parallel; ELF files
+/// are mapped and parsed lazily. Library-named symlinks are collected as candidates.
+fn read_tree(roots: &[PathBuf], opts: &PatchOptions) -> Gathered<ElfFiles, PatchError> {
+    let depth = if opts.no_recurse { 1 } else { usize::MAX };
+    let mut read = walk::gather(
+        roots,
+        depth,
+        Owner::PatchRpaths,
+        |entry, found: &mut ElfFiles, errors| match entry.kind {
+            EntryKind::File => read_elf(entry, found, errors),
+            EntryKind::Symlink
+                if Path::new(entry.name())
+                    .file_name()
+                    .is_some_and(|n| resolve::is_library_name(n.as_bytes())) =>
+            {
+                found.links.push(entry.path())
+            }
+            _ => {}
+        },
+    );
+    read.found.elves.sort_by(|a, b| a.path.cmp(&b.path));
+    read
 }
 
 /// What a file must be to be patched: the interpreter's class, machine and OSABI, else this
@@ -302,9 +449,6 @@ struct Target {
     machine: u16,
     osabi: u8,
 }
-
-const ELFOSABI_SYSV: u8 = 0;
-const ELFOSABI_GNU: u8 = 3;
 
 impl Target {
     /// A Linux loader (OSABI SYSV or GNU) takes SYSV and GNU files; another OS's loader takes
@@ -358,6 +502,59 @@ fn target(interpreter: Option<&Path>) -> Result<Target, OptionsError> {
     })
 }
 
+/// The ELF files that take part, split by what they get.
+struct Classified {
+    /// Files with a dynamic section: resolved, and given a RUNPATH (and an interpreter).
+    dynamic: Vec<ElfFile>,
+    /// Executables whose PT_DYNAMIC is missing or empty: they only take `--interpreter`.
+    interpreter_only: Vec<ElfFile>,
+}
+
+/// Splits the files read into those of the target's class, machine and OSABI that take part
+/// and the rest, counting the rest (foreign, not dynamic) in the report.
+fn classify(elves: Vec<ElfFile>, target: Target, report: &mut PatchReport) -> Classified {
+    let (ours, others): (Vec<ElfFile>, Vec<ElfFile>) =
+        elves.into_iter().partition(|f| target.accepts(&f.info));
+    report.foreign = others
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    let (dynamic, rest): (Vec<ElfFile>, Vec<ElfFile>) =
+        ours.into_iter().partition(|f| f.info.dynamic.is_some());
+    let (interpreter_only, static_): (Vec<ElfFile>, Vec<ElfFile>) =
+        rest.into_iter().partition(|f| f.info.interpreter.is_some());
+    report.not_dynamic = static_.len() as u64;
+    report.elf_files =
+        (dynamic.len() + interpreter_only.len() + static_.len() + others.len()) as u64;
+    Classified {
+        dynamic,
+        interpreter_only,
+    }
+}
+
+/// The tree's own libraries (and the library-named symlinks to them), sorted by path: what
+/// resolution tries before `--libs`. None with `--ignore-existing`.
+fn tree_libraries(dynamic: &[ElfFile], links: &[PathBuf], opts: &PatchOptions) -> Vec<TreeLibrary> {
+    if opts.ignore_existing {
+        return Vec::new();
+    }
+    let mut tree: Vec<TreeLibrary> = dynamic
+        .iter()
+        .filter(|f| {
+            f.path
+                .file_name()
+                .is_some_and(|n| resolve::is_library_name(n.as_bytes()))
+        })
+        .map(|f| TreeLibrary {
+            path: f.path.clone(),
+            compat: Compat::of(&f.info),
+        })
+        .chain(library_links(links, dynamic))
+        .collect();
+    tree.sort_by(|a, b| a.path.cmp(&b.path));
+    tree
+}
+
 /// Runs patch-rpaths over `roots` on the current rayon pool.
 pub fn run(roots: &[PathBuf], opts: &PatchOptions) -> Result<PatchReport, OptionsError> {
     let Checked {
@@ -367,194 +564,114 @@ pub fn run(roots: &[PathBuf], opts: &PatchOptions) -> Result<PatchReport, Option
         target,
     } = check(roots, opts)?;
     let opts = &opts;
-
-    // Read: every regular file once, directories listed in parallel; ELF files are mapped
-    // and parsed lazily.
-    let depth = if opts.no_recurse { 1 } else { usize::MAX };
-    let tally = walk::par_visit(
-        &walk::distinct_roots(&roots),
-        depth,
-        |entry, tally: &mut ElfTally| {
-            let name = Path::new(entry.name());
-            match entry.kind {
-                _ if !entry.is_root
-                    && leftover::is_leftover(Owner::PatchRpaths, name, entry.kind) =>
-                {
-                    tally.leftovers.push(entry.path())
-                }
-                EntryKind::File => read_elf(entry, tally),
-                EntryKind::Special => tally.special.push(entry.path()),
-                EntryKind::Symlink
-                    if name
-                        .file_name()
-                        .is_some_and(|n| resolve::is_library_name(n.as_bytes())) =>
-                {
-                    tally.links.push(entry.path())
-                }
-                _ => {}
-            }
-        },
-        |e, tally| tally.errors.push((e.path.clone(), e.to_string())),
-    )
-    .into_iter()
-    .fold(ElfTally::default(), ElfTally::merge);
-    let ElfTally {
-        files,
-        non_elf,
-        mut elves,
-        links,
-        mut special,
-        mut leftovers,
+    let Gathered {
+        found,
+        special,
+        leftovers,
         mut errors,
-    } = tally;
-    special.sort();
-    leftovers.sort();
-    elves.sort_by(|a, b| a.path.cmp(&b.path));
-
+    } = read_tree(&roots, opts);
     let mut report = PatchReport {
-        mode: if opts.dry_run { "dry-run" } else { "patch" },
-        files_scanned: files,
-        non_elf,
+        mode: if opts.dry_run {
+            PatchMode::DryRun
+        } else {
+            PatchMode::Patch
+        },
+        files_scanned: found.files,
+        non_elf: found.non_elf,
         ..PatchReport::default()
     };
+    let Classified {
+        dynamic,
+        interpreter_only,
+    } = classify(found.elves, target, &mut report);
 
-    // Only files of the target's class, machine and OSABI take part: dynamic ones, and
-    // executables whose PT_DYNAMIC is missing or empty, which still take --interpreter.
-    let (ours, others): (Vec<ElfFile>, Vec<ElfFile>) =
-        elves.into_iter().partition(|f| target.accepts(&f.info));
-    report.foreign = others
-        .iter()
-        .map(|f| f.path.display().to_string())
-        .collect();
-    let (dynamic, rest): (Vec<ElfFile>, Vec<ElfFile>) =
-        ours.into_iter().partition(|f| f.info.dynamic.is_some());
-    let (interp_only, static_): (Vec<ElfFile>, Vec<ElfFile>) =
-        rest.into_iter().partition(|f| f.info.interpreter.is_some());
-    report.not_dynamic = static_.len() as u64;
-    report.elf_files = (dynamic.len() + interp_only.len() + static_.len() + others.len()) as u64;
-
-    // Resolve: the tree's own libraries first, then --libs, then RUNPATHs of those.
-    let tree: Vec<TreeLibrary> = if opts.ignore_existing {
-        Vec::new()
-    } else {
-        let mut tree: Vec<TreeLibrary> = dynamic
-            .iter()
-            .filter(|f| {
-                f.path
-                    .file_name()
-                    .is_some_and(|n| resolve::is_library_name(n.as_bytes()))
-            })
-            .map(|f| TreeLibrary {
-                path: f.path.clone(),
-                compat: Compat::of(&f.info),
-            })
-            .chain(library_links(&links, &dynamic))
-            .collect();
-        tree.sort_by(|a, b| a.path.cmp(&b.path));
-        tree
-    };
+    // Resolve: the tree's own libraries first, then --libs, then the RUNPATHs of those.
+    let tree = tree_libraries(&dynamic, &found.links, opts);
     let index = Index::new(tree, &opts.libs, opts.libc.clone());
+    report.search_dirs = index
+        .dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
 
     // Plan each file: the dynamic ones, then the executables with only an interpreter.
     let mut plans: Vec<FilePlan> = dynamic
         .par_iter()
         .map(|f| plan_file(&f.path, &f.info, &index, opts, &ignore))
         .collect();
-    plans.extend(
-        interp_only
-            .iter()
-            .map(|f| plan_interpreter_only(&f.path, &f.info, opts)),
-    );
-    let mut dynamic = dynamic;
-    dynamic.extend(interp_only);
+    plans.extend((interpreter_only.iter()).map(|f| plan_interpreter_only(&f.path, &f.info, opts)));
+    let files: Vec<ElfFile> = dynamic.into_iter().chain(interpreter_only).collect();
 
     // Write: a killed run's temporary copies go first, then each changed file.
     if !opts.dry_run {
-        errors.extend(leftover::remove(&leftovers, Owner::PatchRpaths));
+        let not_removed = leftover::remove(&leftovers, Owner::PatchRpaths);
+        errors.extend(not_removed.into_iter().map(PatchError::from));
     }
-    report.footer.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
     let outcomes: Vec<FileOutcome> = plans
         .par_iter()
-        .zip(&dynamic)
+        .zip(&files)
         .map(|(plan, file)| write_file(file, plan, opts))
         .collect();
-
     let mut warnings = Vec::new();
     for (plan, outcome) in plans.into_iter().zip(outcomes) {
-        report.missing.extend(plan.missing);
-        report.dlopen.extend(plan.dlopen);
-        warnings.extend(plan.warnings.into_iter().map(|w| (plan.path.clone(), w)));
-        match outcome {
-            // Only --runtime-dependency / --append-rpath entries were to be added, and the
-            // file needs none of them to load (Rust wheels linked by LLD have no spare
-            // dynamic slot to take a RUNPATH): a warning when the user allowed it, else a
-            // failure. Either way the file was not patched as asked, so it counts as refused,
-            // never as already right.
-            FileOutcome::Refused(message) if plan.optional_only && opts.allow_optional_refusal => {
-                warnings.push((
-                    plan.path.clone(),
-                    format!(
-                        "{message} (only --runtime-dependency / --append-rpath entries were to be added; allowed by --allow-optional-refusal)"
-                    ),
-                ));
-                report.refused += 1;
-            }
-            FileOutcome::Refused(message) if plan.optional_only => {
-                errors.push((
-                    plan.path.clone(),
-                    format!(
-                        "{message} (only --runtime-dependency / --append-rpath entries were to be added; --allow-optional-refusal makes this a warning)"
-                    ),
-                ));
-                report.refused += 1;
-            }
-            FileOutcome::Refused(message) => {
-                errors.push((plan.path.clone(), message));
-                report.refused += 1;
-            }
-            FileOutcome::Failed(message) => {
-                errors.push((plan.path.clone(), message));
-                report.failed += 1;
-            }
-            FileOutcome::Patched(edit) => report.patched.push(PatchedEntry {
-                path: plan.path.display().to_string(),
-                old_runpath: plan.old_runpath.map(lossy),
-                new_runpath: edit.change.runpath.clone().map(lossy),
-                old_interpreter: plan.old_interpreter.map(lossy),
-                new_interpreter: edit.change.interpreter.clone().map(lossy),
-                how: edit.description.clone(),
-                placement: edit.placement,
-                dynamic_moved: edit.dynamic_moved,
-            }),
-            FileOutcome::Nothing if plan.blocked => report.blocked += 1,
-            FileOutcome::Nothing => report.unchanged += 1,
-        }
+        record_outcome(&mut report, plan, outcome, opts, &mut errors, &mut warnings);
     }
-    let mut errors: Vec<ErrorEntry> = errors
-        .into_iter()
-        .map(|(path, message)| ErrorEntry {
-            path: path.display().to_string(),
-            message,
-        })
-        .collect();
-    errors.sort();
-    report.footer.errors = errors;
-    let mut warnings: Vec<ErrorEntry> = warnings
-        .into_iter()
-        .map(|(path, message)| ErrorEntry {
-            path: path.display().to_string(),
-            message,
-        })
-        .collect();
-    warnings.sort();
-    report.footer.warnings = warnings;
-    report.footer.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
-    report.search_dirs = index
-        .dirs()
-        .iter()
-        .map(|d| d.display().to_string())
-        .collect();
+    report.footer = Footer {
+        skipped_special: special.iter().map(|p| p.display().to_string()).collect(),
+        leftovers: leftovers.iter().map(|p| p.display().to_string()).collect(),
+        warnings: report::entries(warnings),
+        errors: report::entries(errors),
+    };
     Ok(report)
+}
+
+/// Adds what was planned and done for one file to the report, its errors and warnings.
+fn record_outcome(
+    report: &mut PatchReport,
+    plan: FilePlan,
+    outcome: FileOutcome,
+    opts: &PatchOptions,
+    errors: &mut Vec<PatchError>,
+    warnings: &mut Vec<PatchWarning>,
+) {
+    report.missing.extend(plan.missing);
+    report.dlopen.extend(plan.dlopen);
+    warnings.extend(plan.warnings);
+    let path = plan.path;
+    match outcome {
+        // Only --runtime-dependency / --append-rpath entries were to be added, and the file
+        // needs none of them to load (Rust wheels linked by LLD have no spare dynamic slot to
+        // take a RUNPATH): a warning when the user allowed it, else a failure. Either way the
+        // file was not patched as asked, so it counts as refused, never as already right.
+        FileOutcome::Refused(reason) if plan.optional_only && opts.allow_optional_refusal => {
+            warnings.push(PatchWarning::OptionalRefusalAllowed { path, reason });
+            report.refused += 1;
+        }
+        FileOutcome::Refused(reason) if plan.optional_only => {
+            errors.push(PatchError::OptionalRefused { path, reason });
+            report.refused += 1;
+        }
+        FileOutcome::Refused(reason) => {
+            errors.push(PatchError::Refused { path, reason });
+            report.refused += 1;
+        }
+        FileOutcome::Failed(e) => {
+            errors.push(e);
+            report.failed += 1;
+        }
+        FileOutcome::Patched(edit) => report.patched.push(PatchedEntry {
+            path: path.display().to_string(),
+            old_runpath: plan.old_runpath.map(lossy),
+            new_runpath: edit.change.runpath.clone().map(lossy),
+            old_interpreter: plan.old_interpreter.map(lossy),
+            new_interpreter: edit.change.interpreter.clone().map(lossy),
+            how: edit.description.clone(),
+            placement: edit.placement,
+            dynamic_moved: edit.dynamic_moved,
+        }),
+        FileOutcome::Nothing if plan.blocked => report.blocked += 1,
+        FileOutcome::Nothing => report.unchanged += 1,
+    }
 }
 
 /// The library-named symlinks whose target is one of the tree's own dynamic libraries.
@@ -614,47 +731,50 @@ enum FileOutcome {
     /// Changed (or, in a dry run, would be) as the edit describes.
     Patched(ElfEdit),
     /// The writer cannot make the change; the file is untouched.
-    Refused(String),
+    Refused(ElfRefusal),
     /// Reading or writing failed; the file is untouched.
-    Failed(String),
+    Failed(PatchError),
 }
 
-/// Maps the file again, checks it is what was read, lays out the edit and applies it.
+/// Maps the file again, checks it is what was read, lays out the edit and writes it.
 fn write_file(file: &ElfFile, plan: &FilePlan, opts: &PatchOptions) -> FileOutcome {
     let Some(change) = &plan.change else {
         return FileOutcome::Nothing;
     };
     let path = &file.path;
-    let map = match walk::open_regular(path).and_then(|(f, meta)| {
-        if Stamp::of(&meta) != file.stamp {
-            return Err(std::io::Error::other("changed since it was read"));
-        }
-        // SAFETY: as in read_elf; the edit is checked against these bytes before the rename.
-        unsafe { Mmap::map(&f) }
-    }) {
+    let reopened = walk::open_regular(path)
+        .map_err(|source| PatchError::Reopen {
+            path: path.clone(),
+            source,
+        })
+        .and_then(|(f, meta)| {
+            if Stamp::of(&meta) != file.stamp {
+                return Err(PatchError::ChangedSinceRead { path: path.clone() });
+            }
+            // SAFETY: as in read_elf; the edit is checked against these bytes before the
+            // rename.
+            unsafe { Mmap::map(&f) }.map_err(|source| PatchError::Reopen {
+                path: path.clone(),
+                source,
+            })
+        });
+    let map = match reopened {
         Ok(map) => map,
-        Err(e) => {
-            return FileOutcome::Failed(format!("{}: {e}; left untouched", path.display()));
-        }
+        Err(e) => return FileOutcome::Failed(e),
     };
     match elf::plan_edit(&file.info, &map, change) {
         Ok(None) => FileOutcome::Nothing,
         Ok(Some(edit)) if opts.dry_run => FileOutcome::Patched(edit),
-        Ok(Some(edit)) => match elf::write_edit_with(
-            path,
-            &map,
-            &edit,
-            &WriteOptions {
+        Ok(Some(edit)) => {
+            let how = WriteOptions {
                 fsync: opts.fsync,
                 identity: Some((file.stamp.dev, file.stamp.ino)),
-            },
-        ) {
-            Ok(_) => FileOutcome::Patched(edit),
-            Err(e) => FileOutcome::Failed(e.to_string()),
-        },
-        Err(reason) => FileOutcome::Refused(format!(
-            "{}: cannot patch: {reason}; left untouched",
-            path.display()
-        )),
+            };
+            match elf::write_edit_with(path, &map, &edit, &how) {
+                Ok(_) => FileOutcome::Patched(edit),
+                Err(e) => FileOutcome::Failed(e.into()),
+            }
+        }
+        Err(reason) => FileOutcome::Refused(reason),
     }
 }

@@ -107,8 +107,20 @@ pub fn is_leftover(owner: Owner, path: &Path, kind: EntryKind) -> bool {
             .is_some_and(|pid| !still_running(owner, pid))
 }
 
-/// Removes the leftovers a walk found; returns (path, message) for each that could not go.
-pub fn remove(paths: &[PathBuf], owner: Owner) -> Vec<(PathBuf, String)> {
+/// A leftover that could not be removed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot remove a killed run's {what}: {source}", path.display())]
+pub struct RemoveError {
+    /// The leftover.
+    pub path: PathBuf,
+    /// `temporary symlink` or `temporary copy`.
+    pub what: &'static str,
+    /// Why it could not go.
+    pub source: std::io::Error,
+}
+
+/// Removes the leftovers a walk found; the error of each that could not go.
+pub fn remove(paths: &[PathBuf], owner: Owner) -> Vec<RemoveError> {
     let what = match owner.kind() {
         EntryKind::Symlink => "temporary symlink",
         _ => "temporary copy",
@@ -116,12 +128,10 @@ pub fn remove(paths: &[PathBuf], owner: Owner) -> Vec<(PathBuf, String)> {
     paths
         .iter()
         .filter_map(|path| {
-            std::fs::remove_file(path).err().map(|e| {
-                let message = format!(
-                    "{}: cannot remove a killed run's {what}: {e}",
-                    path.display()
-                );
-                (path.clone(), message)
+            std::fs::remove_file(path).err().map(|source| RemoveError {
+                path: path.clone(),
+                what,
+                source,
             })
         })
         .collect()

@@ -3,6 +3,7 @@
 //! whatever the number of threads.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -33,11 +34,70 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
-/// An error that did not stop the run, with the path it concerns.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+/// A typed error or warning as a report lists it. Errors stay typed (each tool's own enum)
+/// until the report is made; this is the one place they become strings.
+pub trait Reportable: std::fmt::Display {
+    /// The path it concerns.
+    fn path(&self) -> &Path;
+    /// What went wrong, for tools: the snake_case name of the error's variant
+    /// (`vanished`, `malformed`, `entry_point_refused`, …).
+    fn kind(&self) -> &'static str;
+}
+
+/// An error (or warning) that did not stop the run: the path it concerns, its kind and its
+/// message (which names the path too, as the summary prints it).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ErrorEntry {
+    /// The path it concerns.
     pub path: String,
+    /// See [`Reportable::kind`].
+    pub kind: &'static str,
+    /// What the summary prints.
     pub message: String,
+}
+
+impl ErrorEntry {
+    /// The entry for `e`, its path as `e` names it.
+    pub fn new(e: &(impl Reportable + ?Sized)) -> ErrorEntry {
+        ErrorEntry {
+            path: e.path().display().to_string(),
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The entry for `e`, its path relative to `root` when it lies below it.
+    pub fn relative_to(e: &(impl Reportable + ?Sized), root: &Path) -> ErrorEntry {
+        let path = e.path();
+        ErrorEntry {
+            path: path
+                .strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string(),
+            ..ErrorEntry::new(e)
+        }
+    }
+}
+
+/// Sorted as people read them: by path, then message.
+impl Ord for ErrorEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.path, &self.message, self.kind).cmp(&(&other.path, &other.message, other.kind))
+    }
+}
+
+impl PartialOrd for ErrorEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The report's entries for `items`, sorted.
+pub fn entries<E: Reportable>(items: impl IntoIterator<Item = E>) -> Vec<ErrorEntry> {
+    let mut entries: Vec<ErrorEntry> = items.into_iter().map(|e| ErrorEntry::new(&e)).collect();
+    entries.sort();
+    entries
 }
 
 /// What the report of a tool that walks trees ends with, in its JSON and its summary alike:

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
+use super::leftover::{is_leftover, Owner};
+
 /// What a walked entry is, from the directory listing (no extra `stat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
@@ -230,6 +232,74 @@ fn kind_of_mode(mode: libc::mode_t) -> EntryKind {
     }
 }
 
+/// An accumulator of a parallel walk: each task fills its own, and they are merged at the
+/// end, so no lock is held while a file is read.
+pub trait Merge: Default + Send {
+    /// Adds what `other` gathered to `self`.
+    fn merge(&mut self, other: Self);
+}
+
+/// What [`gather`] collects: the tool's own findings, and what every tool treats alike.
+#[derive(Debug)]
+pub struct Gathered<T, E> {
+    /// What the tool's `visit` found.
+    pub found: T,
+    /// FIFOs, sockets and devices (never opened), sorted.
+    pub special: Vec<PathBuf>,
+    /// The temporary entries a killed run of the tool left, sorted: never read, for the tool
+    /// to remove.
+    pub leftovers: Vec<PathBuf>,
+    /// What went wrong, in no particular order.
+    pub errors: Vec<E>,
+}
+
+impl<T: Default, E> Default for Gathered<T, E> {
+    fn default() -> Self {
+        Gathered {
+            found: T::default(),
+            special: Vec::new(),
+            leftovers: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// Walks `roots` on the current rayon pool (see [`par_visit`]; a root another root covers is
+/// walked once) and calls `visit` for every entry but `owner`'s leftovers, which are only
+/// collected; special files are collected too, and still visited (their names count).
+/// What the walk itself cannot list becomes an error `E`.
+pub fn gather<T, E, V>(roots: &[PathBuf], depth: usize, owner: Owner, visit: V) -> Gathered<T, E>
+where
+    T: Merge,
+    E: From<WalkError> + Send,
+    V: Fn(&Visit, &mut T, &mut Vec<E>) + Sync,
+{
+    let parts = par_visit(
+        &distinct_roots(roots),
+        depth,
+        |entry, acc: &mut Gathered<T, E>| {
+            if !entry.is_root && is_leftover(owner, Path::new(entry.name()), entry.kind) {
+                return acc.leftovers.push(entry.path());
+            }
+            if entry.kind == EntryKind::Special {
+                acc.special.push(entry.path());
+            }
+            visit(entry, &mut acc.found, &mut acc.errors);
+        },
+        |e, acc| acc.errors.push(E::from(e)),
+    );
+    let mut all: Gathered<T, E> = Gathered::default();
+    for mut part in parts {
+        all.found.merge(part.found);
+        all.special.append(&mut part.special);
+        all.leftovers.append(&mut part.leftovers);
+        all.errors.append(&mut part.errors);
+    }
+    all.special.sort();
+    all.leftovers.sort();
+    all
+}
+
 /// How many files of one directory a task handles before the rest go to other workers.
 const FILES_PER_TASK: usize = 128;
 
@@ -384,18 +454,6 @@ pub fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Met
     }
     Ok((file, meta))
 }
-
-/// Groups walk entries into batches, so the workers that take them from the walk (which is
-/// sequential) meet at the walk's lock once per batch rather than once per file.
-pub fn batched<T>(mut items: impl Iterator<Item = T>, size: usize) -> impl Iterator<Item = Vec<T>> {
-    std::iter::from_fn(move || {
-        let batch: Vec<T> = items.by_ref().take(size).collect();
-        (!batch.is_empty()).then_some(batch)
-    })
-}
-
-/// How many walk entries a worker takes at once.
-pub const BATCH: usize = 256;
 
 #[cfg(test)]
 mod tests {

@@ -6,15 +6,23 @@ use std::path::PathBuf;
 use crate::shared::scan::ScanFindings;
 use crate::shared::store::{StoreHash, HASH_LEN, NEUTRAL_BYTE};
 
-/// Where in the tree a reference stands; Nix scans all three.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Where in the tree a reference stands; Nix scans all three. Serialised as the listing
+/// names it: `contents`, `symlink target`, `file name`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Place {
+    /// A regular file's bytes.
     Contents,
+    /// What a symlink points at.
+    #[serde(rename = "symlink target")]
     SymlinkTarget,
+    /// The name of any entry below a root.
+    #[serde(rename = "file name")]
     Name,
 }
 
 impl Place {
+    /// How the listing and the report name the place.
     pub fn as_str(self) -> &'static str {
         match self {
             Place::Contents => "contents",
@@ -195,6 +203,14 @@ mod tests {
         assert_eq!((hits[0].offset, hits[0].bare), (11, false));
         assert!(hits[1].bare);
         assert_eq!(plan.names.values().next().unwrap(), "py");
+    }
+
+    #[test]
+    fn places_serialise_as_the_listing_names_them() {
+        for place in [Place::Contents, Place::SymlinkTarget, Place::Name] {
+            let json = serde_json::to_string(&place).unwrap();
+            assert_eq!(json, format!("\"{}\"", place.as_str()));
+        }
     }
 
     #[test]

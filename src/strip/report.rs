@@ -6,13 +6,15 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::plan::Place;
+use super::run::StripMode;
 use crate::shared::report::{count, human_bytes, Footer, Report};
 
 /// strip-store-refs' report.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StripReport {
     /// `strip`, `dry-run` or `check`.
-    pub mode: &'static str,
+    pub mode: StripMode,
     pub store_dir: String,
     pub files_scanned: u64,
     pub bytes_scanned: u64,
@@ -48,7 +50,7 @@ pub struct StorePathStat {
 pub struct ReferenceEntry {
     pub path: String,
     /// `contents`, `symlink target` or `file name`.
-    pub place: &'static str,
+    pub place: Place,
     /// Byte offset of the hash within the contents, target or name.
     pub offset: u64,
     pub store_path: String,
@@ -62,8 +64,8 @@ impl ReferenceEntry {
     pub fn line(&self) -> String {
         let mut line = format!("{}:{} {}", self.path, self.offset, self.store_path);
         let mut notes = Vec::new();
-        if self.place != "contents" {
-            notes.push(self.place);
+        if self.place != Place::Contents {
+            notes.push(self.place.as_str());
         }
         if self.bare {
             notes.push("bare hash");
@@ -86,7 +88,8 @@ impl Report for StripReport {
 
     /// Errors, or (`--check`) references that remain.
     fn failed(&self) -> bool {
-        !self.footer.errors.is_empty() || (self.mode == "check" && !self.references.is_empty())
+        !self.footer.errors.is_empty()
+            || (self.mode == StripMode::Check && !self.references.is_empty())
     }
 
     /// The short summary printed on stderr.
@@ -102,12 +105,12 @@ impl Report for StripReport {
             self.store_dir,
         )?;
         let verb = match self.mode {
-            "check" => "remaining",
-            "dry-run" => "would neutralise",
-            _ => "neutralised",
+            StripMode::Check => "remaining",
+            StripMode::DryRun => "would neutralise",
+            StripMode::Strip => "neutralised",
         };
         let total: u64 = self.store_paths.iter().map(|s| s.occurrences).sum();
-        if self.mode == "check" {
+        if self.mode == StripMode::Check {
             writeln!(
                 out,
                 "{tool}: {} to {} remain",
@@ -115,7 +118,7 @@ impl Report for StripReport {
                 count(self.store_paths.len() as u64, "store path")
             )?;
         } else {
-            let would = if self.mode == "dry-run" {
+            let would = if self.mode == StripMode::DryRun {
                 "would change"
             } else {
                 "changed"
@@ -153,7 +156,7 @@ impl Report for StripReport {
                 count(s.files, "file")
             )?;
         }
-        if self.mode != "check" && self.symlinks_changed > 0 {
+        if self.mode != StripMode::Check && self.symlinks_changed > 0 {
             // stdenv's broken-symlink check would refuse such a link in whatever copies
             // this output; say so where the user reads the log of the build that made it.
             writeln!(
@@ -174,7 +177,7 @@ impl Report for StripReport {
                 },
             )?;
         }
-        self.footer.write(out, tool, self.mode == "strip")
+        self.footer.write(out, tool, self.mode == StripMode::Strip)
     }
 }
 
@@ -186,7 +189,7 @@ mod tests {
     fn reference_line_names_place_and_bareness() {
         let r = ReferenceEntry {
             path: "venv/bin/python".into(),
-            place: "symlink target",
+            place: Place::SymlinkTarget,
             offset: 11,
             store_path: "/nix/store/x-python3".into(),
             bare: false,

@@ -11,27 +11,66 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::shared::leftover;
+use crate::shared::report::Reportable;
 use crate::shared::store::{HASH_LEN, NEUTRAL_BYTE};
 use crate::strip::plan::Hit;
 
+/// Why an in-place write did not happen (or, for [`RewriteError::Io`] with `restore mode`,
+/// did not finish tidily). Each names the path it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
+    /// The entry is gone (or is no longer a regular file).
     #[error("{}: vanished during the run", path.display())]
-    Vanished { path: PathBuf },
+    Vanished {
+        /// The entry.
+        path: PathBuf,
+    },
+    /// A system call failed.
     #[error("{}: cannot {action}: {source}", path.display())]
     Io {
+        /// The entry, or the directory whose mode had to change.
         path: PathBuf,
+        /// What was being done: `open for writing`, `write`, `restore mode`, ….
         action: &'static str,
+        /// The error.
         source: io::Error,
     },
+    /// The bytes at a planned offset no longer hold the hash the scan found there.
     #[error("{}: changed during the run (offset {offset} no longer holds {expected}); that reference was left untouched", path.display())]
     Changed {
+        /// The file.
         path: PathBuf,
+        /// Where the hash was.
         offset: u64,
+        /// The hash.
         expected: String,
     },
+    /// The symlink no longer points where the scan read it pointing.
     #[error("{}: symlink target changed during the run; left untouched", path.display())]
-    LinkChanged { path: PathBuf },
+    LinkChanged {
+        /// The symlink.
+        path: PathBuf,
+    },
+}
+
+impl Reportable for RewriteError {
+    fn path(&self) -> &Path {
+        match self {
+            RewriteError::Vanished { path }
+            | RewriteError::Io { path, .. }
+            | RewriteError::Changed { path, .. }
+            | RewriteError::LinkChanged { path } => path,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RewriteError::Vanished { .. } => "vanished",
+            RewriteError::Io { .. } => "io",
+            RewriteError::Changed { .. } => "changed",
+            RewriteError::LinkChanged { .. } => "link_changed",
+        }
+    }
 }
 
 fn io_error<'p>(

@@ -1,4 +1,6 @@
-//! strip-store-refs: walk → scan → plan → write → report.
+//! strip-store-refs' pipeline: walk and scan every entry once, in parallel → decide which
+//! hashes to neutralise, now that every prefixed hash in the tree is known → plan the bytes
+//! → write (in strip mode) → report.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
@@ -8,20 +10,24 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use serde::Serialize;
 
+use super::plan::{self, EntryPlan, EntryScan, Place, StripPlan};
 use super::report::{ReferenceEntry, StorePathStat, StripReport};
-use crate::shared::leftover::{self, Owner};
-use crate::shared::report::ErrorEntry;
+use super::rewrite::{self, RewriteError};
+use super::select::Selection;
+use crate::shared::leftover::{self, Owner, RemoveError};
+use crate::shared::report::{self, Footer, Reportable};
 use crate::shared::scan::{self, ScanFindings, Scanner};
 use crate::shared::store::{StoreDir, StoreHash};
-use crate::shared::walk::{self, EntryKind};
-use crate::strip::plan::{self, EntryPlan, EntryScan, Place, StripPlan};
-use crate::strip::rewrite;
-use crate::strip::select::Selection;
+use crate::shared::walk::{self, EntryKind, Gathered, Merge, Visit, WalkError};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a run does with the references it finds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StripMode {
     /// Neutralise in place.
+    #[default]
     Strip,
     /// Change nothing; report what would change.
     DryRun,
@@ -29,155 +35,184 @@ pub enum StripMode {
     Check,
 }
 
-impl StripMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            StripMode::Strip => "strip",
-            StripMode::DryRun => "dry-run",
-            StripMode::Check => "check",
-        }
-    }
-}
-
+/// What strip-store-refs is asked to do.
 pub struct StripOptions {
+    /// The store directory references are searched under.
     pub store: StoreDir,
+    /// Which hashes to neutralise (`-t`, `--keep`, `--also-hash`, `--env-candidates`).
     pub selection: Selection,
+    /// Strip, dry run or check.
     pub mode: StripMode,
 }
 
+/// What can go wrong with one entry; none stops the run, each names its path.
 #[derive(Debug, thiserror::Error)]
-pub enum ScanError {
-    #[error("{}: vanished during the run", path.display())]
-    Vanished { path: PathBuf },
-    #[error("{}: cannot read: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+pub enum StripError {
+    /// A directory could not be listed.
     #[error(transparent)]
-    Walk(#[from] walk::WalkError),
+    List(#[from] WalkError),
+    /// The entry is gone since the walk listed it.
+    #[error("{}: vanished during the run", path.display())]
+    Vanished {
+        /// The entry.
+        path: PathBuf,
+    },
+    /// The entry could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The entry.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A planned write did not happen.
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+    /// A killed run's temporary symlink could not be removed.
+    #[error(transparent)]
+    LeftoverNotRemoved(#[from] RemoveError),
+    /// A name holds a reference: strip-store-refs never renames.
+    #[error(
+        "{}: its name holds a store reference ({}); rename it, strip-store-refs does not rename",
+        path.display(),
+        store_paths.join(", ")
+    )]
+    NameHoldsReference {
+        /// The entry.
+        path: PathBuf,
+        /// The store paths its name refers to, sorted.
+        store_paths: Vec<String>,
+    },
 }
 
-impl ScanError {
+impl Reportable for StripError {
     fn path(&self) -> &Path {
         match self {
-            ScanError::Vanished { path } | ScanError::Read { path, .. } => path,
-            ScanError::Walk(e) => &e.path,
+            StripError::List(e) => &e.path,
+            StripError::Vanished { path }
+            | StripError::Read { path, .. }
+            | StripError::NameHoldsReference { path, .. } => path,
+            StripError::Rewrite(e) => e.path(),
+            StripError::LeftoverNotRemoved(e) => &e.path,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            StripError::List(_) => "list",
+            StripError::Vanished { .. } => "vanished",
+            StripError::Read { .. } => "read",
+            StripError::Rewrite(e) => e.kind(),
+            StripError::LeftoverNotRemoved(_) => "leftover_not_removed",
+            StripError::NameHoldsReference { .. } => "name_holds_reference",
         }
     }
 }
 
-fn read_error(path: &Path) -> impl FnOnce(io::Error) -> ScanError + '_ {
+/// An I/O error on a walked entry: `Vanished` when it is gone, else `Read`.
+fn read_error(path: &Path) -> impl FnOnce(io::Error) -> StripError + '_ {
     move |source| match source.kind() {
-        io::ErrorKind::NotFound => ScanError::Vanished {
+        io::ErrorKind::NotFound => StripError::Vanished {
             path: path.to_path_buf(),
         },
-        _ => ScanError::Read {
+        _ => StripError::Read {
             path: path.to_path_buf(),
             source,
         },
     }
 }
 
-/// What the parallel scan gathers; merged pairwise, so no lock is held while reading.
+/// What the parallel scan gathers besides special files, leftovers and errors.
 #[derive(Default)]
-struct ScanTally {
+struct Scanned {
     files: u64,
     bytes: u64,
     symlinks: u64,
     dirs: u64,
+    /// Every entry and place where the scan found something.
     scans: Vec<EntryScan>,
-    special: Vec<PathBuf>,
-    /// Temporary symlinks a killed earlier run left; removed, never scanned.
-    leftovers: Vec<PathBuf>,
-    errors: Vec<(PathBuf, String)>,
 }
 
-impl ScanTally {
-    fn merge(mut self, mut other: ScanTally) -> ScanTally {
+impl Merge for Scanned {
+    fn merge(&mut self, mut other: Scanned) {
         self.files += other.files;
         self.bytes += other.bytes;
         self.symlinks += other.symlinks;
         self.dirs += other.dirs;
         self.scans.append(&mut other.scans);
-        self.special.append(&mut other.special);
-        self.leftovers.append(&mut other.leftovers);
-        self.errors.append(&mut other.errors);
-        self
-    }
-
-    fn error(&mut self, path: &Path, message: String) {
-        self.errors.push((path.to_path_buf(), message));
-    }
-
-    fn push(
-        &mut self,
-        path: &Path,
-        place: Place,
-        found: ScanFindings,
-        extra: (Option<(u64, u64)>, Option<Vec<u8>>),
-    ) {
-        if !found.is_empty() {
-            self.scans.push(EntryScan {
-                path: path.to_path_buf(),
-                place,
-                found,
-                shared_inode: extra.0,
-                link_target: extra.1,
-            });
-        }
     }
 }
 
-/// [`walk::open_regular`], and whether the file has other hard links (its device and inode).
-fn open_regular(path: &Path) -> Result<(File, Option<(u64, u64)>), ScanError> {
+impl Scanned {
+    fn push(&mut self, path: &Path, place: Place, found: ScanFindings) -> Option<&mut EntryScan> {
+        if found.is_empty() {
+            return None;
+        }
+        self.scans.push(EntryScan {
+            path: path.to_path_buf(),
+            place,
+            found,
+            shared_inode: None,
+            link_target: None,
+        });
+        self.scans.last_mut()
+    }
+}
+
+/// A file's device and inode number.
+type Inode = (u64, u64);
+
+/// [`walk::open_regular`], with the file's length and, when it has other hard links, its
+/// device and inode.
+fn open_with_inode(path: &Path) -> Result<(File, u64, Option<Inode>), StripError> {
     let (file, meta) = walk::open_regular(path).map_err(read_error(path))?;
     let inode = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
-    Ok((file, inode))
+    Ok((file, meta.len(), inode))
 }
 
-fn scan_entry(scanner: &Scanner, tally: &mut ScanTally, entry: walk::Entry) {
-    let path = &entry.path;
-    if !entry.is_root && leftover::is_leftover(Owner::StripStoreRefs, path, entry.kind) {
-        tally.leftovers.push(entry.path);
-        return;
-    }
+/// Scans one walked entry: its name (below a root), and a symlink's target or a file's
+/// contents.
+fn scan_entry(scanner: &Scanner, entry: &Visit, found: &mut Scanned, errors: &mut Vec<StripError>) {
+    let path = entry.path();
     if !entry.is_root {
-        if let Some(name) = path.file_name() {
-            tally.push(
-                path,
-                Place::Name,
-                scanner.scan_name(name.as_bytes()),
-                (None, None),
-            );
-        }
+        found.push(
+            &path,
+            Place::Name,
+            scanner.scan_name(entry.name().as_bytes()),
+        );
     }
     match entry.kind {
-        EntryKind::Dir => tally.dirs += 1,
-        EntryKind::Special => tally.special.push(path.clone()),
-        EntryKind::Symlink => match std::fs::read_link(path).map_err(read_error(path)) {
+        EntryKind::Dir => found.dirs += 1,
+        EntryKind::Special => {}
+        EntryKind::Symlink => match std::fs::read_link(&path).map_err(read_error(&path)) {
             Ok(target) => {
-                tally.symlinks += 1;
+                found.symlinks += 1;
                 let target = target.into_os_string().into_vec();
-                let found = scanner.scan_bytes(&target);
-                tally.push(path, Place::SymlinkTarget, found, (None, Some(target)));
+                let hits = scanner.scan_bytes(&target);
+                if let Some(scan) = found.push(&path, Place::SymlinkTarget, hits) {
+                    scan.link_target = Some(target);
+                }
             }
-            Err(e) => tally.error(path, e.to_string()),
+            Err(e) => errors.push(e),
         },
         EntryKind::File => {
-            let result = open_regular(path).and_then(|(file, inode)| {
+            let result = open_with_inode(&path).and_then(|(file, len, inode)| {
                 // A buffer sized to the file: zero-filling a whole chunk for every small file
                 // costs more than reading it.
-                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-                let found = scanner
+                let hits = scanner
                     .scan_reader_chunked(file, scan::chunk_for(len))
-                    .map_err(read_error(path))?;
-                Ok((found, inode))
+                    .map_err(read_error(&path))?;
+                Ok((hits, inode))
             });
             match result {
-                Ok((found, inode)) => {
-                    tally.files += 1;
-                    tally.bytes += found.len;
-                    tally.push(path, Place::Contents, found, (inode, None));
+                Ok((hits, inode)) => {
+                    found.files += 1;
+                    found.bytes += hits.len;
+                    if let Some(scan) = found.push(&path, Place::Contents, hits) {
+                        scan.shared_inode = inode;
+                    }
                 }
-                Err(e) => tally.error(path, e.to_string()),
+                Err(e) => errors.push(e),
             }
         }
     }
@@ -189,127 +224,84 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
     let scanner = Scanner::new(&opts.store, known_up_front.as_ref());
 
     // Walk and scan: one read of every file, in parallel.
-    let entries = walk::distinct_roots(roots)
-        .into_iter()
-        .flat_map(|root| walk::walk(&root));
-    let tally = walk::batched(entries, walk::BATCH)
-        .par_bridge()
-        .flat_map_iter(|batch| batch)
-        .fold(ScanTally::default, |mut tally, item| {
-            match item {
-                Ok(entry) => scan_entry(&scanner, &mut tally, entry),
-                Err(e) => {
-                    let path = e.path.clone();
-                    tally.error(&path, ScanError::from(e).to_string());
-                }
-            }
-            tally
-        })
-        .reduce(ScanTally::default, ScanTally::merge);
-    let ScanTally {
+    let Gathered {
+        found,
+        special,
+        leftovers,
+        mut errors,
+    } = walk::gather(
+        roots,
+        usize::MAX,
+        Owner::StripStoreRefs,
+        |entry, found, errors| scan_entry(&scanner, entry, found, errors),
+    );
+    let Scanned {
         files,
         bytes,
         symlinks,
         dirs,
         mut scans,
-        mut special,
-        mut leftovers,
-        errors: scan_errors,
-    } = tally;
+    } = found;
     scans.sort_by(|a, b| (&a.path, a.place).cmp(&(&b.path, b.place)));
 
     // Decide what is wanted, now that every prefixed hash in the tree is known.
     let seen = plan::seen_hashes(&scans);
     let wanted = opts.selection.wanted(&seen);
-    let mut errors = scan_errors;
     rescan_overflowed(&opts.store, &wanted, &mut scans, &mut errors);
-
     let kept = kept_store_paths(&opts.store, &scans, &seen, &wanted);
     let plan = plan::plan(scans, &seen, &wanted);
 
-    let mut report = StripReport {
-        mode: opts.mode.as_str(),
-        store_dir: opts.store.as_str().to_string(),
-        files_scanned: files,
-        bytes_scanned: bytes,
-        symlinks_scanned: symlinks,
-        directories_scanned: dirs,
-        ..StripReport::default()
-    };
-
     // A killed run's temporary symlinks go first, so nothing of that run outlives this one.
-    leftovers.sort();
     if opts.mode == StripMode::Strip {
-        errors.extend(leftover::remove(&leftovers, Owner::StripStoreRefs));
+        let not_removed = leftover::remove(&leftovers, Owner::StripStoreRefs);
+        errors.extend(not_removed.into_iter().map(StripError::from));
     }
-    report.footer.leftovers = leftovers.iter().map(|p| p.display().to_string()).collect();
-
     // Write (only in strip mode); names are never renamed behind the user's back.
-    let outcomes: Vec<Outcome> = match opts.mode {
-        StripMode::Strip => {
-            // Bare hashes first, everywhere: a bare hash is only recognised through a prefixed
-            // occurrence, so if the run is killed, a re-run must still find a prefixed one.
-            let bare: Vec<Outcome> = plan
-                .entries
-                .par_iter()
-                .map(|e| apply(e, &opts.store, &plan, Pass::Bare))
-                .collect();
-            let rest: Vec<Outcome> = plan
-                .entries
-                .par_iter()
-                .map(|e| apply(e, &opts.store, &plan, Pass::Rest))
-                .collect();
-            bare.into_iter()
-                .zip(rest)
-                .map(|((c1, mut e1, mut f1), (c2, e2, f2))| {
-                    e1.extend(e2);
-                    f1.extend(f2);
-                    (c1 || c2, e1, f1)
-                })
-                .collect()
-        }
+    let outcomes = match opts.mode {
+        StripMode::Strip => write(&plan, &opts.store),
         StripMode::DryRun => plan
             .entries
             .iter()
             .map(|e| match e.place {
-                Place::Name => (
-                    false,
-                    vec![name_error(e, &opts.store, &plan)],
-                    e.hits.iter().map(|h| h.offset).collect(),
-                ),
-                _ => (true, Vec::new(), Vec::new()),
+                Place::Name => EntryOutcome::refused(e, name_error(e, &opts.store, &plan)),
+                _ => EntryOutcome::changed(),
             })
             .collect(),
         StripMode::Check => plan
             .entries
             .iter()
-            .map(|_| (false, Vec::new(), Vec::new()))
+            .map(|_| EntryOutcome::default())
             .collect(),
     };
-    for (entry, (changed, entry_errors, _)) in plan.entries.iter().zip(&outcomes) {
+
+    let mut report = StripReport {
+        mode: opts.mode,
+        store_dir: opts.store.as_str().to_string(),
+        files_scanned: files,
+        bytes_scanned: bytes,
+        symlinks_scanned: symlinks,
+        directories_scanned: dirs,
+        kept,
+        ..StripReport::default()
+    };
+    for (entry, outcome) in plan.entries.iter().zip(&outcomes) {
         match entry.place {
-            Place::Contents if *changed => report.files_changed += 1,
-            Place::SymlinkTarget if *changed => report.symlinks_changed += 1,
+            Place::Contents if outcome.changed => report.files_changed += 1,
+            Place::SymlinkTarget if outcome.changed => report.symlinks_changed += 1,
             _ => {}
         }
-        errors.extend(entry_errors.iter().map(|m| (entry.path.clone(), m.clone())));
     }
-
-    let failed: Vec<&[u64]> = outcomes.iter().map(|o| o.2.as_slice()).collect();
-    fill_references(&mut report, &opts.store, &plan, &failed);
-    report.kept = kept;
-    special.sort();
-    report.footer.skipped_special = special.iter().map(|p| p.display().to_string()).collect();
-    let mut errors: Vec<ErrorEntry> = errors
-        .into_iter()
-        .map(|(path, message)| ErrorEntry {
-            path: path.display().to_string(),
-            message,
-        })
-        .collect();
-    errors.sort();
+    fill_references(&mut report, &opts.store, &plan, &outcomes);
+    errors.extend(outcomes.into_iter().flat_map(|o| o.errors));
+    // Both write passes may meet the same failure of one file (it cannot be opened).
+    let mut errors = report::entries(errors);
     errors.dedup();
-    report.footer.errors = errors;
+    report.footer = Footer {
+        skipped_special: special.iter().map(|p| p.display().to_string()).collect(),
+        leftovers: leftovers.iter().map(|p| p.display().to_string()).collect(),
+        warnings: Vec::new(),
+        errors,
+    };
     report
 }
 
@@ -319,25 +311,25 @@ fn rescan_overflowed(
     store: &StoreDir,
     wanted: &HashSet<StoreHash>,
     scans: &mut [EntryScan],
-    errors: &mut Vec<(PathBuf, String)>,
+    errors: &mut Vec<StripError>,
 ) {
     let scanner = Scanner::new(store, Some(wanted));
-    let results: Vec<(usize, Result<ScanFindings, ScanError>)> = scans
+    let results: Vec<(usize, Result<ScanFindings, StripError>)> = scans
         .par_iter()
         .enumerate()
         .filter(|(_, s)| s.found.runs_overflowed)
         .map(|(i, s)| {
-            let found = match s.place {
-                Place::Contents => open_regular(&s.path)
-                    .and_then(|(file, _)| scanner.scan_reader(file).map_err(read_error(&s.path))),
-                Place::SymlinkTarget => {
-                    Ok(scanner.scan_bytes(s.link_target.as_deref().unwrap_or_default()))
-                }
-                Place::Name => {
-                    Ok(scanner
-                        .scan_name(s.path.file_name().map(|n| n.as_bytes()).unwrap_or_default()))
-                }
-            };
+            let found =
+                match s.place {
+                    Place::Contents => open_with_inode(&s.path).and_then(|(file, _, _)| {
+                        scanner.scan_reader(file).map_err(read_error(&s.path))
+                    }),
+                    Place::SymlinkTarget => {
+                        Ok(scanner.scan_bytes(s.link_target.as_deref().unwrap_or_default()))
+                    }
+                    Place::Name => Ok(scanner
+                        .scan_name(s.path.file_name().map(|n| n.as_bytes()).unwrap_or_default())),
+                };
             (i, found)
         })
         .collect();
@@ -345,14 +337,13 @@ fn rescan_overflowed(
         match result {
             Ok(found) => scans[i].found = found,
             Err(e) => {
-                errors.push((e.path().to_path_buf(), e.to_string()));
+                errors.push(e);
                 scans[i].found = ScanFindings::default();
             }
         }
     }
 }
 
-/// Applies one entry's plan; returns whether anything was written and the errors.
 /// The two write passes: bare hashes in file contents, then everything else.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -360,12 +351,57 @@ enum Pass {
     Rest,
 }
 
-/// What applying one entry did: whether it wrote, its errors, and the offsets it did not
-/// neutralise (so the report never counts a reference whose write failed).
-type Outcome = (bool, Vec<String>, Vec<u64>);
+/// What writing one entry did.
+#[derive(Default)]
+struct EntryOutcome {
+    /// Something was written (or, in a dry run, would be).
+    changed: bool,
+    errors: Vec<StripError>,
+    /// The offsets not neutralised, so the report never counts a reference whose write failed.
+    failed: Vec<u64>,
+}
 
-fn apply(entry: &EntryPlan, store: &StoreDir, plan: &StripPlan, pass: Pass) -> Outcome {
-    let all = || entry.hits.iter().map(|h| h.offset).collect::<Vec<_>>();
+impl EntryOutcome {
+    fn changed() -> EntryOutcome {
+        EntryOutcome {
+            changed: true,
+            ..EntryOutcome::default()
+        }
+    }
+
+    /// Nothing written for `entry`, for this reason.
+    fn refused(entry: &EntryPlan, error: StripError) -> EntryOutcome {
+        EntryOutcome {
+            changed: false,
+            errors: vec![error],
+            failed: entry.hits.iter().map(|h| h.offset).collect(),
+        }
+    }
+
+    fn and(mut self, mut then: EntryOutcome) -> EntryOutcome {
+        self.changed |= then.changed;
+        self.errors.append(&mut then.errors);
+        self.failed.append(&mut then.failed);
+        self
+    }
+}
+
+/// Writes the plan in two passes over every entry, in parallel. Bare hashes go first,
+/// everywhere: a bare hash is only recognised through a prefixed occurrence, so if the run is
+/// killed, a re-run must still find a prefixed one.
+fn write(plan: &StripPlan, store: &StoreDir) -> Vec<EntryOutcome> {
+    let pass = |pass: Pass| -> Vec<EntryOutcome> {
+        (plan.entries.par_iter())
+            .map(|e| write_entry(e, store, plan, pass))
+            .collect()
+    };
+    let bare = pass(Pass::Bare);
+    let rest = pass(Pass::Rest);
+    bare.into_iter().zip(rest).map(|(b, r)| b.and(r)).collect()
+}
+
+/// One entry's part of one pass.
+fn write_entry(entry: &EntryPlan, store: &StoreDir, plan: &StripPlan, pass: Pass) -> EntryOutcome {
     match (entry.place, pass) {
         (Place::Contents, _) => {
             let hits: Vec<_> = entry
@@ -375,45 +411,43 @@ fn apply(entry: &EntryPlan, store: &StoreDir, plan: &StripPlan, pass: Pass) -> O
                 .copied()
                 .collect();
             if hits.is_empty() {
-                return (false, Vec::new(), Vec::new());
+                return EntryOutcome::default();
             }
             let (written, errors) = rewrite::neutralise_file(&entry.path, &hits);
             let written: HashSet<u64> = written.into_iter().collect();
-            let failed = hits
-                .iter()
-                .map(|h| h.offset)
-                .filter(|o| !written.contains(o))
-                .collect();
-            (
-                !written.is_empty(),
-                errors.iter().map(ToString::to_string).collect(),
-                failed,
-            )
+            EntryOutcome {
+                changed: !written.is_empty(),
+                errors: errors.into_iter().map(StripError::from).collect(),
+                failed: hits
+                    .iter()
+                    .map(|h| h.offset)
+                    .filter(|o| !written.contains(o))
+                    .collect(),
+            }
         }
-        (_, Pass::Bare) => (false, Vec::new(), Vec::new()),
+        (_, Pass::Bare) => EntryOutcome::default(),
         (Place::SymlinkTarget, Pass::Rest) => {
             let (old, new) = entry.relink.as_ref().expect("symlink plans carry targets");
             match rewrite::relink(&entry.path, old, new) {
-                Ok(()) => (true, Vec::new(), Vec::new()),
-                Err(e) => (false, vec![e.to_string()], all()),
+                Ok(()) => EntryOutcome::changed(),
+                Err(e) => EntryOutcome::refused(entry, e.into()),
             }
         }
-        (Place::Name, Pass::Rest) => (false, vec![name_error(entry, store, plan)], all()),
+        (Place::Name, Pass::Rest) => EntryOutcome::refused(entry, name_error(entry, store, plan)),
     }
 }
 
-fn name_error(entry: &EntryPlan, store: &StoreDir, plan: &StripPlan) -> String {
-    let refs: BTreeSet<String> = entry
+/// The error of a name that holds a reference.
+fn name_error(entry: &EntryPlan, store: &StoreDir, plan: &StripPlan) -> StripError {
+    let store_paths: BTreeSet<String> = entry
         .hits
         .iter()
         .map(|h| store_path_of(store, plan, &h.hash))
         .collect();
-    let refs: Vec<String> = refs.into_iter().collect();
-    format!(
-        "{}: its name holds a store reference ({}); rename it, strip-store-refs does not rename",
-        entry.path.display(),
-        refs.join(", ")
-    )
+    StripError::NameHoldsReference {
+        path: entry.path.clone(),
+        store_paths: store_paths.into_iter().collect(),
+    }
 }
 
 fn store_path_of(store: &StoreDir, plan: &StripPlan, hash: &StoreHash) -> String {
@@ -461,19 +495,19 @@ fn kept_store_paths(
     kept
 }
 
-/// Per-reference lines and per-store-path totals, both sorted.
-/// `failed[i]` holds the offsets of entry `i` that were not neutralised; they are not counted.
+/// Per-reference lines and per-store-path totals, both sorted. The offsets an entry's
+/// outcome lists as failed were not neutralised and are not counted.
 fn fill_references(
     report: &mut StripReport,
     store: &StoreDir,
     plan: &StripPlan,
-    failed: &[&[u64]],
+    outcomes: &[EntryOutcome],
 ) {
     let mut stats: BTreeMap<String, StorePathStat> = BTreeMap::new();
-    for (entry, failed) in plan.entries.iter().zip(failed) {
+    for (entry, outcome) in plan.entries.iter().zip(outcomes) {
         let path = entry.path.display().to_string();
         let mut counted_here = HashSet::new();
-        let failed: HashSet<u64> = failed.iter().copied().collect();
+        let failed: HashSet<u64> = outcome.failed.iter().copied().collect();
         for hit in entry.hits.iter().filter(|h| !failed.contains(&h.offset)) {
             let store_path = store_path_of(store, plan, &hit.hash);
             let stat = stats
@@ -491,7 +525,7 @@ fn fill_references(
             }
             report.references.push(ReferenceEntry {
                 path: path.clone(),
-                place: entry.place.as_str(),
+                place: entry.place,
                 offset: hit.offset,
                 store_path,
                 bare: hit.bare,

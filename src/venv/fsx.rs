@@ -7,12 +7,12 @@ use std::io::Write;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use super::error::{Error, Result};
+use super::error::{Result, VenvError};
 
 /// Fails unless `path` lies below `root` (lexically) and every directory between them is a
 /// real directory, not a symlink.
 pub fn check_inside(root: &Path, path: &Path) -> Result<()> {
-    let outside = || Error::Outside {
+    let outside = || VenvError::Outside {
         path: path.to_path_buf(),
     };
     let rel = path.strip_prefix(root).map_err(|_| outside())?;
@@ -29,12 +29,12 @@ pub fn check_inside(root: &Path, path: &Path) -> Result<()> {
         match fs::symlink_metadata(&dir) {
             Ok(meta) if meta.file_type().is_symlink() => return Err(outside()),
             Ok(meta) if !meta.is_dir() => {
-                return Err(Error::invalid(&dir, "expected a directory"));
+                return Err(VenvError::invalid(&dir, "expected a directory"));
             }
             // A directory the plan creates first.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Ok(_) => {}
-            Err(e) => return Err(Error::io(&dir, e)),
+            Err(e) => return Err(VenvError::io(&dir, e)),
         }
     }
     Ok(())
@@ -49,7 +49,7 @@ fn remove_stale(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
+        Err(e) => Err(VenvError::io(path, e)),
     }
 }
 
@@ -59,7 +59,7 @@ pub fn write_file(root: &Path, path: &Path, contents: &[u8], mode: u32) -> Resul
     check_inside(root, path)?;
     if let Ok(meta) = fs::symlink_metadata(path) {
         if meta.is_dir() {
-            return Err(Error::invalid(path, "is a directory, expected a file"));
+            return Err(VenvError::invalid(path, "is a directory, expected a file"));
         }
     }
     let tmp = temp_beside(path);
@@ -77,7 +77,7 @@ pub fn write_file(root: &Path, path: &Path, contents: &[u8], mode: u32) -> Resul
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
+        VenvError::io(path, e)
     })
 }
 
@@ -86,7 +86,10 @@ pub fn write_symlink(root: &Path, path: &Path, target: &Path) -> Result<()> {
     check_inside(root, path)?;
     if let Ok(meta) = fs::symlink_metadata(path) {
         if meta.is_dir() {
-            return Err(Error::invalid(path, "is a directory, expected a symlink"));
+            return Err(VenvError::invalid(
+                path,
+                "is a directory, expected a symlink",
+            ));
         }
     }
     let tmp = temp_beside(path);
@@ -95,7 +98,7 @@ pub fn write_symlink(root: &Path, path: &Path, target: &Path) -> Result<()> {
         .and_then(|()| fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            Error::io(path, e)
+            VenvError::io(path, e)
         })
 }
 
@@ -104,23 +107,23 @@ pub fn create_dir(root: &Path, path: &Path) -> Result<()> {
     check_inside(root, path)?;
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => return Ok(()),
-        Ok(_) => return Err(Error::invalid(path, "exists and is not a directory")),
+        Ok(_) => return Err(VenvError::invalid(path, "exists and is not a directory")),
         Err(_) => {}
     }
-    fs::create_dir(path).map_err(|e| Error::io(path, e))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(path, e))
+    fs::create_dir(path).map_err(|e| VenvError::io(path, e))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(|e| VenvError::io(path, e))
 }
 
 /// Removes a file or symlink (inside `root`).
 pub fn remove_file(root: &Path, path: &Path) -> Result<()> {
     check_inside(root, path)?;
-    fs::remove_file(path).map_err(|e| Error::io(path, e))
+    fs::remove_file(path).map_err(|e| VenvError::io(path, e))
 }
 
 /// Removes a directory tree (inside `root`); symlinks in it are removed, not followed.
 pub fn remove_dir_all(root: &Path, path: &Path) -> Result<()> {
     check_inside(root, path)?;
-    fs::remove_dir_all(path).map_err(|e| Error::io(path, e))
+    fs::remove_dir_all(path).map_err(|e| VenvError::io(path, e))
 }
 
 /// `path` with `.` and `..` resolved lexically (symlinks are not looked at).
@@ -144,7 +147,7 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
     if path.is_absolute() {
         return Ok(normalize(path));
     }
-    let cwd = std::env::current_dir().map_err(|e| Error::io(path, e))?;
+    let cwd = std::env::current_dir().map_err(|e| VenvError::io(path, e))?;
     Ok(normalize(&cwd.join(path)))
 }
 
@@ -162,16 +165,16 @@ pub fn existing(path: &Path) -> Result<Existing> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Missing),
-        Err(e) => return Err(Error::io(path, e)),
+        Err(e) => return Err(VenvError::io(path, e)),
     };
     let ft = meta.file_type();
     Ok(if ft.is_symlink() {
-        Existing::Symlink(fs::read_link(path).map_err(|e| Error::io(path, e))?)
+        Existing::Symlink(fs::read_link(path).map_err(|e| VenvError::io(path, e))?)
     } else if ft.is_dir() {
         Existing::Dir
     } else if ft.is_file() {
         Existing::File {
-            contents: fs::read(path).map_err(|e| Error::io(path, e))?,
+            contents: fs::read(path).map_err(|e| VenvError::io(path, e))?,
             mode: meta.permissions().mode() & 0o7777,
         }
     } else {
@@ -221,7 +224,7 @@ mod tests {
         fs::create_dir(dir.path().join("elsewhere")).unwrap();
         symlink(dir.path().join("elsewhere"), root.join("bin")).unwrap();
         let err = write_file(&root, &root.join("bin/x"), b"x", 0o644).unwrap_err();
-        assert!(matches!(err, Error::Outside { .. }));
+        assert!(matches!(err, VenvError::Outside { .. }));
         assert!(!dir.path().join("elsewhere/x").exists());
     }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::error::{Error, Result};
+use super::error::{Result, VenvError};
 
 /// What `restore` needs to know about PYTHON, asked from PYTHON itself (run once).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl PythonInfo {
     /// Runs `python` once to learn its version, prefix and site-packages layout.
     pub fn probe(python: &Path) -> Result<PythonInfo> {
         let executable = super::fsx::absolute(python)?;
-        let fail = |message: String| Error::Python {
+        let fail = |message: String| VenvError::Python {
             path: executable.clone(),
             message,
         };
@@ -133,7 +133,7 @@ impl Layout {
     /// Checks that `root` has the site-packages directory `python` expects.
     pub fn for_python(root: &Path, python: &PythonInfo) -> Result<Layout> {
         if !root.is_dir() {
-            return Err(Error::NotAVenv {
+            return Err(VenvError::NotAVenv {
                 path: root.to_path_buf(),
                 reason: "not a directory".into(),
             });
@@ -142,7 +142,7 @@ impl Layout {
         if !site_packages.is_dir() {
             let found = site_packages_dirs(root);
             if found.is_empty() {
-                return Err(Error::NotAVenv {
+                return Err(VenvError::NotAVenv {
                     path: root.to_path_buf(),
                     reason: format!(
                         "no {} (nor any lib/*/site-packages)",
@@ -150,7 +150,7 @@ impl Layout {
                     ),
                 });
             }
-            return Err(Error::VersionMismatch {
+            return Err(VenvError::VersionMismatch {
                 path: root.to_path_buf(),
                 found: found
                     .iter()
@@ -180,9 +180,9 @@ impl Layout {
     pub fn dist_infos(&self) -> Result<Vec<PathBuf>> {
         let mut all = Vec::new();
         let entries = std::fs::read_dir(&self.site_packages)
-            .map_err(|e| Error::io(&self.site_packages, e))?;
+            .map_err(|e| VenvError::io(&self.site_packages, e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.site_packages, e))?;
+            let entry = entry.map_err(|e| VenvError::io(&self.site_packages, e))?;
             let name = entry.file_name();
             let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
             if is_dir && name.to_string_lossy().ends_with(".dist-info") {

@@ -21,4 +21,4 @@ pub mod restore;
 pub mod script;
 pub mod source;
 
-pub use error::Error;
+pub use error::{VenvError, VenvWarning};

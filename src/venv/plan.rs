@@ -63,12 +63,45 @@ pub enum Op {
     BlankDigest,
 }
 
+/// What a change does to its path, as the dry run and the report name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// See [`Op::CreateDir`].
+    CreateDir,
+    /// See [`Op::Symlink`].
+    Symlink,
+    /// See [`Op::Write`].
+    Write,
+    /// See [`Op::Remove`].
+    Remove,
+    /// See [`Op::RemoveDir`].
+    RemoveDir,
+    /// See [`Op::BlankDigest`].
+    BlankDigest,
+}
+
+impl Action {
+    /// The action's name: `create-dir`, `symlink`, `write`, `remove`, `remove-dir`,
+    /// `blank-digest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CreateDir => "create-dir",
+            Action::Symlink => "symlink",
+            Action::Write => "write",
+            Action::Remove => "remove",
+            Action::RemoveDir => "remove-dir",
+            Action::BlankDigest => "blank-digest",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct VenvChange {
     /// Relative to the venv.
     pub path: String,
-    /// `create-dir`, `symlink`, `write`, `remove`, `remove-dir` or `blank-digest`.
-    pub action: &'static str,
+    /// What it does.
+    pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub what: What,
@@ -83,12 +116,12 @@ impl VenvChange {
     pub fn new(root: &Path, abs: PathBuf, op: Op, what: What, reason: impl Into<String>) -> Self {
         let path = abs.strip_prefix(root).unwrap_or(&abs).display().to_string();
         let (action, target) = match &op {
-            Op::CreateDir => ("create-dir", None),
-            Op::Symlink(t) => ("symlink", Some(t.display().to_string())),
-            Op::Write { .. } => ("write", None),
-            Op::Remove => ("remove", None),
-            Op::RemoveDir => ("remove-dir", None),
-            Op::BlankDigest => ("blank-digest", None),
+            Op::CreateDir => (Action::CreateDir, None),
+            Op::Symlink(t) => (Action::Symlink, Some(t.display().to_string())),
+            Op::Write { .. } => (Action::Write, None),
+            Op::Remove => (Action::Remove, None),
+            Op::RemoveDir => (Action::RemoveDir, None),
+            Op::BlankDigest => (Action::BlankDigest, None),
         };
         VenvChange {
             path,
@@ -108,7 +141,12 @@ impl VenvChange {
             .as_deref()
             .map(|t| format!(" -> {t}"))
             .unwrap_or_default();
-        format!("{} {}{target}  ({})", self.action, self.path, self.reason)
+        format!(
+            "{} {}{target}  ({})",
+            self.action.as_str(),
+            self.path,
+            self.reason
+        )
     }
 
     fn apply(&self, root: &Path) -> Result<()> {
@@ -154,7 +192,7 @@ impl VenvPlan {
     /// The changes sorted by path, for people and the report.
     pub fn sorted(&self) -> Vec<VenvChange> {
         let mut all = self.changes.clone();
-        all.sort_by(|a, b| a.path.cmp(&b.path).then(a.action.cmp(b.action)));
+        all.sort_by(|a, b| (a.path.cmp(&b.path)).then(a.action.as_str().cmp(b.action.as_str())));
         all
     }
 }

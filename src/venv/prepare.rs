@@ -18,10 +18,12 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::error::{Error, Result};
+use super::error::{Result, VenvError};
 use super::fsx::{absolute, normalize};
 use super::plan::{Op, VenvPlan, What};
 use super::record;
+use super::report::{VenvCommand, VenvReport};
+use crate::shared::report::ErrorEntry;
 use crate::shared::scan::Scanner;
 use crate::shared::store::{StoreDir, StoreHash};
 use crate::shared::walk::{walk, EntryKind};
@@ -74,8 +76,10 @@ fn names_a_store_path(scanner: &Scanner, path: &Path) -> Result<bool> {
         Ok(m) if m.file_type().is_file() => {}
         _ => return Ok(false),
     }
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let found = scanner.scan_reader(file).map_err(|e| Error::io(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| VenvError::io(path, e))?;
+    let found = scanner
+        .scan_reader(file)
+        .map_err(|e| VenvError::io(path, e))?;
     Ok(!found.prefixed.is_empty() || !found.bare.is_empty())
 }
 
@@ -90,11 +94,13 @@ fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, EntryKind)]) -> Result<HashSe
         seen.extend(scanner.scan_name(name).prefixed.into_iter().map(|r| r.hash));
         let found = match kind {
             EntryKind::File => {
-                let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-                scanner.scan_reader(file).map_err(|e| Error::io(path, e))?
+                let file = std::fs::File::open(path).map_err(|e| VenvError::io(path, e))?;
+                scanner
+                    .scan_reader(file)
+                    .map_err(|e| VenvError::io(path, e))?
             }
             EntryKind::Symlink => {
-                let target = std::fs::read_link(path).map_err(|e| Error::io(path, e))?;
+                let target = std::fs::read_link(path).map_err(|e| VenvError::io(path, e))?;
                 scanner.scan_bytes(target.as_os_str().as_bytes())
             }
             _ => continue,
@@ -106,7 +112,7 @@ fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, EntryKind)]) -> Result<HashSe
 
 /// The plan, for the store directory of `NIX_STORE_DIR`, `NIX_STORE` or `/nix/store`.
 pub fn plan(root: &Path) -> Result<VenvPlan> {
-    let store = StoreDir::resolve(None).map_err(|e| Error::invalid(root, e))?;
+    let store = StoreDir::resolve(None).map_err(|e| VenvError::invalid(root, e))?;
     plan_for_store(root, &store)
 }
 
@@ -114,7 +120,7 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
     // One form for every path compared below (`./v`, `v/..` would match nothing).
     let root = &absolute(root)?;
     if !root.is_dir() {
-        return Err(Error::NotAVenv {
+        return Err(VenvError::NotAVenv {
             path: root.to_path_buf(),
             reason: "not a directory".into(),
         });
@@ -125,7 +131,7 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
     let mut records = Vec::new();
     let mut entries: Vec<(PathBuf, EntryKind)> = Vec::new();
     for entry in walk(root) {
-        let entry = entry.map_err(|e| Error::io(e.path, e.source))?;
+        let entry = entry.map_err(|e| VenvError::io(e.path, e.source))?;
         let path = entry.path;
         if removed_dirs.iter().any(|d| path.starts_with(d)) {
             continue;
@@ -171,7 +177,7 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
                 plan.push(path, Op::Remove, What::UvLeftover, WHY_UV_CACHE);
             }
             EntryKind::File if name == "direct_url.json" && parent_is_dist_info => {
-                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let bytes = std::fs::read(&path).map_err(|e| VenvError::io(&path, e))?;
                 if is_local_direct_url(&bytes) {
                     removed.insert(path.clone());
                     plan.push(path, Op::Remove, What::DirectUrl, WHY_DIRECT_URL);
@@ -192,7 +198,8 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
             .and_then(Path::parent)
             .unwrap_or(root)
             .to_path_buf();
-        let text = std::fs::read_to_string(&record_path).map_err(|e| Error::io(&record_path, e))?;
+        let text =
+            std::fs::read_to_string(&record_path).map_err(|e| VenvError::io(&record_path, e))?;
         let mut edit = record::RecordEdit::default();
         for line in text.lines() {
             let rel = record::line_path(line);
@@ -225,21 +232,18 @@ pub fn file_mode(path: &Path) -> Result<u32> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::symlink_metadata(path)
         .map(|m| m.permissions().mode() & 0o7777)
-        .map_err(|e| Error::io(path, e))
+        .map_err(|e| VenvError::io(path, e))
 }
 
 /// Plans and (unless a dry run) applies; everything that happened is in the report.
-pub fn run(root: &Path, dry_run: bool) -> super::report::VenvReport {
-    let mut report = super::report::VenvReport {
-        command: "prepare",
+pub fn run(root: &Path, dry_run: bool) -> VenvReport {
+    let mut report = VenvReport {
+        command: VenvCommand::Prepare,
         dry_run,
         venv: root.display().to_string(),
         ..Default::default()
     };
-    let entry = |e: &Error| crate::shared::report::ErrorEntry {
-        path: e.path().display().to_string(),
-        message: e.to_string(),
-    };
+    let entry = |e: &VenvError| ErrorEntry::new(e);
     match plan(root) {
         Ok(plan) => {
             report.changes = plan.sorted();

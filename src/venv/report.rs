@@ -9,6 +9,27 @@ use serde::Serialize;
 use super::plan::{VenvChange, What};
 use crate::shared::report::{count, write_errors, ErrorEntry, Report};
 
+/// Which half of fix-venv ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VenvCommand {
+    /// In the fixed-output derivation.
+    #[default]
+    Prepare,
+    /// In the main derivation.
+    Restore,
+}
+
+impl VenvCommand {
+    /// `prepare` or `restore`, as the summary names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VenvCommand::Prepare => "prepare",
+            VenvCommand::Restore => "restore",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct PythonSummary {
     pub executable: String,
@@ -25,7 +46,7 @@ pub struct ImportCheck {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VenvReport {
     /// `prepare` or `restore`.
-    pub command: &'static str,
+    pub command: VenvCommand,
     pub dry_run: bool,
     pub venv: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,13 +103,14 @@ impl Report for VenvReport {
             writeln!(
                 out,
                 "{tool}: {} {}{python}: nothing to change",
-                self.command, self.venv
+                self.command.as_str(),
+                self.venv
             )?;
         } else {
             writeln!(
                 out,
                 "{tool}: {} {}{python}: {verb} {}",
-                self.command,
+                self.command.as_str(),
                 self.venv,
                 count(self.changes.len() as u64, "path")
             )?;
@@ -101,7 +123,7 @@ impl Report for VenvReport {
         }
         // prepare removes few files besides bytecode: name each, with its reason.
         for c in &self.changes {
-            if self.command == "prepare" && c.what != What::Bytecode {
+            if self.command == VenvCommand::Prepare && c.what != What::Bytecode {
                 writeln!(out, "  {}", c.line())?;
             }
         }

@@ -14,15 +14,15 @@ use std::process::Command;
 
 use super::cfg::PyVenvCfg;
 use super::entry_points::{self, ACTIVATORS};
-use super::error::{Error, Result};
+use super::error::{Result, VenvError, VenvWarning};
 use super::fsx::{absolute, existing, normalize, Existing};
 use super::layout::{tail, Layout, PythonInfo};
 use super::plan::{Op, VenvPlan, What};
 use super::record;
-use super::report::{ImportCheck, PythonSummary, VenvReport};
+use super::report::{ImportCheck, PythonSummary, VenvCommand, VenvReport};
 use super::script::{self, posix_quote};
 use super::source::{self, SourceDist};
-use crate::shared::report::ErrorEntry;
+use crate::shared::report::{ErrorEntry, Reportable};
 
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
@@ -36,15 +36,18 @@ pub struct RestoreOptions {
 /// The plan for one venv, with what was left alone and why.
 #[derive(Clone, Debug)]
 pub struct Planned {
+    /// Every change, in the order it is applied.
     pub plan: VenvPlan,
-    pub warnings: Vec<ErrorEntry>,
+    /// What was left alone, sorted by path.
+    pub warnings: Vec<VenvWarning>,
+    /// Where things are in the venv.
     pub layout: Layout,
 }
 
 struct RestorePlanner {
     root: PathBuf,
     plan: VenvPlan,
-    warnings: Vec<ErrorEntry>,
+    warnings: Vec<VenvWarning>,
     /// Directories the plan creates, so files below them are not checked again.
     created: BTreeSet<PathBuf>,
 }
@@ -55,14 +58,6 @@ impl RestorePlanner {
             .unwrap_or(path)
             .display()
             .to_string()
-    }
-
-    fn warn(&mut self, path: &Path, message: impl Into<String>) {
-        let path = self.rel(path);
-        self.warnings.push(ErrorEntry {
-            path,
-            message: message.into(),
-        });
     }
 
     fn ensure_dir(&mut self, dir: &Path, what: What, reason: &str) -> Result<()> {
@@ -82,7 +77,7 @@ impl RestorePlanner {
                     .push(dir.to_path_buf(), Op::CreateDir, what, reason);
                 Ok(())
             }
-            _ => Err(Error::invalid(dir, "exists and is not a directory")),
+            _ => Err(VenvError::invalid(dir, "exists and is not a directory")),
         }
     }
 
@@ -108,7 +103,7 @@ impl RestorePlanner {
                 mode: m,
             } if c == contents && m == mode => Ok(()),
             Existing::Dir => {
-                self.warn(&path, "is a directory where a file belongs; left alone");
+                self.warnings.push(VenvWarning::DirectoryInTheWay { path });
                 Ok(())
             }
             _ => {
@@ -229,7 +224,7 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
             (PyVenvCfg::parse(&String::from_utf8_lossy(&contents)), mode)
         }
         Existing::Missing => (PyVenvCfg::default(), 0o644),
-        _ => return Err(Error::invalid(&cfg_path, "not a regular file")),
+        _ => return Err(VenvError::invalid(&cfg_path, "not a regular file")),
     };
     cfg.set("home", &python.home().display().to_string());
     if cfg.get("implementation").is_none() {
@@ -248,7 +243,7 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
     let executable = bin.join("python");
     let executable = executable
         .to_str()
-        .ok_or_else(|| Error::invalid(&executable, "venv path is not valid UTF-8"))?
+        .ok_or_else(|| VenvError::invalid(&executable, "venv path is not valid UTF-8"))?
         .to_string();
 
     // RECORD of each existing dist-info, and which dist-info owns which bin/ file.
@@ -282,29 +277,27 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
             None => match std::fs::read(&ep_path) {
                 Ok(bytes) => bytes,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(&ep_path, e)),
+                Err(e) => return Err(VenvError::io(&ep_path, e)),
             },
         };
         let parsed = entry_points::parse(&bytes, python.minor);
-        for refusal in &parsed.refused {
-            p.warn(
-                &ep_path,
-                format!(
-                    "line {}: `{}`: {}; nothing written for it",
-                    refusal.line, refusal.text, refusal.reason
-                ),
-            );
+        for refusal in parsed.refused {
+            p.warnings.push(VenvWarning::EntryPointRefused {
+                path: ep_path.clone(),
+                line: refusal.line,
+                text: refusal.text,
+                reason: refusal.reason,
+            });
         }
         for entry in &parsed.scripts {
             if let Some(first) = generated.get(&entry.name) {
                 let first = p.rel(first);
-                p.warn(
-                    &ep_path,
-                    format!(
-                        "line {}: script {:?} is also defined by {first}; keeping that one",
-                        entry.line, entry.name
-                    ),
-                );
+                p.warnings.push(VenvWarning::ScriptDefinedTwice {
+                    path: ep_path.clone(),
+                    line: entry.line,
+                    name: entry.name.clone(),
+                    first,
+                });
                 continue;
             }
             generated.insert(entry.name.clone(), ep_path.clone());
@@ -413,7 +406,8 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
     for (dist_info, edit) in edits {
         let record_path = dist_info.join("RECORD");
         let Ok(text) = std::fs::read_to_string(&record_path) else {
-            p.warn(&record_path, "missing or unreadable; not updated");
+            p.warnings
+                .push(VenvWarning::RecordUnreadable { path: record_path });
             continue;
         };
         let new = record::apply(&text, &edit);
@@ -427,7 +421,7 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
         )?;
     }
 
-    p.warnings.sort_by(|a, b| a.path.cmp(&b.path));
+    p.warnings.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(Planned {
         plan: p.plan,
         warnings: p.warnings,
@@ -539,7 +533,7 @@ pub fn compile_bytecode(python: &PythonInfo, layout: &Layout) -> Result<(u64, Ve
             crate::shared::cli::jobs(None),
         ))
         .output()
-        .map_err(|e| Error::Python {
+        .map_err(|e| VenvError::Python {
             path: python.executable.clone(),
             message: format!("cannot run compileall: {e}"),
         })?;
@@ -567,7 +561,7 @@ pub fn compile_bytecode(python: &PythonInfo, layout: &Layout) -> Result<(u64, Ve
 /// `VENV/bin/python -I -c 'import MODULE'`.
 pub fn check_import(layout: &Layout, module: &str) -> Result<()> {
     let python = layout.bin.join("python");
-    let bad = |tail: String| Error::ImportFailed {
+    let bad = |tail: String| VenvError::ImportFailed {
         python: python.clone(),
         module: module.to_string(),
         tail,
@@ -588,22 +582,10 @@ pub fn check_import(layout: &Layout, module: &str) -> Result<()> {
     }
 }
 
-fn error_entry(root: &Path, e: &Error) -> ErrorEntry {
-    let path = e.path();
-    ErrorEntry {
-        path: path
-            .strip_prefix(root)
-            .unwrap_or(path)
-            .display()
-            .to_string(),
-        message: e.to_string(),
-    }
-}
-
 /// Plans, prints nothing, applies unless a dry run; everything that happened is in the report.
 pub fn run(root: &Path, options: &RestoreOptions) -> VenvReport {
     let mut report = VenvReport {
-        command: "restore",
+        command: VenvCommand::Restore,
         dry_run: options.dry_run,
         venv: root.display().to_string(),
         ..VenvReport::default()
@@ -611,7 +593,7 @@ pub fn run(root: &Path, options: &RestoreOptions) -> VenvReport {
     let python = match PythonInfo::probe(&options.python) {
         Ok(python) => python,
         Err(e) => {
-            report.errors.push(error_entry(root, &e));
+            report.errors.push(ErrorEntry::relative_to(&e, root));
             return report;
         }
     };
@@ -623,33 +605,33 @@ pub fn run(root: &Path, options: &RestoreOptions) -> VenvReport {
     let planned = match plan(root, &python, &options.install_sources) {
         Ok(planned) => planned,
         Err(e) => {
-            report.errors.push(error_entry(root, &e));
+            report.errors.push(ErrorEntry::relative_to(&e, root));
             return report;
         }
     };
     report.changes = planned.plan.sorted();
-    report.warnings = planned.warnings.clone();
+    let warning = |w: &VenvWarning| ErrorEntry::relative_to(w, &planned.layout.root);
+    report.warnings = planned.warnings.iter().map(warning).collect();
     if options.dry_run {
         return report;
     }
     if let Err(e) = planned.plan.apply() {
-        report.errors.push(error_entry(root, &e));
+        report.errors.push(ErrorEntry::relative_to(&e, root));
         return report;
     }
     if options.compile_bytecode {
         match compile_bytecode(&python, &planned.layout) {
             Ok((changed, complaints)) => {
                 report.bytecode_files_changed = Some(changed);
-                let site = planned.layout.site_packages_rel.display().to_string();
-                for c in complaints {
-                    report.warnings.push(ErrorEntry {
-                        path: site.clone(),
-                        message: format!("compileall: {c}"),
-                    });
+                for complaint in complaints {
+                    report.warnings.push(warning(&VenvWarning::Compileall {
+                        path: planned.layout.site_packages.clone(),
+                        complaint,
+                    }));
                 }
             }
             Err(e) => {
-                report.errors.push(error_entry(root, &e));
+                report.errors.push(ErrorEntry::relative_to(&e, root));
                 return report;
             }
         }
@@ -661,7 +643,7 @@ pub fn run(root: &Path, options: &RestoreOptions) -> VenvReport {
             ok: result.is_ok(),
         });
         if let Err(e) = result {
-            report.errors.push(error_entry(root, &e));
+            report.errors.push(ErrorEntry::relative_to(&e, root));
         }
     }
     report

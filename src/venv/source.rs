@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::entry_points::{check_name, parse_reference};
-use super::error::{Error, Result};
+use super::error::{Result, VenvError};
 
 /// What installing one source tree puts into site-packages (RECORD aside, which is written
 /// once the scripts are known).
@@ -51,18 +51,20 @@ fn table_strings(
     };
     let table = value
         .as_table()
-        .ok_or_else(|| Error::invalid(pyproject, format!("[project.{key}] is not a table")))?;
+        .ok_or_else(|| VenvError::invalid(pyproject, format!("[project.{key}] is not a table")))?;
     let mut out = BTreeMap::new();
     for (name, value) in table {
         let value = value.as_str().ok_or_else(|| {
-            Error::invalid(
+            VenvError::invalid(
                 pyproject,
                 format!("[project.{key}] {name:?} is not a string"),
             )
         })?;
         check_name(name)
             .and_then(|()| parse_reference(value))
-            .map_err(|why| Error::invalid(pyproject, format!("[project.{key}] {name:?}: {why}")))?;
+            .map_err(|why| {
+                VenvError::invalid(pyproject, format!("[project.{key}] {name:?}: {why}"))
+            })?;
         out.insert(name.clone(), value.trim().to_string());
     }
     Ok(out)
@@ -77,7 +79,7 @@ fn read_tree(src: &Path, dest: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) ->
     {
         let entry = entry.map_err(|e| {
             let path = e.path().map(Path::to_path_buf).unwrap_or_default();
-            Error::io(
+            VenvError::io(
                 path,
                 e.into_io_error()
                     .unwrap_or_else(|| std::io::Error::other("loop")),
@@ -88,13 +90,13 @@ fn read_tree(src: &Path, dest: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) ->
             continue;
         }
         if !entry.file_type().is_file() {
-            return Err(Error::invalid(
+            return Err(VenvError::invalid(
                 entry.path(),
                 "not a regular file (symlinks are not installed from sources)",
             ));
         }
         let rel = entry.path().strip_prefix(src).unwrap_or(entry.path());
-        let contents = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        let contents = std::fs::read(entry.path()).map_err(|e| VenvError::io(entry.path(), e))?;
         files.insert(dest.join(rel), contents);
     }
     Ok(())
@@ -103,17 +105,17 @@ fn read_tree(src: &Path, dest: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) ->
 /// Reads `dir/pyproject.toml` and the import package, for installing into `site_packages`.
 pub fn read(dir: &Path, site_packages: &Path) -> Result<SourceDist> {
     let pyproject = dir.join("pyproject.toml");
-    let text = std::fs::read_to_string(&pyproject).map_err(|e| Error::io(&pyproject, e))?;
+    let text = std::fs::read_to_string(&pyproject).map_err(|e| VenvError::io(&pyproject, e))?;
     let doc: toml::Table = text
         .parse()
-        .map_err(|e: toml::de::Error| Error::invalid(&pyproject, e.message().to_string()))?;
+        .map_err(|e: toml::de::Error| VenvError::invalid(&pyproject, e.message().to_string()))?;
     let project = doc
         .get("project")
         .and_then(|p| p.as_table())
-        .ok_or_else(|| Error::invalid(&pyproject, "no [project] table"))?;
+        .ok_or_else(|| VenvError::invalid(&pyproject, "no [project] table"))?;
     let field = |key: &str| {
         project.get(key).and_then(|v| v.as_str()).ok_or_else(|| {
-            Error::invalid(
+            VenvError::invalid(
                 &pyproject,
                 format!(
                     "[project] {key} is missing or not a string (a dynamic {key} is not supported)"
@@ -129,7 +131,7 @@ pub fn read(dir: &Path, site_packages: &Path) -> Result<SourceDist> {
                 .all(|c| c.is_ascii_alphanumeric() || "-_.+!".contains(c))
     };
     if !plain(&name) || !plain(&version) {
-        return Err(Error::invalid(
+        return Err(VenvError::invalid(
             &pyproject,
             "name or version has unexpected characters",
         ));
@@ -147,7 +149,7 @@ pub fn read(dir: &Path, site_packages: &Path) -> Result<SourceDist> {
         .map(str::to_string)
         .unwrap_or_else(|| wheel_name(&name));
     if !super::entry_points::is_identifier(&module) {
-        return Err(Error::invalid(
+        return Err(VenvError::invalid(
             &pyproject,
             format!("module name {module:?} is not an identifier"),
         ));
@@ -165,11 +167,11 @@ pub fn read(dir: &Path, site_packages: &Path) -> Result<SourceDist> {
     match found {
         Some(src) if src.is_dir() => read_tree(src, &site_packages.join(&module), &mut files)?,
         Some(src) => {
-            let contents = std::fs::read(src).map_err(|e| Error::io(src, e))?;
+            let contents = std::fs::read(src).map_err(|e| VenvError::io(src, e))?;
             files.insert(site_packages.join(format!("{module}.py")), contents);
         }
         None => {
-            return Err(Error::invalid(
+            return Err(VenvError::invalid(
                 dir,
                 format!("no import package {module} (looked in src/{module}, {module}, src/{module}.py, {module}.py)"),
             ))
