@@ -7,8 +7,13 @@ mod venv_common;
 
 use std::path::{Path, PathBuf};
 
-use fixup_hooks::venv::record::{hash, line_for};
+use fixup_hooks::venv::record::{hash, RecordEntry};
 use venv_common::*;
+
+/// The RECORD line of a file at `path` holding `contents`.
+fn line_for(path: &str, contents: &[u8]) -> String {
+    RecordEntry::of_contents(path, contents).to_string()
+}
 
 /// A valid hash no file names with its store prefix.
 const UNSEEN_HASH: &str = "abcdfghijklmnpqrsvwxyz0123456789";

@@ -201,15 +201,14 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
         let text =
             std::fs::read_to_string(&record_path).map_err(|e| VenvError::io(&record_path, e))?;
         let mut edit = record::RecordEdit::default();
-        for line in text.lines() {
-            let rel = record::line_path(line);
-            let abs = normalize(&site.join(&rel));
+        for (_, entry) in record::entries(&text) {
+            let abs = normalize(&site.join(&entry.path));
             if removed.contains(&abs) || removed_dirs.iter().any(|d| abs.starts_with(d)) {
-                edit.drop.insert(rel);
-            } else if !record::line_hash(line).is_empty()
+                edit.drop.insert(entry.path);
+            } else if !entry.is_blank()
                 && abs.starts_with(root)
                 && names_a_store_path(&scanner, &abs)?
-                && edit.blank.insert(rel)
+                && edit.blank.insert(entry.path)
             {
                 plan.push(abs, Op::BlankDigest, What::RecordDigest, WHY_DIGEST);
             }

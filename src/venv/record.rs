@@ -12,27 +12,93 @@ pub fn hash(bytes: &[u8]) -> String {
     format!("sha256={}", URL_SAFE_NO_PAD.encode(Sha256::digest(bytes)))
 }
 
-/// The first CSV field (the path), unquoted when it is quoted.
-pub fn line_path(line: &str) -> String {
-    if let Some(rest) = line.strip_prefix('"') {
-        let mut path = String::new();
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    path.push('"');
-                } else {
-                    break;
-                }
-            } else {
-                path.push(c);
-            }
-        }
-        path
-    } else {
-        line.split(',').next().unwrap_or_default().to_string()
+/// One line of a RECORD, parsed: `path,sha256=DIGEST,SIZE`, the path CSV-quoted when it
+/// holds a comma or a quote. A blanked line (`path,,`, as RECORD's own line is written) has
+/// neither hash nor size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordEntry {
+    /// The file's path relative to site-packages (`../../../bin/x` for a script), unquoted.
+    pub path: String,
+    /// `sha256=…`; None when the field is blank or missing.
+    pub hash: Option<String>,
+    /// The file's length; None when the field is blank, missing or not a number.
+    pub size: Option<u64>,
+}
+
+impl RecordEntry {
+    /// Parses one line. Any text is some entry: a line without a comma is a path alone.
+    pub fn parse(line: &str) -> RecordEntry {
+        let (path, rest) = split_path(line);
+        let mut fields = rest.split(',');
+        let hash = fields.next().filter(|h| !h.is_empty()).map(str::to_string);
+        let size = fields.next().and_then(|s| s.parse().ok());
+        RecordEntry { path, hash, size }
     }
+
+    /// The entry of a file at `path` holding `contents`.
+    pub fn of_contents(path: &str, contents: &[u8]) -> RecordEntry {
+        RecordEntry {
+            path: path.to_string(),
+            hash: Some(hash(contents)),
+            size: Some(contents.len() as u64),
+        }
+    }
+
+    /// The entry of `path` without hash and size.
+    pub fn blank(path: &str) -> RecordEntry {
+        RecordEntry {
+            path: path.to_string(),
+            hash: None,
+            size: None,
+        }
+    }
+
+    /// Whether the line carries no digest (RECORD's own, or one `prepare` blanked).
+    pub fn is_blank(&self) -> bool {
+        self.hash.is_none()
+    }
+}
+
+/// The line as RECORD writes it, the path quoted when it must be.
+impl std::fmt::Display for RecordEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let size = self.size.map(|n| n.to_string()).unwrap_or_default();
+        let hash = self.hash.as_deref().unwrap_or_default();
+        write!(f, "{},{hash},{size}", quote(&self.path))
+    }
+}
+
+/// Every line of a RECORD's text, as it stands and parsed.
+pub fn entries(text: &str) -> impl Iterator<Item = (&str, RecordEntry)> {
+    text.lines().map(|line| (line, RecordEntry::parse(line)))
+}
+
+/// The first CSV field (the path, unquoted when it is quoted), and what follows its comma
+/// (`""` when there is none).
+fn split_path(line: &str) -> (String, &str) {
+    let Some(quoted) = line.strip_prefix('"') else {
+        return match line.split_once(',') {
+            Some((path, rest)) => (path.to_string(), rest),
+            None => (line.to_string(), ""),
+        };
+    };
+    // `""` is an escaped quote; the field ends at a lone one.
+    let mut path = String::new();
+    let mut chars = quoted.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' if chars.peek().is_some_and(|&(_, n)| n == '"') => {
+                chars.next();
+                path.push('"');
+            }
+            '"' => {
+                let rest = &quoted[i + 1..];
+                return (path, rest.strip_prefix(',').unwrap_or(""));
+            }
+            c => path.push(c),
+        }
+    }
+    (path, "")
 }
 
 fn quote(path: &str) -> String {
@@ -41,44 +107,6 @@ fn quote(path: &str) -> String {
     } else {
         path.to_string()
     }
-}
-
-/// The fields after the path (`hash,size`), `""` when the line has none.
-pub fn line_rest(line: &str) -> &str {
-    let end = if let Some(rest) = line.strip_prefix('"') {
-        // Skip the quoted field: `""` is an escaped quote.
-        let bytes = rest.as_bytes();
-        let mut i = 0;
-        loop {
-            match bytes.get(i) {
-                None => return "",
-                Some(b'"') if bytes.get(i + 1) == Some(&b'"') => i += 2,
-                Some(b'"') => break 1 + i + 1,
-                Some(_) => i += 1,
-            }
-        }
-    } else {
-        match line.find(',') {
-            Some(i) => i,
-            None => return "",
-        }
-    };
-    line[end..].strip_prefix(',').unwrap_or("")
-}
-
-/// The hash field (`sha256=...`), `""` when blank or missing.
-pub fn line_hash(line: &str) -> &str {
-    line_rest(line).split(',').next().unwrap_or_default()
-}
-
-/// A RECORD line for `path` with no hash and size, as RECORD's own line is written.
-pub fn blank_line(path: &str) -> String {
-    format!("{},,", quote(path))
-}
-
-/// A RECORD line for `path` with these contents.
-pub fn line_for(path: &str, contents: &[u8]) -> String {
-    format!("{},{},{}", quote(path), hash(contents), contents.len())
 }
 
 /// What to do to a RECORD.
@@ -103,24 +131,25 @@ impl RecordEdit {
 pub fn apply(text: &str, edit: &RecordEdit) -> String {
     let mut out = String::with_capacity(text.len());
     let mut done = std::collections::BTreeSet::new();
-    for line in text.lines() {
-        let path = line_path(line);
-        if edit.drop.contains(&path) {
+    for (line, entry) in entries(text) {
+        if edit.drop.contains(&entry.path) {
             continue;
         }
-        match edit.set.get(&path) {
+        match edit.set.get(&entry.path) {
             Some(contents) => {
-                out.push_str(&line_for(&path, contents));
-                done.insert(path);
+                out.push_str(&RecordEntry::of_contents(&entry.path, contents).to_string());
+                done.insert(entry.path);
             }
-            None if edit.blank.contains(&path) => out.push_str(&blank_line(&path)),
+            None if edit.blank.contains(&entry.path) => {
+                out.push_str(&RecordEntry::blank(&entry.path).to_string())
+            }
             None => out.push_str(line),
         }
         out.push('\n');
     }
     for (path, contents) in &edit.set {
         if !done.contains(path) {
-            out.push_str(&line_for(path, contents));
+            out.push_str(&RecordEntry::of_contents(path, contents).to_string());
             out.push('\n');
         }
     }
@@ -154,15 +183,30 @@ mod tests {
              \"a,b.py\",sha256=k,1\nx.dist-info/RECORD,,\n\
              ../../../bin/y,sha256=5hhM4Q4mYTT9z6QB6PGpUAW81PGNFrYrdXMj4oM_6ak,2\n"
         );
-        assert_eq!(line_path("\"a,\"\"b\",x,1"), "a,\"b");
     }
 
     #[test]
-    fn reads_the_hash_field_and_blanks_lines() {
-        assert_eq!(line_hash("a/b.py,sha256=k,1"), "sha256=k");
-        assert_eq!(line_hash("\"a,\"\"b\",sha256=q,1"), "sha256=q");
-        assert_eq!(line_hash("x.dist-info/RECORD,,"), "");
-        assert_eq!(line_hash("lonely"), "");
+    fn parses_paths_hashes_and_sizes_and_blanks_lines() {
+        let parse = RecordEntry::parse;
+        assert_eq!(
+            parse("a/b.py,sha256=k,1"),
+            RecordEntry {
+                path: "a/b.py".into(),
+                hash: Some("sha256=k".into()),
+                size: Some(1),
+            }
+        );
+        let quoted = parse("\"a,\"\"b\",sha256=q,12");
+        assert_eq!(quoted.path, "a,\"b");
+        assert_eq!(
+            (quoted.hash.as_deref(), quoted.size),
+            (Some("sha256=q"), Some(12))
+        );
+        assert_eq!(quoted.to_string(), "\"a,\"\"b\",sha256=q,12");
+        assert!(parse("x.dist-info/RECORD,,").is_blank());
+        assert_eq!(parse("lonely"), RecordEntry::blank("lonely"));
+        assert_eq!(parse("\"unterminated,x").path, "unterminated,x");
+        assert_eq!(RecordEntry::blank("a,b").to_string(), "\"a,b\",,");
         let mut edit = RecordEdit::default();
         edit.blank.insert("a,b.py".into());
         assert_eq!(

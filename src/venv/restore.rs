@@ -18,7 +18,7 @@ use super::error::{Result, VenvError, VenvWarning};
 use super::fsx::{absolute, existing, normalize, Existing};
 use super::layout::{tail, Layout, PythonInfo};
 use super::plan::{Op, VenvPlan, What};
-use super::record;
+use super::record::{self, RecordEntry};
 use super::report::{ImportCheck, PythonSummary, VenvCommand, VenvReport};
 use super::script::{self, posix_quote};
 use super::source::{self, SourceDist};
@@ -258,10 +258,9 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
     for dist_info in &dist_infos {
         let record_path = dist_info.join("RECORD");
         if let Ok(text) = std::fs::read_to_string(&record_path) {
-            for line in text.lines() {
-                let path = record::line_path(line);
+            for (_, entry) in record::entries(&text) {
                 owner_of_bin
-                    .entry(path)
+                    .entry(entry.path)
                     .or_insert_with(|| dist_info.clone());
             }
         }
@@ -386,14 +385,15 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            lines.insert(rel.clone(), record::line_for(&rel, contents));
+            lines.insert(rel.clone(), RecordEntry::of_contents(&rel, contents));
         }
         for (rel, contents) in &edit.set {
-            lines.insert(rel.clone(), record::line_for(rel, contents));
+            lines.insert(rel.clone(), RecordEntry::of_contents(rel, contents));
         }
         let own = format!("{dist_name}/RECORD");
-        lines.insert(own.clone(), format!("{own},,"));
-        let mut text = lines.into_values().collect::<Vec<_>>().join("\n");
+        lines.insert(own.clone(), RecordEntry::blank(&own));
+        let lines: Vec<String> = lines.values().map(RecordEntry::to_string).collect();
+        let mut text = lines.join("\n");
         text.push('\n');
         p.write(
             dist.dist_info.join("RECORD"),
@@ -462,8 +462,9 @@ fn refill_records(
             continue;
         };
         let site = dist_info.parent().unwrap_or(&p.root);
-        for line in text.lines() {
-            let rel = record::line_path(line);
+        for (_, entry) in record::entries(&text) {
+            let blank = entry.is_blank();
+            let rel = entry.path;
             if rel.is_empty() || stays_blank(&rel) {
                 continue;
             }
@@ -473,7 +474,7 @@ fn refill_records(
             }
             let contents = match planned.get(abs.as_path()) {
                 Some(contents) => (*contents).clone(),
-                None if record::line_hash(line).is_empty() => match existing(&abs)? {
+                None if blank => match existing(&abs)? {
                     Existing::File { contents, .. } => contents,
                     _ => continue,
                 },
