@@ -22,7 +22,7 @@ use goblin::elf::program_header::{
     PF_R, PF_W, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR,
 };
 use goblin::elf::section_header::{SHF_ALLOC, SHT_NOBITS};
-use goblin::elf::ProgramHeader;
+use goblin::elf::{ProgramHeader, SectionHeader};
 
 use super::read::{slice, strtab_string, Dynamic, ElfInfo, StrTab};
 use super::refs::string_refs;
@@ -75,11 +75,108 @@ impl Placement {
 
 /// How the new PT_LOAD gets its program header; see [`Placement`].
 enum HeaderRoom {
+    /// It takes this PT_NULL entry.
     NullEntry(usize),
+    /// It takes the entry of this PT_LOAD, which maps nothing.
     EmptyLoad(usize),
+    /// It takes the entry of this PT_LOAD, which maps only the `.dynstr` being replaced.
     DynstrLoad(usize),
+    /// The table grows by one entry where it is; what stood there moves into the segment.
     GrowTable(Unit),
+    /// The table moves to the new segment's start (libraries only).
     MoveTable,
+}
+
+impl HeaderRoom {
+    /// The existing table entry the new PT_LOAD takes, if it takes one.
+    fn reused_entry(&self) -> Option<usize> {
+        match *self {
+            HeaderRoom::NullEntry(k) | HeaderRoom::EmptyLoad(k) | HeaderRoom::DynstrLoad(k) => {
+                Some(k)
+            }
+            HeaderRoom::GrowTable(_) | HeaderRoom::MoveTable => None,
+        }
+    }
+
+    /// The placement it makes, and how the dry run words it.
+    fn describe(&self) -> (Placement, String) {
+        match self {
+            HeaderRoom::NullEntry(_) => (Placement::NullHeaderEntry, "PT_NULL slot reused".into()),
+            HeaderRoom::EmptyLoad(_) => (
+                Placement::EmptyLoadReused,
+                "the empty PT_LOAD's entry reused".into(),
+            ),
+            HeaderRoom::DynstrLoad(_) => (
+                Placement::DynstrLoadReplaced,
+                "replacing the PT_LOAD that held only the old .dynstr".into(),
+            ),
+            HeaderRoom::GrowTable(u) if u.end > u.off => (
+                Placement::HeaderTableGrown,
+                format!(
+                    "program header table grown in place, {} moved into the segment",
+                    crate::shared::report::count(u.sections, "section")
+                ),
+            ),
+            HeaderRoom::GrowTable(_) => (
+                Placement::HeaderTableGrown,
+                "program header table grown in place".into(),
+            ),
+            HeaderRoom::MoveTable => (
+                Placement::HeaderTableMoved,
+                "program header table moved to its start".into(),
+            ),
+        }
+    }
+}
+
+/// The PT_LOAD being appended: where it goes, and its bytes so far.
+struct NewSegment {
+    /// File offset: the end of the file, page-aligned.
+    off: u64,
+    vaddr: u64,
+    align: u64,
+    bytes: Vec<u8>,
+}
+
+impl NewSegment {
+    /// The file offset and address of the next byte appended to it.
+    fn end(&self) -> (u64, u64) {
+        let len = self.bytes.len() as u64;
+        (self.off + len, self.vaddr + len)
+    }
+}
+
+/// PT_PHDR follows the table: in a grown table it covers the new entry too; a table moved
+/// to the new segment's start takes it there.
+fn follow_table(phdrs: &mut [ProgramHeader], room: &HeaderRoom, seg: &NewSegment, size: u64) {
+    for p in phdrs.iter_mut().filter(|p| p.p_type == PT_PHDR) {
+        match room {
+            HeaderRoom::GrowTable(_) => (p.p_filesz, p.p_memsz) = (size, size),
+            HeaderRoom::MoveTable => {
+                (p.p_offset, p.p_vaddr, p.p_paddr, p.p_filesz, p.p_memsz) =
+                    (seg.off, seg.vaddr, seg.vaddr, size, size)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A table rewritten where it is would rewrite any other segment whose bytes still share
+/// its span once moved ones point at their copies (an interpreter string inside it, in a
+/// crafted file).
+fn check_table_span(info: &ElfInfo, phdrs: &[ProgramHeader], len: u64) -> Result<(), ElfRefusal> {
+    let span = (info.phoff, info.phoff.saturating_add(len));
+    if phdrs.iter().any(|p| {
+        !FRAME_SEGMENTS.contains(&p.p_type)
+            && p.p_filesz > 0
+            && p.p_offset < span.1
+            && span.0 < p.p_offset.saturating_add(p.p_filesz)
+    }) {
+        return Err(ElfRefusal::Unsupported(
+            "a segment's bytes lie inside the program header table".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A planned edit: patches inside the original bytes plus bytes appended after them.
@@ -235,6 +332,166 @@ fn is_movable_section(sh_type: u32) -> bool {
 /// Whether a dynamic tag points at a table that may move (see [`MOVABLE_TABLES`]).
 fn is_movable_tag(tag: u64) -> bool {
     MOVABLE_TABLES.iter().any(|(_, tags)| tags.contains(&tag))
+}
+
+/// A range of file offsets, `[lo, hi)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Span {
+    lo: u64,
+    hi: u64,
+}
+
+impl Span {
+    /// Whether `size` bytes at `off` reach into the span.
+    fn overlaps(self, off: u64, size: u64) -> bool {
+        off < self.hi && self.lo < off.saturating_add(size)
+    }
+
+    /// Whether a section reaches into the span.
+    fn holds_any(self, s: &SectionHeader) -> bool {
+        self.overlaps(s.sh_offset, s.sh_size)
+    }
+}
+
+/// Program header entries that frame the file (its loads, the table itself, unused slots)
+/// rather than describe data in it.
+const FRAME_SEGMENTS: [u32; 3] = [PT_LOAD, PT_PHDR, PT_NULL];
+
+/// The sections loaded from the file (allocated, with bytes).
+fn loaded_sections(info: &ElfInfo) -> Vec<&SectionHeader> {
+    (info.section_headers.iter())
+        .filter(|s| s.sh_flags & u64::from(SHF_ALLOC) != 0)
+        .filter(|s| s.sh_type != SHT_NOBITS && s.sh_size > 0)
+        .collect()
+}
+
+/// Whether anything occupies `taken`, the bytes a grown table takes: a section, a segment
+/// other than the frame's, or something a dynamic tag points at (`first_vaddr` is the first
+/// PT_LOAD's address, which maps offset 0).
+fn occupied(info: &ElfInfo, alloc: &[&SectionHeader], taken: Span, first_vaddr: u64) -> bool {
+    let (lo, hi) = (
+        first_vaddr.saturating_add(taken.lo),
+        first_vaddr.saturating_add(taken.hi),
+    );
+    alloc.iter().any(|s| taken.holds_any(s))
+        || info
+            .program_headers
+            .iter()
+            .any(|p| !FRAME_SEGMENTS.contains(&p.p_type) && taken.overlaps(p.p_offset, p.p_filesz))
+        || info.dynamic.as_ref().is_some_and(|d| {
+            (d.entries.iter()).any(|&(tag, val)| is_address_tag(tag) && val >= lo && val < hi)
+        })
+}
+
+/// `span` widened until no section or note/interpreter segment straddles its ends.
+fn widen_to_whole(info: &ElfInfo, alloc: &[&SectionHeader], mut span: Span) -> Span {
+    loop {
+        let before = span;
+        let spans = (alloc.iter().map(|s| (s.sh_offset, s.sh_size))).chain(
+            (info.program_headers.iter())
+                .filter(|p| MOVABLE_SEGMENTS.contains(&p.p_type))
+                .map(|p| (p.p_offset, p.p_filesz)),
+        );
+        for (off, size) in spans {
+            if size > 0 && span.overlaps(off, size) {
+                span = Span {
+                    lo: span.lo.min(off),
+                    hi: span.hi.max(off.saturating_add(size)),
+                };
+            }
+        }
+        if span == before {
+            return span;
+        }
+    }
+}
+
+/// Everything in `span` may move: no section that is not loaded, not the section header
+/// table, no segment but notes and the interpreter (and the frame), and only sections that
+/// just headers and dynamic tags point at (see [`MOVABLE_TABLES`]), or `.interp`.
+fn check_only_movable(info: &ElfInfo, alloc: &[&SectionHeader], span: Span) -> Result<(), String> {
+    if info.section_headers.iter().any(|s| {
+        s.sh_flags & u64::from(SHF_ALLOC) == 0
+            && s.sh_type != SHT_NOBITS
+            && s.sh_size > 0
+            && span.holds_any(s)
+    }) {
+        return Err("a section that is not loaded lies among them".into());
+    }
+    let shdrs = info.section_headers.len() as u64 * info.codec().shdr_size();
+    if span.overlaps(info.shoff, shdrs) {
+        return Err("the section header table lies among them".into());
+    }
+    for p in &info.program_headers {
+        let movable = FRAME_SEGMENTS.contains(&p.p_type) || MOVABLE_SEGMENTS.contains(&p.p_type);
+        if !movable && span.overlaps(p.p_offset, p.p_filesz) {
+            return Err(format!("a segment of type {:#x} covers them", p.p_type));
+        }
+    }
+    for s in alloc.iter().filter(|s| span.holds_any(s)) {
+        let is_interp = (info.interpreter.as_ref())
+            .is_some_and(|i| (i.range.offset, i.range.size) == (s.sh_offset, s.sh_size));
+        if !(is_movable_section(s.sh_type) || is_interp) {
+            return Err(format!(
+                "a section of type {:#x} at {:#x} cannot move",
+                s.sh_type, s.sh_offset
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Everything that moves sits at the address its offset implies (`span.lo` at `vaddr`), or
+/// the copy would not be where its pointers say; and no dynamic tag but those of movable
+/// tables points into it.
+fn check_at_home(
+    info: &ElfInfo,
+    alloc: &[&SectionHeader],
+    span: Span,
+    vaddr: u64,
+) -> Result<(), String> {
+    let at_home = |off: u64, addr: u64| addr == vaddr + (off - span.lo);
+    for s in alloc.iter().filter(|s| span.holds_any(s)) {
+        if !at_home(s.sh_offset, s.sh_addr) {
+            return Err(format!(
+                "section at {:#x} is not mapped at its offset",
+                s.sh_offset
+            ));
+        }
+    }
+    for p in info.program_headers.iter().filter(|p| {
+        MOVABLE_SEGMENTS.contains(&p.p_type)
+            && p.p_filesz > 0
+            && span.overlaps(p.p_offset, p.p_filesz)
+    }) {
+        if !at_home(p.p_offset, p.p_vaddr) {
+            return Err(format!(
+                "segment at {:#x} is not mapped at its offset",
+                p.p_offset
+            ));
+        }
+    }
+    if let Some(d) = &info.dynamic {
+        for &(tag, val) in &d.entries {
+            let points_in = val >= vaddr && val < vaddr + (span.hi - span.lo);
+            if points_in && is_address_tag(tag) && !is_movable_tag(tag) {
+                return Err(format!("dynamic tag {tag:#x} points into them"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The largest alignment among what moves: the copy keeps its offset modulo this.
+fn largest_alignment(info: &ElfInfo, alloc: &[&SectionHeader], span: Span) -> u64 {
+    let segments = (info.program_headers.iter())
+        .filter(|p| MOVABLE_SEGMENTS.contains(&p.p_type))
+        .filter(|p| span.overlaps(p.p_offset, p.p_filesz))
+        .map(|p| p.p_align);
+    let sections = (alloc.iter())
+        .filter(|s| span.holds_any(s))
+        .map(|s| s.sh_addralign);
+    sections.fold(segments.max().unwrap_or(1), u64::max)
 }
 
 /// Whether a dynamic tag's value is an address (per the gABI's d_ptr use, and the GNU
@@ -448,205 +705,44 @@ impl EditPlanner<'_> {
         Ok(())
     }
 
+    /// Strategy 3: one PT_LOAD appended at the end of the file, holding what did not fit
+    /// where it was. Laid out as [a moved program header table][the bytes moved out of the
+    /// way of a grown one][the new interpreter][a copy of .dynamic][the copy of .dynstr, new
+    /// string at its end]. The table first, because binutils (strip, objcopy) takes a
+    /// segment that holds the program headers to hold them at its start; .dynstr last, so
+    /// that a later, longer RUNPATH can extend the segment in place.
     fn append_segment(&mut self) -> Result<(), ElfRefusal> {
         let info = self.info;
         let codec = info.codec();
-        let unsupported = |m: &str| ElfRefusal::Unsupported(m.to_string());
-        let loads: Vec<&ProgramHeader> = info.loads().collect();
-        if loads.windows(2).any(|w| w[0].p_vaddr > w[1].p_vaddr) {
-            return Err(unsupported("PT_LOAD entries are not sorted by address"));
-        }
-        let last_load = info
-            .program_headers
-            .iter()
-            .rposition(|p| p.p_type == PT_LOAD)
-            .ok_or_else(|| unsupported("no PT_LOAD"))?;
-
+        let last_load = self.last_load()?;
         let room = self.header_room()?;
-        let null_slot = match room {
-            HeaderRoom::NullEntry(k) | HeaderRoom::DynstrLoad(k) | HeaderRoom::EmptyLoad(k) => {
-                Some(k)
-            }
-            _ => None,
-        };
         self.grow.retired_load = match room {
             HeaderRoom::DynstrLoad(k) | HeaderRoom::EmptyLoad(k) => {
                 Some(info.program_headers[k].clone())
             }
             _ => None,
         };
-        let in_the_way = match &room {
-            HeaderRoom::GrowTable(unit) => Some(unit.clone()),
-            _ => None,
-        };
-        let move_table = matches!(room, HeaderRoom::MoveTable);
-
-        // Placement: P covers every alignment the loader may apply; the segment starts in a
-        // P-region above everything mapped, so it shares no page with another segment, and
-        // its file offset is only page-aligned (congruent mod P) to keep padding small.
-        let page = info.arch_page_size();
-        let align = loads
-            .iter()
-            .map(|p| p.p_align)
-            .chain([page])
-            .max()
-            .unwrap_or(page);
-        if !align.is_power_of_two() {
-            return Err(unsupported("PT_LOAD alignment is not a power of two"));
-        }
-        let file_len = self.bytes.len() as u64;
-        let seg_off = file_len.next_multiple_of(page);
-        let top = info
-            .loads()
-            .map(|p| p.p_vaddr.saturating_add(p.p_memsz))
-            .max()
-            .unwrap_or(0);
-        let seg_vaddr = top
-            .checked_next_multiple_of(align)
-            .ok_or_else(|| unsupported("address space exhausted"))?
-            + seg_off % align;
-        // Whatever the segment will hold (copies of file bytes, the new strings, the table)
-        // must have addresses, so that no sum below wraps.
-        let most = (2 * file_len)
-            .saturating_add(self.grow.new_runpath.len() as u64 + 1)
-            .saturating_add(self.grow.interpreter.as_ref().map_or(0, |i| i.len() as u64))
-            .saturating_add(page + 0x10000 * codec.phdr_size() as u64);
-        if !seg_vaddr
-            .checked_add(most)
-            .is_some_and(|end| codec.fits_word(end))
-        {
-            return Err(unsupported("address space exhausted"));
-        }
-
-        let d = info.dynamic.as_ref();
-        let mut seg: Vec<u8> = Vec::new();
-        let phnum = info.program_headers.len() + usize::from(null_slot.is_none());
+        let mut seg = self.new_segment()?;
         let mut phdrs = info.program_headers.clone();
+        let phnum = phdrs.len() + usize::from(room.reused_entry().is_none());
         let table_len = phnum * codec.phdr_size();
-
-        // The segment's layout: [a moved program header table][the bytes moved out of the
-        // way of a grown one][the new interpreter][a copy of .dynamic][the copy of .dynstr,
-        // new strings at its end]. The table first, because binutils (strip, objcopy) takes
-        // a segment that holds the program headers to hold them at its start; .dynstr last,
-        // so that a later, longer RUNPATH can extend the segment in place.
-        if move_table {
-            seg.resize(table_len, 0);
-        }
-
-        // The bytes in the way of a grown table, copied whole near the segment's
-        // (page-aligned) start, at the same offset modulo their largest alignment, so every
-        // alignment inside them holds.
-        if let Some(unit) = in_the_way.as_ref().filter(|u| u.end > u.off) {
-            let pad = unit.off % unit.align;
-            seg.resize(pad as usize, 0);
-            self.move_unit(unit, seg_off + pad, seg_vaddr + pad, &mut phdrs)?;
-            seg.extend_from_slice(&self.grow.moved);
-        }
-
-        if let Some(new) = self.grow.interpreter.clone() {
-            let interp = info.interpreter.as_ref().ok_or(ElfRefusal::NoInterpreter)?;
-            let start = seg.len() as u64;
-            seg.extend_from_slice(&new);
-            seg.push(0);
-            let size = new.len() as u64 + 1;
-            let ph = phdrs
-                .iter_mut()
-                .find(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
-                .ok_or(ElfRefusal::NoInterpreter)?;
-            let old_vaddr = ph.p_vaddr;
-            (ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz) = (
-                seg_off + start,
-                seg_vaddr + start,
-                seg_vaddr + start,
-                size,
-                size,
-            );
-            self.patch_section(
-                interp.range.offset,
-                old_vaddr,
-                seg_off + start,
-                seg_vaddr + start,
-                size,
-            );
-        }
-
-        // Room for the copy of .dynamic, filled once every entry's value is known.
-        let dynamic_at = match (self.grow.move_dynamic, d) {
-            (true, Some(d)) => {
-                let added = self
-                    .grow
-                    .runpath_entries
-                    .iter()
-                    .filter(|e| e.0 >= d.entries.len())
-                    .count();
-                let pos = seg.len().next_multiple_of(codec.word_size());
-                // The entries, the terminating DT_NULL and a spare one for the next addition.
-                seg.resize(pos + (d.entries.len() + added + 2) * codec.dyn_size(), 0);
-                Some(pos)
+        match &room {
+            HeaderRoom::MoveTable => seg.bytes.resize(table_len, 0),
+            HeaderRoom::GrowTable(unit) if unit.end > unit.off => {
+                self.place_moved_unit(unit, &mut seg, &mut phdrs)?
             }
-            _ => None,
-        };
-
-        if !self.grow.runpath_entries.is_empty() {
-            let d = d.ok_or(ElfRefusal::NotDynamic)?;
-            let strtab = d.strtab.ok_or(ElfRefusal::NoStringTable)?;
-            let start = seg.len() as u64;
-            let old =
-                slice(self.bytes, strtab.offset, strtab.size).ok_or(ElfRefusal::NoStringTable)?;
-            let mut copy = old.to_vec();
-            for &(s, e) in &self.grow.blank {
-                copy[s as usize..e as usize].fill(0);
-                self.patches.push(Overwrite {
-                    offset: strtab.offset + s,
-                    bytes: vec![0; (e - s) as usize],
-                });
-            }
-            let appended_at = copy.len() as u64;
-            copy.extend_from_slice(&self.grow.new_runpath);
-            copy.push(0);
-            seg.extend_from_slice(&copy);
-            let (vaddr, size) = (seg_vaddr + start, copy.len() as u64);
-            for (i, &(tag, _)) in d.entries.iter().enumerate() {
-                match tag {
-                    DT_STRTAB => self.patch_dyn(d, i, tag, vaddr),
-                    DT_STRSZ => self.patch_dyn(d, i, tag, size),
-                    _ => {}
-                }
-            }
-            for &(i, tag) in &self.grow.runpath_entries.clone() {
-                self.patch_dyn(d, i, tag, appended_at);
-            }
-            self.patch_section(strtab.offset, strtab.vaddr, seg_off + start, vaddr, size);
+            _ => {}
         }
-
+        self.place_interpreter(&mut seg, &mut phdrs)?;
+        let dynamic_at = self.reserve_dynamic(&mut seg);
+        self.place_dynstr(&mut seg)?;
         if let Some(pos) = dynamic_at {
-            self.move_dynamic(&mut seg, pos, seg_off, seg_vaddr, &mut phdrs)?;
+            self.move_dynamic(&mut seg.bytes, pos, seg.off, seg.vaddr, &mut phdrs)?;
         }
-
-        let seg_size = seg.len() as u64;
-        let load = ProgramHeader {
-            p_type: PT_LOAD,
-            // The loader writes to `.dynamic` (DT_DEBUG) when it is there.
-            p_flags: if self.grow.move_dynamic {
-                PF_R | PF_W
-            } else {
-                PF_R
-            },
-            p_offset: seg_off,
-            p_vaddr: seg_vaddr,
-            p_paddr: seg_vaddr,
-            p_filesz: seg_size,
-            p_memsz: seg_size,
-            p_align: align,
-        };
-        if !codec.fits_word(seg_vaddr + seg_size) {
-            return Err(unsupported(
-                "new segment does not fit a 32-bit address space",
-            ));
-        }
+        let load = self.load_header(&seg)?;
         // The loader maps PT_LOADs in table order and expects ascending addresses, so the new
         // (highest) one goes right after the last existing PT_LOAD.
-        match null_slot {
+        match room.reused_entry() {
             Some(k) if k > last_load => phdrs[k] = load,
             Some(k) => {
                 phdrs.remove(k);
@@ -654,109 +750,17 @@ impl EditPlanner<'_> {
             }
             None => phdrs.insert(last_load + 1, load),
         }
-        if in_the_way.is_some() {
-            // The table grows where it is: PT_PHDR must cover the new entry too.
-            let size = table_len as u64;
-            for p in phdrs.iter_mut().filter(|p| p.p_type == PT_PHDR) {
-                (p.p_filesz, p.p_memsz) = (size, size);
-            }
-        }
-        if move_table {
-            // A library's table moved to the new segment's start: PT_PHDR follows it.
-            let size = table_len as u64;
-            for p in phdrs.iter_mut().filter(|p| p.p_type == PT_PHDR) {
-                (p.p_offset, p.p_vaddr, p.p_paddr, p.p_filesz, p.p_memsz) =
-                    (seg_off, seg_vaddr, seg_vaddr, size, size);
-            }
-        }
+        follow_table(&mut phdrs, &room, &seg, table_len as u64);
         let table: Vec<u8> = phdrs.iter().flat_map(|p| codec.encode_phdr(p)).collect();
-        // The table is rewritten where it is (unless it moves): any other segment whose bytes
-        // still share its span once moved ones point at their copies (an interpreter string
-        // inside it, in a crafted file) would change too.
-        if !move_table {
-            let span = (info.phoff, info.phoff.saturating_add(table.len() as u64));
-            if phdrs.iter().any(|p| {
-                ![PT_LOAD, PT_PHDR, PT_NULL].contains(&p.p_type)
-                    && p.p_filesz > 0
-                    && p.p_offset < span.1
-                    && span.0 < p.p_offset.saturating_add(p.p_filesz)
-            }) {
-                return Err(unsupported(
-                    "a segment's bytes lie inside the program header table",
-                ));
-            }
+        if !matches!(room, HeaderRoom::MoveTable) {
+            check_table_span(info, &phdrs, table.len() as u64)?;
         }
-        if let Some(unit) = &in_the_way {
-            // The grown table over the old one and the start of what moved; the rest of what
-            // moved is zeroed, so no stale copy (of a note, say) is found there.
-            let table_end = info.phoff + table.len() as u64;
-            self.patches.push(Overwrite {
-                offset: info.phoff,
-                bytes: table,
-            });
-            if unit.end > table_end {
-                self.patches.push(Overwrite {
-                    offset: table_end,
-                    bytes: vec![0; (unit.end - table_end) as usize],
-                });
-            }
-            let (_, phnum_at) = codec.ehdr_phoff_phnum();
-            let mut b = Vec::new();
-            codec.put_u16(&mut b, phnum as u16);
-            self.patches.push(Overwrite {
-                offset: phnum_at,
-                bytes: b,
-            });
-        } else if move_table {
-            seg[..table_len].copy_from_slice(&table);
-            let (phoff_at, phnum_at) = codec.ehdr_phoff_phnum();
-            let mut b = Vec::new();
-            codec.put_word(&mut b, seg_off);
-            self.patches.push(Overwrite {
-                offset: phoff_at,
-                bytes: b,
-            });
-            let mut b = Vec::new();
-            codec.put_u16(&mut b, phnum as u16);
-            self.patches.push(Overwrite {
-                offset: phnum_at,
-                bytes: b,
-            });
-        } else {
-            self.patches.push(Overwrite {
-                offset: info.phoff,
-                bytes: table,
-            });
-        }
-        self.grow.tail = vec![0; (seg_off - file_len) as usize];
-        self.grow.tail.extend_from_slice(&seg);
-        let (placement, how) = match &room {
-            HeaderRoom::NullEntry(_) => (Placement::NullHeaderEntry, "PT_NULL slot reused".into()),
-            HeaderRoom::EmptyLoad(_) => (
-                Placement::EmptyLoadReused,
-                "the empty PT_LOAD's entry reused".into(),
-            ),
-            HeaderRoom::DynstrLoad(_) => (
-                Placement::DynstrLoadReplaced,
-                "replacing the PT_LOAD that held only the old .dynstr".into(),
-            ),
-            HeaderRoom::GrowTable(u) if u.end > u.off => (
-                Placement::HeaderTableGrown,
-                format!(
-                    "program header table grown in place, {} moved into the segment",
-                    crate::shared::report::count(u.sections, "section")
-                ),
-            ),
-            HeaderRoom::GrowTable(_) => (
-                Placement::HeaderTableGrown,
-                "program header table grown in place".into(),
-            ),
-            HeaderRoom::MoveTable => (
-                Placement::HeaderTableMoved,
-                "program header table moved to its start".into(),
-            ),
-        };
-        let how: String = how;
+        self.write_table(&room, table, phnum, &mut seg);
+        let (seg_off, seg_vaddr, seg_size, align) =
+            (seg.off, seg.vaddr, seg.bytes.len(), seg.align);
+        self.grow.tail = vec![0; (seg.off - self.bytes.len() as u64) as usize];
+        self.grow.tail.append(&mut seg.bytes);
+        let (placement, how) = room.describe();
         self.use_strategy(
             placement,
             format!(
@@ -764,6 +768,248 @@ impl EditPlanner<'_> {
             ),
         );
         Ok(())
+    }
+
+    /// The index of the last PT_LOAD, after which the new one goes; the PT_LOADs must
+    /// ascend, as the loader expects.
+    fn last_load(&self) -> Result<usize, ElfRefusal> {
+        let unsupported = |m: &str| ElfRefusal::Unsupported(m.to_string());
+        let loads: Vec<&ProgramHeader> = self.info.loads().collect();
+        if loads.windows(2).any(|w| w[0].p_vaddr > w[1].p_vaddr) {
+            return Err(unsupported("PT_LOAD entries are not sorted by address"));
+        }
+        (self.info.program_headers.iter())
+            .rposition(|p| p.p_type == PT_LOAD)
+            .ok_or_else(|| unsupported("no PT_LOAD"))
+    }
+
+    /// Where the new segment goes. Its alignment covers every alignment the loader may apply;
+    /// it starts in an aligned region above everything mapped, so it shares no page with
+    /// another segment, and its file offset is only page-aligned (congruent modulo the
+    /// alignment) to keep padding small.
+    fn new_segment(&self) -> Result<NewSegment, ElfRefusal> {
+        let info = self.info;
+        let unsupported = |m: &str| ElfRefusal::Unsupported(m.to_string());
+        let page = info.arch_page_size();
+        let align = (info.loads().map(|p| p.p_align))
+            .chain([page])
+            .max()
+            .unwrap_or(page);
+        if !align.is_power_of_two() {
+            return Err(unsupported("PT_LOAD alignment is not a power of two"));
+        }
+        let file_len = self.bytes.len() as u64;
+        let off = file_len.next_multiple_of(page);
+        let top = (info.loads())
+            .map(|p| p.p_vaddr.saturating_add(p.p_memsz))
+            .max()
+            .unwrap_or(0);
+        let vaddr = top
+            .checked_next_multiple_of(align)
+            .ok_or_else(|| unsupported("address space exhausted"))?
+            + off % align;
+        // Whatever the segment will hold (copies of file bytes, the new string, the table)
+        // must have addresses, so that no sum below wraps.
+        let new_string = if self.grow.runpath_entries.is_empty() {
+            0
+        } else {
+            self.grow.new_runpath.len() as u64 + 1
+        };
+        let most = (2 * file_len)
+            .saturating_add(new_string)
+            .saturating_add(self.grow.interpreter.as_ref().map_or(0, |i| i.len() as u64))
+            .saturating_add(page + 0x10000 * info.codec().phdr_size() as u64);
+        if !(vaddr.checked_add(most)).is_some_and(|end| info.codec().fits_word(end)) {
+            return Err(unsupported("address space exhausted"));
+        }
+        Ok(NewSegment {
+            off,
+            vaddr,
+            align,
+            bytes: Vec::new(),
+        })
+    }
+
+    /// The bytes in the way of a grown table, copied whole near the segment's (page-aligned)
+    /// start, at the same offset modulo their largest alignment, so every alignment inside
+    /// them holds.
+    fn place_moved_unit(
+        &mut self,
+        unit: &Unit,
+        seg: &mut NewSegment,
+        phdrs: &mut [ProgramHeader],
+    ) -> Result<(), ElfRefusal> {
+        let pad = unit.off % unit.align;
+        seg.bytes.resize(pad as usize, 0);
+        self.move_unit(unit, seg.off + pad, seg.vaddr + pad, phdrs)?;
+        seg.bytes.extend_from_slice(&self.grow.moved);
+        Ok(())
+    }
+
+    /// A longer interpreter, with PT_INTERP and `.interp`'s section header pointing at it.
+    fn place_interpreter(
+        &mut self,
+        seg: &mut NewSegment,
+        phdrs: &mut [ProgramHeader],
+    ) -> Result<(), ElfRefusal> {
+        let Some(new) = self.grow.interpreter.clone() else {
+            return Ok(());
+        };
+        let interp = self
+            .info
+            .interpreter
+            .as_ref()
+            .ok_or(ElfRefusal::NoInterpreter)?;
+        let (off, vaddr) = seg.end();
+        seg.bytes.extend_from_slice(&new);
+        seg.bytes.push(0);
+        let size = new.len() as u64 + 1;
+        let ph = (phdrs.iter_mut())
+            .find(|p| p.p_type == PT_INTERP)
+            .ok_or(ElfRefusal::NoInterpreter)?;
+        let old_vaddr = ph.p_vaddr;
+        (ph.p_offset, ph.p_vaddr, ph.p_paddr, ph.p_filesz, ph.p_memsz) =
+            (off, vaddr, vaddr, size, size);
+        self.patch_section(interp.range.offset, old_vaddr, off, vaddr, size);
+        Ok(())
+    }
+
+    /// Room for the copy of `.dynamic` when it moves (filled by `move_dynamic` once every
+    /// entry's value is known): its entries, one more for each added, the terminating
+    /// DT_NULL and a spare one for the next addition. Its position in the segment.
+    fn reserve_dynamic(&self, seg: &mut NewSegment) -> Option<usize> {
+        let d = self
+            .info
+            .dynamic
+            .as_ref()
+            .filter(|_| self.grow.move_dynamic)?;
+        let codec = self.info.codec();
+        let added = (self.grow.runpath_entries.iter())
+            .filter(|e| e.0 >= d.entries.len())
+            .count();
+        let pos = seg.bytes.len().next_multiple_of(codec.word_size());
+        let entries = d.entries.len() + added + 2;
+        seg.bytes.resize(pos + entries * codec.dyn_size(), 0);
+        Some(pos)
+    }
+
+    /// The copy of `.dynstr` with the new RUNPATH at its end (the old one NUL-filled, in
+    /// the copy and in place, when nothing else shares it); DT_STRTAB, DT_STRSZ, the R(UN)PATH
+    /// entries and `.dynstr`'s section header point at the copy.
+    fn place_dynstr(&mut self, seg: &mut NewSegment) -> Result<(), ElfRefusal> {
+        if self.grow.runpath_entries.is_empty() {
+            return Ok(());
+        }
+        let d = self.info.dynamic.as_ref().ok_or(ElfRefusal::NotDynamic)?;
+        let strtab = d.strtab.ok_or(ElfRefusal::NoStringTable)?;
+        let old = slice(self.bytes, strtab.offset, strtab.size).ok_or(ElfRefusal::NoStringTable)?;
+        let (off, vaddr) = seg.end();
+        let mut copy = old.to_vec();
+        for &(s, e) in &self.grow.blank {
+            copy[s as usize..e as usize].fill(0);
+            self.patches.push(Overwrite {
+                offset: strtab.offset + s,
+                bytes: vec![0; (e - s) as usize],
+            });
+        }
+        let appended_at = copy.len() as u64;
+        copy.extend_from_slice(&self.grow.new_runpath);
+        copy.push(0);
+        let size = copy.len() as u64;
+        seg.bytes.extend_from_slice(&copy);
+        for (i, &(tag, _)) in d.entries.iter().enumerate() {
+            match tag {
+                DT_STRTAB => self.patch_dyn(d, i, tag, vaddr),
+                DT_STRSZ => self.patch_dyn(d, i, tag, size),
+                _ => {}
+            }
+        }
+        for &(i, tag) in &self.grow.runpath_entries.clone() {
+            self.patch_dyn(d, i, tag, appended_at);
+        }
+        self.patch_section(strtab.offset, strtab.vaddr, off, vaddr, size);
+        Ok(())
+    }
+
+    /// The new segment's program header: read-only, or read-write when it holds `.dynamic`
+    /// (the loader writes DT_DEBUG there).
+    fn load_header(&self, seg: &NewSegment) -> Result<ProgramHeader, ElfRefusal> {
+        let size = seg.bytes.len() as u64;
+        if !self.info.codec().fits_word(seg.vaddr + size) {
+            return Err(ElfRefusal::Unsupported(
+                "new segment does not fit a 32-bit address space".into(),
+            ));
+        }
+        Ok(ProgramHeader {
+            p_type: PT_LOAD,
+            p_flags: if self.grow.move_dynamic {
+                PF_R | PF_W
+            } else {
+                PF_R
+            },
+            p_offset: seg.off,
+            p_vaddr: seg.vaddr,
+            p_paddr: seg.vaddr,
+            p_filesz: size,
+            p_memsz: size,
+            p_align: seg.align,
+        })
+    }
+
+    /// Writes the new program header table: over the old one and the start of what moved,
+    /// the rest of what moved zeroed (so no stale copy, of a note say, is found there), with
+    /// the new e_phnum; or into the new segment's start, with the new e_phoff and e_phnum; or
+    /// over the old one, its entry count unchanged.
+    fn write_table(
+        &mut self,
+        room: &HeaderRoom,
+        table: Vec<u8>,
+        phnum: usize,
+        seg: &mut NewSegment,
+    ) {
+        let info = self.info;
+        let codec = info.codec();
+        let (phoff_at, phnum_at) = codec.ehdr_phoff_phnum();
+        let mut phnum_bytes = Vec::new();
+        codec.put_u16(&mut phnum_bytes, phnum as u16);
+        match room {
+            HeaderRoom::GrowTable(unit) => {
+                let table_end = info.phoff + table.len() as u64;
+                self.patches.push(Overwrite {
+                    offset: info.phoff,
+                    bytes: table,
+                });
+                if unit.end > table_end {
+                    self.patches.push(Overwrite {
+                        offset: table_end,
+                        bytes: vec![0; (unit.end - table_end) as usize],
+                    });
+                }
+                self.patches.push(Overwrite {
+                    offset: phnum_at,
+                    bytes: phnum_bytes,
+                });
+            }
+            HeaderRoom::MoveTable => {
+                seg.bytes[..table.len()].copy_from_slice(&table);
+                let mut phoff = Vec::new();
+                codec.put_word(&mut phoff, seg.off);
+                self.patches.push(Overwrite {
+                    offset: phoff_at,
+                    bytes: phoff,
+                });
+                self.patches.push(Overwrite {
+                    offset: phnum_at,
+                    bytes: phnum_bytes,
+                });
+            }
+            HeaderRoom::NullEntry(_) | HeaderRoom::EmptyLoad(_) | HeaderRoom::DynstrLoad(_) => {
+                self.patches.push(Overwrite {
+                    offset: info.phoff,
+                    bytes: table,
+                })
+            }
+        }
     }
 
     /// A longer RUNPATH in a file whose `.dynstr` ends its last segment and the file, with the
@@ -963,6 +1209,44 @@ impl EditPlanner<'_> {
     /// at. Code, `.dynamic`, `.dynstr` and anything another segment covers stay.
     fn in_the_way(&self) -> Result<Unit, String> {
         let info = self.info;
+        let (first, taken) = self.table_can_grow()?;
+        let alloc = loaded_sections(info);
+        if !occupied(info, &alloc, taken, first.p_vaddr) {
+            return Ok(Unit {
+                off: taken.hi,
+                end: taken.hi,
+                vaddr: 0,
+                sections: 0,
+                align: 1,
+            });
+        }
+        let span = widen_to_whole(info, &alloc, taken);
+        if span.lo < taken.lo || span.hi > first.p_filesz {
+            return Err("the sections after the table are not all in the first PT_LOAD".into());
+        }
+        check_only_movable(info, &alloc, span)?;
+        let vaddr = (first.p_vaddr.checked_add(span.lo))
+            .filter(|v| v.checked_add(span.hi - span.lo).is_some())
+            .ok_or("addresses overflow")?;
+        check_at_home(info, &alloc, span, vaddr)?;
+        let align = largest_alignment(info, &alloc, span);
+        if !align.is_power_of_two() || align > info.arch_page_size() {
+            return Err(format!("an alignment of {align:#x} inside them"));
+        }
+        Ok(Unit {
+            off: span.lo,
+            end: span.hi,
+            vaddr,
+            sections: alloc.iter().filter(|s| span.holds_any(s)).count() as u64,
+            align,
+        })
+    }
+
+    /// The first PT_LOAD and the bytes one more table entry takes, when the table can grow
+    /// where it is: right after the ELF header, mapped by the first PT_LOAD, and with section
+    /// headers to tell what follows it.
+    fn table_can_grow(&self) -> Result<(&ProgramHeader, Span), String> {
+        let info = self.info;
         let codec = info.codec();
         let entry = codec.phdr_size() as u64;
         let ehsize = if codec.word_size() == 8 { 64 } else { 52 };
@@ -978,163 +1262,13 @@ impl EditPlanner<'_> {
         if info.section_headers.is_empty() {
             return Err("no section headers tell what follows the table".into());
         }
-        let alloc: Vec<&goblin::elf::SectionHeader> = info
-            .section_headers
-            .iter()
-            .filter(|s| s.sh_flags & u64::from(SHF_ALLOC) != 0)
-            .filter(|s| s.sh_type != SHT_NOBITS && s.sh_size > 0)
-            .collect();
-        let overlaps =
-            |off: u64, size: u64, lo: u64, hi: u64| off < hi && lo < off.saturating_add(size);
-        // The bytes the grown table takes, and whatever occupies them: sections, segments other
-        // than the loads and the table's own, and anything a dynamic tag points at.
-        let (mut lo, mut hi) = (old_end, new_end);
-        let first_vaddr = first.p_vaddr;
-        let occupied = alloc
-            .iter()
-            .any(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
-            || info.program_headers.iter().any(|p| {
-                ![PT_LOAD, PT_PHDR, PT_NULL].contains(&p.p_type)
-                    && overlaps(p.p_offset, p.p_filesz, lo, hi)
-            })
-            || info.dynamic.as_ref().is_some_and(|d| {
-                d.entries.iter().any(|&(tag, val)| {
-                    is_address_tag(tag)
-                        && val >= first_vaddr.saturating_add(lo)
-                        && val < first_vaddr.saturating_add(hi)
-                })
-            });
-        if !occupied {
-            return Ok(Unit {
-                off: new_end,
-                end: new_end,
-                vaddr: 0,
-                sections: 0,
-                align: 1,
-            });
-        }
-        // Whole sections and whole note/interpreter segments: widen until nothing straddles.
-        loop {
-            let before = (lo, hi);
-            let spans = alloc.iter().map(|s| (s.sh_offset, s.sh_size)).chain(
-                info.program_headers
-                    .iter()
-                    .filter(|p| MOVABLE_SEGMENTS.contains(&p.p_type))
-                    .map(|p| (p.p_offset, p.p_filesz)),
-            );
-            for (off, size) in spans {
-                if size > 0 && overlaps(off, size, lo, hi) {
-                    (lo, hi) = (lo.min(off), hi.max(off.saturating_add(size)));
-                }
-            }
-            if (lo, hi) == before {
-                break;
-            }
-        }
-        if lo < old_end || hi > first.p_filesz {
-            return Err("the sections after the table are not all in the first PT_LOAD".into());
-        }
-        if info.section_headers.iter().any(|s| {
-            s.sh_flags & u64::from(SHF_ALLOC) == 0
-                && s.sh_type != SHT_NOBITS
-                && s.sh_size > 0
-                && overlaps(s.sh_offset, s.sh_size, lo, hi)
-        }) {
-            return Err("a section that is not loaded lies among them".into());
-        }
-        let shdrs = info.section_headers.len() as u64 * codec.shdr_size();
-        if overlaps(info.shoff, shdrs, lo, hi) {
-            return Err("the section header table lies among them".into());
-        }
-        for p in &info.program_headers {
-            let movable = [
-                PT_LOAD,
-                PT_PHDR,
-                PT_NOTE,
-                PT_GNU_PROPERTY,
-                PT_INTERP,
-                PT_NULL,
-            ];
-            if !movable.contains(&p.p_type) && overlaps(p.p_offset, p.p_filesz, lo, hi) {
-                return Err(format!("a segment of type {:#x} covers them", p.p_type));
-            }
-        }
-        let mut sections = 0;
-        let mut align = info
-            .program_headers
-            .iter()
-            .filter(|p| MOVABLE_SEGMENTS.contains(&p.p_type))
-            .filter(|p| overlaps(p.p_offset, p.p_filesz, lo, hi))
-            .map(|p| p.p_align)
-            .max()
-            .unwrap_or(1);
-        for s in alloc
-            .iter()
-            .filter(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
-        {
-            align = align.max(s.sh_addralign);
-            let is_interp = info
-                .interpreter
-                .as_ref()
-                .is_some_and(|i| (i.range.offset, i.range.size) == (s.sh_offset, s.sh_size));
-            if !(is_movable_section(s.sh_type) || is_interp) {
-                return Err(format!(
-                    "a section of type {:#x} at {:#x} cannot move",
-                    s.sh_type, s.sh_offset
-                ));
-            }
-            sections += 1;
-        }
-        let vaddr = first
-            .p_vaddr
-            .checked_add(lo)
-            .filter(|v| v.checked_add(hi - lo).is_some())
-            .ok_or("addresses overflow")?;
-        // Everything that moves must sit at the address its offset implies, or the copy would
-        // not be where its pointers say.
-        let at_home = |off: u64, addr: u64| addr == vaddr + (off - lo);
-        for s in alloc
-            .iter()
-            .filter(|s| overlaps(s.sh_offset, s.sh_size, lo, hi))
-        {
-            if !at_home(s.sh_offset, s.sh_addr) {
-                return Err(format!(
-                    "section at {:#x} is not mapped at its offset",
-                    s.sh_offset
-                ));
-            }
-        }
-        for p in info.program_headers.iter().filter(|p| {
-            MOVABLE_SEGMENTS.contains(&p.p_type)
-                && p.p_filesz > 0
-                && overlaps(p.p_offset, p.p_filesz, lo, hi)
-        }) {
-            if !at_home(p.p_offset, p.p_vaddr) {
-                return Err(format!(
-                    "segment at {:#x} is not mapped at its offset",
-                    p.p_offset
-                ));
-            }
-        }
-        if let Some(d) = &info.dynamic {
-            for &(tag, val) in &d.entries {
-                let points_in = val >= vaddr && val < vaddr + (hi - lo);
-                if points_in && is_address_tag(tag) && !is_movable_tag(tag) {
-                    return Err(format!("dynamic tag {tag:#x} points into them"));
-                }
-            }
-        }
-        let page = info.arch_page_size();
-        if !align.is_power_of_two() || align > page {
-            return Err(format!("an alignment of {align:#x} inside them"));
-        }
-        Ok(Unit {
-            off: lo,
-            end: hi,
-            vaddr,
-            sections,
-            align,
-        })
+        Ok((
+            first,
+            Span {
+                lo: old_end,
+                hi: new_end,
+            },
+        ))
     }
 
     /// Copies `unit` to the start of the new segment and points everything that named it

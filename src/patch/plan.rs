@@ -118,76 +118,162 @@ pub(crate) fn plan_file(
         .filter(|e| resolve::mentions_origin(e))
         .filter(|e| resolve::expand_origin(e, dir).is_dir())
         .collect();
-    let origin_dirs: Vec<PathBuf> = origin_entries
-        .iter()
-        .map(|e| resolve::expand_origin(e, dir))
-        .collect();
+    let (deps, warnings) = dependencies(path, info);
+    let resolver = Resolver {
+        path,
+        dir,
+        compat: Compat::of(info),
+        origin_dirs: (origin_entries.iter())
+            .map(|e| resolve::expand_origin(e, dir))
+            .collect(),
+        came_from: (old_entries.iter())
+            .filter_map(|e| stripped_name(&opts.store, e))
+            .collect(),
+        index,
+        opts,
+        ignore,
+    };
+    let resolved = resolver.resolve(deps);
+    let optional_only = resolved.found_dirs.is_empty();
+    let new_runpath = new_runpath(info, opts, &origin_entries, resolved.found_dirs);
 
-    let compat = Compat::of(info);
-    let mut missing = Vec::new();
-    let mut dlopen = Vec::new();
-    let mut warnings = Vec::new();
-    let came_from: BTreeSet<String> = old_entries
-        .iter()
-        .filter_map(|e| stripped_name(&opts.store, e))
-        .collect();
-    // Each dependency is a list of alternatives, tried in order: one for a DT_NEEDED, the
-    // sonames of one entry for a .note.dlopen note. The first that resolves satisfies it.
-    let mut deps: Vec<(DependencySource, Vec<Vec<u8>>)> = dynamic
-        .needed
-        .iter()
-        .map(|n| (DependencySource::Needed, vec![n.clone()]))
+    // Nothing to put there: leave the old value, as autoPatchelf does. An empty RUNPATH is
+    // not obviously "no directories" to every loader, and dead entries do no harm.
+    let runpath = match &old_runpath {
+        _ if new_runpath.is_empty() => None,
+        Some(old) if *old == new_runpath => None,
+        _ => Some(new_runpath),
+    };
+    let interpreter = new_interpreter(info, opts);
+    // A file whose libraries cannot all be found is left as it was: the run fails anyway, and
+    // half a RUNPATH would only hide which package is missing.
+    let blocked = resolved.missing.iter().any(|m| !m.ignored);
+    let optional_only = optional_only && interpreter.is_none();
+    let change = (!blocked && (runpath.is_some() || interpreter.is_some())).then_some(ElfChange {
+        runpath,
+        interpreter,
+    });
+    FilePlan {
+        path: path.to_path_buf(),
+        old_runpath,
+        old_interpreter: info.interpreter.as_ref().map(|i| i.path.clone()),
+        optional_only,
+        change,
+        missing: resolved.missing,
+        dlopen: resolved.dlopen,
+        warnings,
+        blocked,
+    }
+}
+
+/// One dependency: its alternatives, tried in order (one for a DT_NEEDED, the sonames of one
+/// object of a `.note.dlopen` note); the first that resolves satisfies it.
+struct Dependency {
+    source: DependencySource,
+    alternatives: Vec<Vec<u8>>,
+}
+
+/// Every DT_NEEDED, then every `.note.dlopen` dependency, with a warning for each note that
+/// cannot be read.
+fn dependencies(path: &Path, info: &ElfInfo) -> (Vec<Dependency>, Vec<PatchWarning>) {
+    let needed = info.dynamic.iter().flat_map(|d| &d.needed);
+    let mut deps: Vec<Dependency> = needed
+        .map(|n| Dependency {
+            source: DependencySource::Needed,
+            alternatives: vec![n.clone()],
+        })
         .collect();
     let note = |problem: String| PatchWarning::DlopenNote {
         path: path.to_path_buf(),
         problem,
     };
-    warnings.extend(info.dlopen.problems.iter().cloned().map(note));
+    let mut warnings: Vec<PatchWarning> = info.dlopen.problems.iter().cloned().map(note).collect();
     for desc in &info.dlopen.descs {
         let (found, problems) = resolve::dlopen_dependencies(desc);
         warnings.extend(problems.into_iter().map(note));
-        deps.extend(found.into_iter().map(|sonames| {
-            (
-                DependencySource::Dlopen,
-                sonames.into_iter().map(String::into_bytes).collect(),
-            )
+        deps.extend(found.into_iter().map(|sonames| Dependency {
+            source: DependencySource::Dlopen,
+            alternatives: sonames.into_iter().map(String::into_bytes).collect(),
         }));
     }
-    // Directories that satisfied a dependency, in dependency order.
-    let mut found_dirs: Vec<Vec<u8>> = Vec::new();
-    for (source, alternatives) in deps {
+    (deps, warnings)
+}
+
+/// What resolving one file's dependencies needs to know.
+struct Resolver<'a> {
+    path: &'a Path,
+    /// The file's directory, what `$ORIGIN` means for it.
+    dir: &'a Path,
+    compat: Compat,
+    /// Its kept `$ORIGIN` entries, expanded.
+    origin_dirs: Vec<PathBuf>,
+    /// The packages its stripped RUNPATH entries name.
+    came_from: BTreeSet<String>,
+    index: &'a Index,
+    opts: &'a PatchOptions,
+    ignore: &'a GlobSet,
+}
+
+/// What resolving one file's dependencies found.
+#[derive(Default)]
+struct Resolved {
+    /// Directories that satisfied a dependency and go on the RUNPATH, in dependency order.
+    found_dirs: Vec<Vec<u8>>,
+    missing: Vec<MissingEntry>,
+    dlopen: Vec<DlopenEntry>,
+}
+
+impl Resolver<'_> {
+    fn resolve(&self, deps: Vec<Dependency>) -> Resolved {
+        let mut resolved = Resolved::default();
+        for dep in deps {
+            self.resolve_one(dep, &mut resolved);
+        }
+        resolved
+    }
+
+    /// Tries the dependency's alternatives in order, and records where the first that
+    /// resolves was found, or that none was.
+    fn resolve_one(&self, dep: Dependency, resolved: &mut Resolved) {
+        let Dependency {
+            source,
+            alternatives,
+        } = dep;
         let sonames: Vec<String> = alternatives.iter().cloned().map(lossy).collect();
         let mut tried = Vec::new();
         let mut hit = None;
         for (soname, raw) in sonames.iter().zip(&alternatives) {
             tried.push(soname.clone());
-            if let Some(found) = index.find(raw, &compat, dir, &origin_dirs) {
+            let found = (self.index).find(raw, &self.compat, self.dir, &self.origin_dirs);
+            if let Some(found) = found {
                 hit = Some((soname.clone(), found));
                 break;
             }
         }
         let (directory, on_runpath) = match &hit {
             Some((_, Resolution::Dir(d))) => (Some(d.clone()), true),
-            Some((_, Resolution::Libc(d))) => (Some(d.clone()), opts.keep_libc),
+            Some((_, Resolution::Libc(d))) => (Some(d.clone()), self.opts.keep_libc),
             Some((_, Resolution::AlreadySatisfied)) | None => (None, false),
         };
         if let (Some(d), true) = (&directory, on_runpath) {
-            found_dirs.push(d.clone().into_os_string().into_vec());
+            resolved
+                .found_dirs
+                .push(d.clone().into_os_string().into_vec());
         }
         let name = dependency_name(&sonames);
         if hit.is_none() {
-            missing.push(MissingEntry {
-                path: path.display().to_string(),
-                ignored: ignored(ignore, &name, &sonames),
+            resolved.missing.push(MissingEntry {
+                path: self.path.display().to_string(),
+                ignored: ignored(self.ignore, &name, &sonames),
                 soname: name,
                 source,
-                came_from: likely_sources(&sonames, &came_from),
+                came_from: likely_sources(&sonames, &self.came_from),
                 alternatives: sonames.clone(),
             });
         }
         if source == DependencySource::Dlopen {
-            dlopen.push(DlopenEntry {
-                path: path.display().to_string(),
+            resolved.dlopen.push(DlopenEntry {
+                path: self.path.display().to_string(),
                 alternatives: sonames,
                 tried,
                 found: hit.map(|(soname, _)| soname),
@@ -196,10 +282,19 @@ pub(crate) fn plan_file(
             });
         }
     }
-    // As nixpkgs' auto-patchelf: --runtime-dependency first, for executables only (PT_INTERP,
-    // so PIE executables too); then the kept $ORIGIN entries, the directories found, and
-    // --append-rpath for every file. An $ORIGIN entry that an option puts on the RUNPATH
-    // stands where the option puts it, so a second run gives the same order.
+}
+
+/// The new RUNPATH, as nixpkgs' auto-patchelf builds it: `--runtime-dependency` first, for
+/// executables only (PT_INTERP, so PIE executables too); then the kept `$ORIGIN` entries,
+/// the directories found, and `--append-rpath` for every file; duplicates dropped (the first
+/// stays). An `$ORIGIN` entry that an option puts on the RUNPATH stands where the option puts
+/// it, so a second run gives the same order.
+fn new_runpath(
+    info: &ElfInfo,
+    opts: &PatchOptions,
+    origin_entries: &[&Vec<u8>],
+    found_dirs: Vec<Vec<u8>>,
+) -> Vec<u8> {
     let is_executable = info.interpreter.is_some();
     let prepended: Vec<Vec<u8>> = opts
         .runtime_dependencies
@@ -213,51 +308,27 @@ pub(crate) fn plan_file(
         .map(|d| d.as_os_str().as_bytes().to_vec())
         .filter(|d| !d.is_empty())
         .collect();
-    let resolved_dirs = !found_dirs.is_empty();
     let kept_origin: Vec<Vec<u8>> = origin_entries
         .iter()
         .filter(|e| !prepended.contains(e) && !appended.contains(e))
         .map(|e| (*e).clone())
         .collect();
-    let mut new_entries = prepended;
-    new_entries.extend(kept_origin);
-    new_entries.extend(found_dirs);
-    new_entries.extend(appended);
+    let mut entries = prepended;
+    entries.extend(kept_origin);
+    entries.extend(found_dirs);
+    entries.extend(appended);
     let mut seen = BTreeSet::new();
-    new_entries.retain(|e| seen.insert(e.clone()));
-    let new_runpath = new_entries.join(&b':');
+    entries.retain(|e| seen.insert(e.clone()));
+    entries.join(&b':')
+}
 
-    // Nothing to put there: leave the old value, as autoPatchelf does. An empty RUNPATH is
-    // not obviously "no directories" to every loader, and dead entries do no harm.
-    let runpath = match &old_runpath {
-        _ if new_runpath.is_empty() => None,
-        Some(old) if *old == new_runpath => None,
-        _ => Some(new_runpath),
-    };
-    let interpreter = match (&info.interpreter, &opts.interpreter) {
+/// `--interpreter`, for an executable whose interpreter is another.
+fn new_interpreter(info: &ElfInfo, opts: &PatchOptions) -> Option<Vec<u8>> {
+    match (&info.interpreter, &opts.interpreter) {
         (Some(old), Some(new)) if old.path != new.as_os_str().as_bytes() => {
             Some(new.as_os_str().as_bytes().to_vec())
         }
         _ => None,
-    };
-    // A file whose libraries cannot all be found is left as it was: the run fails anyway, and
-    // half a RUNPATH would only hide which package is missing.
-    let blocked = missing.iter().any(|m| !m.ignored);
-    let optional_only = !resolved_dirs && interpreter.is_none();
-    let change = (!blocked && (runpath.is_some() || interpreter.is_some())).then_some(ElfChange {
-        runpath,
-        interpreter,
-    });
-    FilePlan {
-        path: path.to_path_buf(),
-        old_runpath,
-        old_interpreter: info.interpreter.as_ref().map(|i| i.path.clone()),
-        optional_only,
-        change,
-        missing,
-        dlopen,
-        warnings,
-        blocked,
     }
 }
 
@@ -265,12 +336,7 @@ pub(crate) fn plan_file(
 /// still takes `--interpreter`.
 pub(crate) fn plan_interpreter_only(path: &Path, info: &ElfInfo, opts: &PatchOptions) -> FilePlan {
     let old = info.interpreter.as_ref().map(|i| i.path.clone());
-    let interpreter = match (&old, &opts.interpreter) {
-        (Some(old), Some(new)) if *old != new.as_os_str().as_bytes() => {
-            Some(new.as_os_str().as_bytes().to_vec())
-        }
-        _ => None,
-    };
+    let interpreter = new_interpreter(info, opts);
     FilePlan {
         path: path.to_path_buf(),
         old_runpath: None,

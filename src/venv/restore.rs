@@ -18,7 +18,7 @@ use super::error::{Result, VenvError, VenvWarning};
 use super::fsx::{absolute, existing, normalize, Existing};
 use super::layout::{tail, Layout, PythonInfo};
 use super::plan::{Op, VenvPlan, What};
-use super::record::{self, RecordEntry};
+use super::record::{self, RecordEdit, RecordEntry};
 use super::report::{ImportCheck, PythonSummary, VenvCommand, VenvReport};
 use super::script::{self, posix_quote};
 use super::source::{self, SourceDist};
@@ -44,15 +44,28 @@ pub struct Planned {
     pub layout: Layout,
 }
 
-struct RestorePlanner {
+/// The restore plan as it is built, step by step (see [`plan`]).
+struct RestorePlanner<'a> {
     root: PathBuf,
+    layout: Layout,
+    python: &'a PythonInfo,
     plan: VenvPlan,
     warnings: Vec<VenvWarning>,
     /// Directories the plan creates, so files below them are not checked again.
     created: BTreeSet<PathBuf>,
+    /// The RECORD lines to change, per dist-info.
+    edits: BTreeMap<PathBuf, RecordEdit>,
 }
 
-impl RestorePlanner {
+/// How the venv's scripts name its interpreter.
+struct Shebang {
+    /// `VENV/bin/python`.
+    executable: String,
+    /// `pyvenv.cfg` says `relocatable = true`: scripts find `python` beside themselves.
+    relocatable: bool,
+}
+
+impl RestorePlanner<'_> {
     fn rel(&self, path: &Path) -> String {
         path.strip_prefix(&self.root)
             .unwrap_or(path)
@@ -113,6 +126,333 @@ impl RestorePlanner {
             }
         }
     }
+
+    /// The RECORD line of `rel` in `dist_info` gets the hash and size of `contents`.
+    fn set_record_line(&mut self, dist_info: &Path, rel: String, contents: Vec<u8>) {
+        (self.edits.entry(dist_info.to_path_buf()).or_default())
+            .set
+            .insert(rel, contents);
+    }
+
+    /// `--install-source`: each member's package files and dist-info (its RECORD comes last,
+    /// in [`RestorePlanner::source_records`]).
+    fn install_sources(&mut self, sources: &[PathBuf]) -> Result<Vec<SourceDist>> {
+        let mut source_dists = Vec::new();
+        for dir in sources {
+            let dist = source::read(dir, &self.layout.site_packages)?;
+            let reason = format!("--install-source {}", dir.display());
+            for (path, contents) in &dist.files {
+                if let Some(parent) = path.parent() {
+                    self.ensure_dir(parent, What::SourceFile, "--install-source")?;
+                }
+                let (path, contents) = (path.clone(), contents.clone());
+                self.write(path, contents, 0o644, What::SourceFile, &reason)?;
+            }
+            source_dists.push(dist);
+        }
+        Ok(source_dists)
+    }
+
+    /// `bin/`, `bin/python` linked to PYTHON, `python3` and `python3.X` to `python`, and
+    /// `lib64 -> lib` where uv made one. Returns the names of the links in `bin/`.
+    fn interpreter_links(&mut self) -> Result<BTreeSet<String>> {
+        let bin = self.layout.bin.clone();
+        let reason = "missing; scripts and interpreter links go there";
+        self.ensure_dir(&bin, What::BinDir, reason)?;
+        self.link(
+            bin.join("python"),
+            self.python.executable.clone(),
+            What::InterpreterLink,
+            "the interpreter given by --python, linked as uv does",
+        )?;
+        let mut names = BTreeSet::from(["python".to_string()]);
+        let python = self.python;
+        for name in [format!("python{}", python.major), python.versioned_name()] {
+            if names.insert(name.clone()) {
+                self.link(
+                    bin.join(&name),
+                    "python".into(),
+                    What::InterpreterLink,
+                    "uv's relative link to python",
+                )?;
+            }
+        }
+        let lib64 = self.root.join("lib64");
+        if let Existing::Symlink(target) = existing(&lib64)? {
+            if target != Path::new("lib") {
+                self.link(lib64, "lib".into(), What::Lib64Link, "uv's lib64 -> lib")?;
+            }
+        }
+        Ok(names)
+    }
+
+    /// `pyvenv.cfg` with PYTHON's home and version (other keys kept in uv's order), and how
+    /// scripts are then to name the interpreter.
+    fn pyvenv_cfg(&mut self) -> Result<Shebang> {
+        let cfg_path = self.root.join("pyvenv.cfg");
+        let (mut cfg, cfg_mode) = match existing(&cfg_path)? {
+            Existing::File { contents, mode } => {
+                (PyVenvCfg::parse(&String::from_utf8_lossy(&contents)), mode)
+            }
+            Existing::Missing => (PyVenvCfg::default(), 0o644),
+            _ => return Err(VenvError::invalid(&cfg_path, "not a regular file")),
+        };
+        let python = self.python;
+        cfg.set("home", &python.home().display().to_string());
+        if cfg.get("implementation").is_none() {
+            cfg.set("implementation", &python.implementation);
+        }
+        cfg.set("version_info", &python.version);
+        cfg.set("include-system-site-packages", "false");
+        self.write(
+            cfg_path,
+            cfg.render().into_bytes(),
+            cfg_mode,
+            What::PyvenvCfg,
+            "home and version_info of --python",
+        )?;
+        let executable = self.layout.bin.join("python");
+        let executable = executable
+            .to_str()
+            .ok_or_else(|| VenvError::invalid(&executable, "venv path is not valid UTF-8"))?
+            .to_string();
+        Ok(Shebang {
+            executable,
+            relocatable: cfg.is_relocatable(),
+        })
+    }
+
+    /// Every dist-info of site-packages and of `--install-source`, sorted.
+    fn dist_infos(&self, source_dists: &[SourceDist]) -> Result<Vec<PathBuf>> {
+        let mut dist_infos: Vec<PathBuf> = self.layout.dist_infos()?;
+        for dist in source_dists {
+            if !dist_infos.contains(&dist.dist_info) {
+                dist_infos.push(dist.dist_info.clone());
+            }
+        }
+        dist_infos.sort();
+        Ok(dist_infos)
+    }
+
+    /// Every console and GUI script of every dist-info, regenerated with uv's template
+    /// (the first definition of a name wins). Returns the names written, with the
+    /// `entry_points.txt` each came from.
+    fn entry_point_scripts(
+        &mut self,
+        dist_infos: &[PathBuf],
+        source_dists: &[SourceDist],
+        shebang: &Shebang,
+    ) -> Result<BTreeMap<String, PathBuf>> {
+        let mut generated: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for dist_info in dist_infos {
+            let ep_path = dist_info.join("entry_points.txt");
+            let bytes = match source_dists.iter().find(|d| &d.dist_info == dist_info) {
+                Some(dist) => dist.entry_points.clone(),
+                None => match std::fs::read(&ep_path) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(VenvError::io(&ep_path, e)),
+                },
+            };
+            let parsed = entry_points::parse(&bytes, self.python.minor);
+            for refusal in parsed.refused {
+                self.warnings.push(VenvWarning::EntryPointRefused {
+                    path: ep_path.clone(),
+                    line: refusal.line,
+                    text: refusal.text,
+                    reason: refusal.reason,
+                });
+            }
+            for entry in &parsed.scripts {
+                if let Some(first) = generated.get(&entry.name) {
+                    let first = self.rel(first);
+                    self.warnings.push(VenvWarning::ScriptDefinedTwice {
+                        path: ep_path.clone(),
+                        line: entry.line,
+                        name: entry.name.clone(),
+                        first,
+                    });
+                    continue;
+                }
+                generated.insert(entry.name.clone(), ep_path.clone());
+                let contents = script::render(entry, &shebang.executable, shebang.relocatable);
+                let reason = format!("[{}] of {}", entry.kind.section(), self.rel(dist_info));
+                let record_path = self.layout.record_path_of_bin(&entry.name);
+                self.set_record_line(dist_info, record_path, contents.clone());
+                let path = self.layout.bin.join(&entry.name);
+                self.write(path, contents, 0o755, What::EntryPoint, &reason)?;
+            }
+        }
+        Ok(generated)
+    }
+
+    /// The other files in `bin/`: Python scripts whose shebang names a Python get the venv's
+    /// (and their RECORD line, in the dist-info that lists them, the new digest); the
+    /// activators name the venv. Scripts just generated and the interpreter links are left.
+    fn bin_scripts(
+        &mut self,
+        skip: &BTreeSet<&str>,
+        dist_infos: &[PathBuf],
+        shebang: &Shebang,
+    ) -> Result<()> {
+        let owner_of_bin = owners_of_record_lines(dist_infos);
+        let bin = self.layout.bin.clone();
+        let venv_str = self.root.display().to_string();
+        let mut names: Vec<String> = match std::fs::read_dir(&bin) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        for name in names.into_iter().filter(|n| !skip.contains(n.as_str())) {
+            let path = bin.join(&name);
+            let Existing::File { contents, mode } = existing(&path)? else {
+                continue;
+            };
+            if ACTIVATORS.contains(&name.as_str()) {
+                let text = String::from_utf8_lossy(&contents);
+                if let Some(new) = activator(&name, &text, &venv_str) {
+                    let reason = "names the venv";
+                    self.write(path, new.into_bytes(), mode, What::Activator, reason)?;
+                }
+                continue;
+            }
+            let Some(new) = script::reshebang(&contents, &shebang.executable, shebang.relocatable)
+            else {
+                continue;
+            };
+            let record_path = self.layout.record_path_of_bin(&name);
+            if let Some(owner) = owner_of_bin.get(&record_path) {
+                self.set_record_line(owner, record_path, new.clone());
+            }
+            let reason = "shebang names a Python; now the venv's";
+            self.write(path, new, mode, What::Shebang, reason)?;
+        }
+        Ok(())
+    }
+
+    /// The RECORD lines of files this plan writes (with what it writes) and the blank ones
+    /// whose file exists (with its bytes now, from prepare's blanking). Dist-infos
+    /// `--install-source` installs get a whole new RECORD and are skipped.
+    fn refill_records(
+        &mut self,
+        dist_infos: &[PathBuf],
+        source_dists: &[SourceDist],
+    ) -> Result<()> {
+        let planned: BTreeMap<PathBuf, Vec<u8>> = (self.plan.changes.iter())
+            .filter_map(|c| match &c.op {
+                Op::Write { contents, .. } => Some((c.abs.clone(), contents.clone())),
+                _ => None,
+            })
+            .collect();
+        for dist_info in dist_infos {
+            if source_dists.iter().any(|d| &d.dist_info == dist_info) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(dist_info.join("RECORD")) else {
+                continue;
+            };
+            let site = dist_info.parent().unwrap_or(&self.root).to_path_buf();
+            for (_, entry) in record::entries(&text) {
+                let blank = entry.is_blank();
+                let rel = entry.path;
+                if rel.is_empty() || stays_blank(&rel) {
+                    continue;
+                }
+                let abs = normalize(&site.join(&rel));
+                if !abs.starts_with(&self.root) {
+                    continue;
+                }
+                let contents = match planned.get(&abs) {
+                    Some(contents) => contents.clone(),
+                    None if blank => match existing(&abs)? {
+                        Existing::File { contents, .. } => contents,
+                        _ => continue,
+                    },
+                    None => continue,
+                };
+                self.set_record_line(dist_info, rel, contents);
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole RECORD for each `--install-source` member: its files, its scripts, its own
+    /// line blank.
+    fn source_records(&mut self, source_dists: &[SourceDist]) -> Result<()> {
+        for dist in source_dists {
+            let edit = self.edits.remove(&dist.dist_info).unwrap_or_default();
+            let dist_name = dist
+                .dist_info
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy();
+            let mut lines = BTreeMap::new();
+            for (path, contents) in &dist.files {
+                let rel = path
+                    .strip_prefix(&self.layout.site_packages)
+                    .unwrap_or(path)
+                    .display()
+                    .to_string();
+                lines.insert(rel.clone(), RecordEntry::of_contents(&rel, contents));
+            }
+            for (rel, contents) in &edit.set {
+                lines.insert(rel.clone(), RecordEntry::of_contents(rel, contents));
+            }
+            let own = format!("{dist_name}/RECORD");
+            lines.insert(own.clone(), RecordEntry::blank(&own));
+            let lines: Vec<String> = lines.values().map(RecordEntry::to_string).collect();
+            let mut text = lines.join("\n");
+            text.push('\n');
+            let path = dist.dist_info.join("RECORD");
+            self.write(
+                path,
+                text.into_bytes(),
+                0o644,
+                What::Record,
+                "--install-source",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every other RECORD with a line to change, rewritten.
+    fn updated_records(&mut self) -> Result<()> {
+        for (dist_info, edit) in std::mem::take(&mut self.edits) {
+            let record_path = dist_info.join("RECORD");
+            let Ok(text) = std::fs::read_to_string(&record_path) else {
+                self.warnings
+                    .push(VenvWarning::RecordUnreadable { path: record_path });
+                continue;
+            };
+            let new = record::apply(&text, &edit);
+            let mode = file_mode_or(&record_path, 0o644);
+            self.write(
+                record_path,
+                new.into_bytes(),
+                mode,
+                What::Record,
+                "hashes and sizes of rewritten files and of blank digests",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Which dist-info's RECORD lists each path (the first, in sorted order), so a rewritten
+/// script's line is updated where it is.
+fn owners_of_record_lines(dist_infos: &[PathBuf]) -> BTreeMap<String, PathBuf> {
+    let mut owner: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for dist_info in dist_infos {
+        if let Ok(text) = std::fs::read_to_string(dist_info.join("RECORD")) {
+            for (_, entry) in record::entries(&text) {
+                owner.entry(entry.path).or_insert_with(|| dist_info.clone());
+            }
+        }
+    }
+    owner
 }
 
 fn file_mode_or(path: &Path, default: u32) -> u32 {
@@ -151,281 +491,39 @@ fn activator(name: &str, text: &str, venv: &str) -> Option<String> {
     found.then_some(out)
 }
 
-/// Plans the restore of `root` for `python`.
+/// Plans the restore of `root` for `python`: the `--install-source` members, the
+/// interpreter links, `pyvenv.cfg`, every entry-point script, the other scripts and
+/// activators in `bin/`, then the RECORD lines of everything rewritten (and of the digests
+/// `prepare` blanked).
 pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Planned> {
     let root = absolute(root)?;
     let layout = Layout::for_python(&root, python)?;
     let mut p = RestorePlanner {
-        root: root.clone(),
         plan: VenvPlan::new(&root),
+        root,
+        layout,
+        python,
         warnings: Vec::new(),
         created: BTreeSet::new(),
+        edits: BTreeMap::new(),
     };
-
-    // --install-source: package files and dist-info (RECORD comes last).
-    let mut source_dists: Vec<SourceDist> = Vec::new();
-    for dir in sources {
-        let dist = source::read(dir, &layout.site_packages)?;
-        for (path, contents) in &dist.files {
-            if let Some(parent) = path.parent() {
-                p.ensure_dir(parent, What::SourceFile, "--install-source")?;
-            }
-            let reason = format!("--install-source {}", dir.display());
-            p.write(
-                path.clone(),
-                contents.clone(),
-                0o644,
-                What::SourceFile,
-                &reason,
-            )?;
-        }
-        source_dists.push(dist);
-    }
-
-    // bin/ and the interpreter links.
-    let bin = layout.bin.clone();
-    p.ensure_dir(
-        &bin,
-        What::BinDir,
-        "missing; scripts and interpreter links go there",
-    )?;
-    p.link(
-        bin.join("python"),
-        python.executable.clone(),
-        What::InterpreterLink,
-        "the interpreter given by --python, linked as uv does",
-    )?;
-    let mut link_names = BTreeSet::from(["python".to_string()]);
-    for name in [format!("python{}", python.major), python.versioned_name()] {
-        if link_names.insert(name.clone()) {
-            p.link(
-                bin.join(&name),
-                "python".into(),
-                What::InterpreterLink,
-                "uv's relative link to python",
-            )?;
-        }
-    }
-    if let Existing::Symlink(target) = existing(&root.join("lib64"))? {
-        if target != Path::new("lib") {
-            p.link(
-                root.join("lib64"),
-                "lib".into(),
-                What::Lib64Link,
-                "uv's lib64 -> lib",
-            )?;
-        }
-    }
-
-    // pyvenv.cfg.
-    let cfg_path = root.join("pyvenv.cfg");
-    let (mut cfg, cfg_mode) = match existing(&cfg_path)? {
-        Existing::File { contents, mode } => {
-            (PyVenvCfg::parse(&String::from_utf8_lossy(&contents)), mode)
-        }
-        Existing::Missing => (PyVenvCfg::default(), 0o644),
-        _ => return Err(VenvError::invalid(&cfg_path, "not a regular file")),
-    };
-    cfg.set("home", &python.home().display().to_string());
-    if cfg.get("implementation").is_none() {
-        cfg.set("implementation", &python.implementation);
-    }
-    cfg.set("version_info", &python.version);
-    cfg.set("include-system-site-packages", "false");
-    p.write(
-        cfg_path,
-        cfg.render().into_bytes(),
-        cfg_mode,
-        What::PyvenvCfg,
-        "home and version_info of --python",
-    )?;
-    let relocatable = cfg.is_relocatable();
-    let executable = bin.join("python");
-    let executable = executable
-        .to_str()
-        .ok_or_else(|| VenvError::invalid(&executable, "venv path is not valid UTF-8"))?
-        .to_string();
-
-    // RECORD of each existing dist-info, and which dist-info owns which bin/ file.
-    let mut dist_infos: Vec<PathBuf> = layout.dist_infos()?;
-    for dist in &source_dists {
-        if !dist_infos.contains(&dist.dist_info) {
-            dist_infos.push(dist.dist_info.clone());
-        }
-    }
-    dist_infos.sort();
-    let mut owner_of_bin: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for dist_info in &dist_infos {
-        let record_path = dist_info.join("RECORD");
-        if let Ok(text) = std::fs::read_to_string(&record_path) {
-            for (_, entry) in record::entries(&text) {
-                owner_of_bin
-                    .entry(entry.path)
-                    .or_insert_with(|| dist_info.clone());
-            }
-        }
-    }
-    let mut edits: BTreeMap<PathBuf, record::RecordEdit> = BTreeMap::new();
-
-    // Entry-point scripts.
-    let mut generated: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for dist_info in &dist_infos {
-        let ep_path = dist_info.join("entry_points.txt");
-        let bytes = match source_dists.iter().find(|d| &d.dist_info == dist_info) {
-            Some(dist) => dist.entry_points.clone(),
-            None => match std::fs::read(&ep_path) {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(VenvError::io(&ep_path, e)),
-            },
-        };
-        let parsed = entry_points::parse(&bytes, python.minor);
-        for refusal in parsed.refused {
-            p.warnings.push(VenvWarning::EntryPointRefused {
-                path: ep_path.clone(),
-                line: refusal.line,
-                text: refusal.text,
-                reason: refusal.reason,
-            });
-        }
-        for entry in &parsed.scripts {
-            if let Some(first) = generated.get(&entry.name) {
-                let first = p.rel(first);
-                p.warnings.push(VenvWarning::ScriptDefinedTwice {
-                    path: ep_path.clone(),
-                    line: entry.line,
-                    name: entry.name.clone(),
-                    first,
-                });
-                continue;
-            }
-            generated.insert(entry.name.clone(), ep_path.clone());
-            let contents = script::render(entry, &executable, relocatable);
-            let reason = format!("[{}] of {}", entry.kind.section(), p.rel(dist_info));
-            edits
-                .entry(dist_info.clone())
-                .or_default()
-                .set
-                .insert(layout.record_path_of_bin(&entry.name), contents.clone());
-            p.write(
-                bin.join(&entry.name),
-                contents,
-                0o755,
-                What::EntryPoint,
-                &reason,
-            )?;
-        }
-    }
-
-    // Other Python scripts in bin/ (data scripts), and the activators.
-    let venv_str = root.display().to_string();
-    let mut names: Vec<String> = match std::fs::read_dir(&bin) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    names.sort();
-    for name in names {
-        if generated.contains_key(&name) || link_names.contains(&name) {
-            continue;
-        }
-        let path = bin.join(&name);
-        let Existing::File { contents, mode } = existing(&path)? else {
-            continue;
-        };
-        if ACTIVATORS.contains(&name.as_str()) {
-            let text = String::from_utf8_lossy(&contents);
-            if let Some(new) = activator(&name, &text, &venv_str) {
-                p.write(
-                    path,
-                    new.into_bytes(),
-                    mode,
-                    What::Activator,
-                    "names the venv",
-                )?;
-            }
-            continue;
-        }
-        if let Some(new) = script::reshebang(&contents, &executable, relocatable) {
-            let record_path = layout.record_path_of_bin(&name);
-            if let Some(owner) = owner_of_bin.get(&record_path) {
-                edits
-                    .entry(owner.clone())
-                    .or_default()
-                    .set
-                    .insert(record_path, new.clone());
-            }
-            p.write(
-                path,
-                new,
-                mode,
-                What::Shebang,
-                "shebang names a Python; now the venv's",
-            )?;
-        }
-    }
-
-    // RECORD lines of files this plan rewrites, and blank digests (from prepare).
-    refill_records(&p, &dist_infos, &source_dists, &mut edits)?;
-
-    // RECORD files.
-    for dist in &source_dists {
-        let edit = edits.remove(&dist.dist_info).unwrap_or_default();
-        let dist_name = dist
-            .dist_info
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy();
-        let mut lines = BTreeMap::new();
-        for (path, contents) in dist.files.iter().map(|(k, v)| (k.clone(), v)) {
-            let rel = path
-                .strip_prefix(&layout.site_packages)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            lines.insert(rel.clone(), RecordEntry::of_contents(&rel, contents));
-        }
-        for (rel, contents) in &edit.set {
-            lines.insert(rel.clone(), RecordEntry::of_contents(rel, contents));
-        }
-        let own = format!("{dist_name}/RECORD");
-        lines.insert(own.clone(), RecordEntry::blank(&own));
-        let lines: Vec<String> = lines.values().map(RecordEntry::to_string).collect();
-        let mut text = lines.join("\n");
-        text.push('\n');
-        p.write(
-            dist.dist_info.join("RECORD"),
-            text.into_bytes(),
-            0o644,
-            What::Record,
-            "--install-source",
-        )?;
-    }
-    for (dist_info, edit) in edits {
-        let record_path = dist_info.join("RECORD");
-        let Ok(text) = std::fs::read_to_string(&record_path) else {
-            p.warnings
-                .push(VenvWarning::RecordUnreadable { path: record_path });
-            continue;
-        };
-        let new = record::apply(&text, &edit);
-        let mode = file_mode_or(&record_path, 0o644);
-        p.write(
-            record_path,
-            new.into_bytes(),
-            mode,
-            What::Record,
-            "hashes and sizes of rewritten files and of blank digests",
-        )?;
-    }
-
+    let source_dists = p.install_sources(sources)?;
+    let link_names = p.interpreter_links()?;
+    let shebang = p.pyvenv_cfg()?;
+    let dist_infos = p.dist_infos(&source_dists)?;
+    let generated = p.entry_point_scripts(&dist_infos, &source_dists, &shebang)?;
+    let skip: BTreeSet<&str> = (generated.keys().chain(&link_names))
+        .map(String::as_str)
+        .collect();
+    p.bin_scripts(&skip, &dist_infos, &shebang)?;
+    p.refill_records(&dist_infos, &source_dists)?;
+    p.source_records(&source_dists)?;
+    p.updated_records()?;
     p.warnings.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(Planned {
         plan: p.plan,
         warnings: p.warnings,
-        layout,
+        layout: p.layout,
     })
 }
 
@@ -433,61 +531,6 @@ pub fn plan(root: &Path, python: &PythonInfo, sources: &[PathBuf]) -> Result<Pla
 fn stays_blank(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     matches!(name, "RECORD" | "RECORD.jws" | "RECORD.p7s") || name.ends_with(".pyc")
-}
-
-/// Adds to `edits` the RECORD lines of files the plan writes (with what it writes) and the
-/// blank ones whose file exists (with its bytes now). Dist-infos `--install-source` installs
-/// get a whole new RECORD and are skipped.
-fn refill_records(
-    p: &RestorePlanner,
-    dist_infos: &[PathBuf],
-    source_dists: &[SourceDist],
-    edits: &mut BTreeMap<PathBuf, record::RecordEdit>,
-) -> Result<()> {
-    let planned: BTreeMap<&Path, &Vec<u8>> = p
-        .plan
-        .changes
-        .iter()
-        .filter_map(|c| match &c.op {
-            Op::Write { contents, .. } => Some((c.abs.as_path(), contents)),
-            _ => None,
-        })
-        .collect();
-    for dist_info in dist_infos {
-        if source_dists.iter().any(|d| &d.dist_info == dist_info) {
-            continue;
-        }
-        let record_path = dist_info.join("RECORD");
-        let Ok(text) = std::fs::read_to_string(&record_path) else {
-            continue;
-        };
-        let site = dist_info.parent().unwrap_or(&p.root);
-        for (_, entry) in record::entries(&text) {
-            let blank = entry.is_blank();
-            let rel = entry.path;
-            if rel.is_empty() || stays_blank(&rel) {
-                continue;
-            }
-            let abs = normalize(&site.join(&rel));
-            if !abs.starts_with(&p.root) {
-                continue;
-            }
-            let contents = match planned.get(abs.as_path()) {
-                Some(contents) => (*contents).clone(),
-                None if blank => match existing(&abs)? {
-                    Existing::File { contents, .. } => contents,
-                    _ => continue,
-                },
-                None => continue,
-            };
-            edits
-                .entry(dist_info.clone())
-                .or_default()
-                .set
-                .insert(rel, contents);
-        }
-    }
-    Ok(())
 }
 
 fn pyc_digests(site: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
