@@ -6,4 +6,4 @@ pub mod rewrite;
 pub mod run;
 pub mod select;
 
-pub use run::{run, StripError, StripMode, StripOptions};
+pub use run::{run, StripError, StripMode, StripOptions, StripWarning};

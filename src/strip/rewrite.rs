@@ -217,10 +217,19 @@ fn neutralise_at(file: &File, path: &Path, hit: &Hit) -> Result<(), RewriteError
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// What [`relink`] did besides replacing the link.
+#[derive(Debug)]
+pub struct Relinked {
+    /// The directory was made writable for the new link and its mode could not be put back
+    /// (why, naming the directory). The link is replaced all the same.
+    pub mode_not_restored: Option<RewriteError>,
+}
+
 /// Replaces the symlink at `path` by one pointing at `new`, if it still points at `old`.
 /// The new link is made under a temporary name beside it and renamed over the old one, so
-/// the name always resolves to one whole target.
-pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<(), RewriteError> {
+/// the name always resolves to one whole target. Once the rename is done the link counts
+/// as replaced, whatever happens to the directory's mode after.
+pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<Relinked, RewriteError> {
     let current = fs::read_link(path).map_err(io_error(path, "read symlink"))?;
     if current.as_os_str().as_bytes() != old {
         return Err(RewriteError::LinkChanged {
@@ -256,7 +265,9 @@ pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<(), RewriteError> {
         let _ = fs::remove_file(&temp);
         return Err(io_error(path, "replace symlink")(e));
     }
-    guard.finish()
+    Ok(Relinked {
+        mode_not_restored: guard.finish().err(),
+    })
 }
 
 #[cfg(test)]

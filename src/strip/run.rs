@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::plan::{self, EntryPlan, EntryScan, Place, StripPlan};
+use super::plan::{self, EntryPlan, EntryScan, Hit, Place, StripPlan};
 use super::report::{ReferenceEntry, StorePathStat, StripReport};
-use super::rewrite::{self, RewriteError};
+use super::rewrite::{self, Relinked, RewriteError};
 use super::select::Selection;
 use crate::shared::leftover::{self, Owner, RemoveError};
 use crate::shared::report::{self, Footer, Reportable};
@@ -105,6 +105,33 @@ impl Reportable for StripError {
             StripError::Rewrite(e) => e.kind(),
             StripError::LeftoverNotRemoved(_) => "leftover_not_removed",
             StripError::NameHoldsReference { .. } => "name_holds_reference",
+        }
+    }
+}
+
+/// What strip-store-refs did not finish tidily, without failing the run.
+#[derive(Debug, thiserror::Error)]
+pub enum StripWarning {
+    /// A symlink was re-created, but its directory, made writable for it, kept that mode.
+    #[error("{source} (after re-creating {})", link.display())]
+    DirectoryModeNotRestored {
+        /// The symlink, which points at its neutralised target.
+        link: PathBuf,
+        /// Why the mode was not put back; it names the directory.
+        source: RewriteError,
+    },
+}
+
+impl Reportable for StripWarning {
+    fn path(&self) -> &Path {
+        match self {
+            StripWarning::DirectoryModeNotRestored { source, .. } => source.path(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            StripWarning::DirectoryModeNotRestored { .. } => "directory_mode_not_restored",
         }
     }
 }
@@ -263,7 +290,10 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
             .entries
             .iter()
             .map(|e| match e.place {
-                Place::Name => EntryOutcome::refused(e, name_error(e, &opts.store, &plan)),
+                Place::Name => {
+                    let offsets = e.hits.iter().map(|h| h.offset);
+                    EntryOutcome::refused(offsets, name_error(e, &opts.store, &plan))
+                }
                 _ => EntryOutcome::changed(),
             })
             .collect(),
@@ -292,14 +322,18 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
         }
     }
     fill_references(&mut report, &opts.store, &plan, &outcomes);
-    errors.extend(outcomes.into_iter().flat_map(|o| o.errors));
+    let mut warnings = Vec::new();
+    for outcome in outcomes {
+        errors.extend(outcome.errors);
+        warnings.extend(outcome.warnings);
+    }
     // Both write passes may meet the same failure of one file (it cannot be opened).
     let mut errors = report::entries(errors);
     errors.dedup();
     report.footer = Footer {
         skipped_special: special.iter().map(|p| p.display().to_string()).collect(),
         leftovers: leftovers.iter().map(|p| p.display().to_string()).collect(),
-        warnings: Vec::new(),
+        warnings: report::entries(warnings),
         errors,
     };
     report
@@ -344,19 +378,13 @@ fn rescan_overflowed(
     }
 }
 
-/// The two write passes: bare hashes in file contents, then everything else.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    Bare,
-    Rest,
-}
-
 /// What writing one entry did.
 #[derive(Default)]
 struct EntryOutcome {
     /// Something was written (or, in a dry run, would be).
     changed: bool,
     errors: Vec<StripError>,
+    warnings: Vec<StripWarning>,
     /// The offsets not neutralised, so the report never counts a reference whose write failed.
     failed: Vec<u64>,
 }
@@ -369,71 +397,146 @@ impl EntryOutcome {
         }
     }
 
-    /// Nothing written for `entry`, for this reason.
-    fn refused(entry: &EntryPlan, error: StripError) -> EntryOutcome {
+    /// Nothing written for these offsets, for this reason.
+    fn refused(offsets: impl IntoIterator<Item = u64>, error: StripError) -> EntryOutcome {
         EntryOutcome {
-            changed: false,
             errors: vec![error],
-            failed: entry.hits.iter().map(|h| h.offset).collect(),
+            failed: offsets.into_iter().collect(),
+            ..EntryOutcome::default()
         }
     }
 
     fn and(mut self, mut then: EntryOutcome) -> EntryOutcome {
         self.changed |= then.changed;
         self.errors.append(&mut then.errors);
+        self.warnings.append(&mut then.warnings);
         self.failed.append(&mut then.failed);
         self
     }
 }
 
-/// Writes the plan in two passes over every entry, in parallel. Bare hashes go first,
-/// everywhere: a bare hash is only recognised through a prefixed occurrence, so if the run is
-/// killed, a re-run must still find a prefixed one.
+/// Writes the plan in two passes over every entry, each in parallel. Bare hashes go first,
+/// everywhere (file contents and symlink targets): a bare hash is only recognised through a
+/// prefixed occurrence, so if the run is killed, a re-run must still find a prefixed one.
 fn write(plan: &StripPlan, store: &StoreDir) -> Vec<EntryOutcome> {
-    let pass = |pass: Pass| -> Vec<EntryOutcome> {
-        (plan.entries.par_iter())
-            .map(|e| write_entry(e, store, plan, pass))
-            .collect()
-    };
-    let bare = pass(Pass::Bare);
-    let rest = pass(Pass::Rest);
-    bare.into_iter().zip(rest).map(|(b, r)| b.and(r)).collect()
+    let bare: Vec<EntryOutcome> = (plan.entries.par_iter()).map(write_bare_hashes).collect();
+    (plan.entries.par_iter())
+        .zip(bare)
+        .map(|(entry, first)| {
+            let rest = write_the_rest(entry, &first, store, plan);
+            first.and(rest)
+        })
+        .collect()
 }
 
-/// One entry's part of one pass.
-fn write_entry(entry: &EntryPlan, store: &StoreDir, plan: &StripPlan, pass: Pass) -> EntryOutcome {
-    match (entry.place, pass) {
-        (Place::Contents, _) => {
-            let hits: Vec<_> = entry
-                .hits
-                .iter()
-                .filter(|h| h.bare == (pass == Pass::Bare))
-                .copied()
-                .collect();
-            if hits.is_empty() {
-                return EntryOutcome::default();
-            }
-            let (written, errors) = rewrite::neutralise_file(&entry.path, &hits);
-            let written: HashSet<u64> = written.into_iter().collect();
-            EntryOutcome {
-                changed: !written.is_empty(),
-                errors: errors.into_iter().map(StripError::from).collect(),
-                failed: hits
-                    .iter()
-                    .map(|h| h.offset)
-                    .filter(|o| !written.contains(o))
-                    .collect(),
-            }
+/// The offsets of an entry's hits that are (`bare`) or are not bare.
+fn offsets(entry: &EntryPlan, bare: bool) -> impl Iterator<Item = u64> + '_ {
+    (entry.hits.iter())
+        .filter(move |h| h.bare == bare)
+        .map(|h| h.offset)
+}
+
+/// A symlink's target before the first pass, after it (its bare hashes neutralised), and
+/// after the second (every hash neutralised).
+fn link_targets(entry: &EntryPlan) -> (&[u8], Vec<u8>, &[u8]) {
+    let (old, new) = entry.relink.as_ref().expect("symlink plans carry targets");
+    let bare: Vec<Hit> = entry.hits.iter().filter(|h| h.bare).copied().collect();
+    let mut after_bare = old.clone();
+    plan::neutralise(&mut after_bare, &bare);
+    (old, after_bare, new)
+}
+
+/// The first pass: an entry's bare hashes, in a file's contents or a symlink's target.
+fn write_bare_hashes(entry: &EntryPlan) -> EntryOutcome {
+    match entry.place {
+        Place::Contents => neutralise_contents(entry, true),
+        Place::SymlinkTarget if offsets(entry, true).next().is_some() => {
+            let (old, after_bare, _) = link_targets(entry);
+            relink(entry, old, &after_bare, offsets(entry, true))
         }
-        (_, Pass::Bare) => EntryOutcome::default(),
-        (Place::SymlinkTarget, Pass::Rest) => {
-            let (old, new) = entry.relink.as_ref().expect("symlink plans carry targets");
-            match rewrite::relink(&entry.path, old, new) {
-                Ok(()) => EntryOutcome::changed(),
-                Err(e) => EntryOutcome::refused(entry, e.into()),
-            }
+        Place::SymlinkTarget | Place::Name => EntryOutcome::default(),
+    }
+}
+
+/// The second pass: the prefixed references; and a name's error, since names are never
+/// renamed. A symlink whose first relink failed is not tried again.
+fn write_the_rest(
+    entry: &EntryPlan,
+    first: &EntryOutcome,
+    store: &StoreDir,
+    plan: &StripPlan,
+) -> EntryOutcome {
+    match entry.place {
+        Place::Contents => neutralise_contents(entry, false),
+        Place::SymlinkTarget if offsets(entry, false).next().is_none() => EntryOutcome::default(),
+        Place::SymlinkTarget if !first.errors.is_empty() => EntryOutcome {
+            failed: offsets(entry, false).collect(),
+            ..EntryOutcome::default()
+        },
+        Place::SymlinkTarget => {
+            let (old, after_bare, new) = link_targets(entry);
+            let from = if first.changed { &after_bare[..] } else { old };
+            relink(entry, from, new, offsets(entry, false))
         }
-        (Place::Name, Pass::Rest) => EntryOutcome::refused(entry, name_error(entry, store, plan)),
+        Place::Name => {
+            let every = entry.hits.iter().map(|h| h.offset);
+            EntryOutcome::refused(every, name_error(entry, store, plan))
+        }
+    }
+}
+
+/// Neutralises an entry's bare (or prefixed) hashes in its file.
+fn neutralise_contents(entry: &EntryPlan, bare: bool) -> EntryOutcome {
+    let hits: Vec<Hit> = (entry.hits.iter())
+        .filter(|h| h.bare == bare)
+        .copied()
+        .collect();
+    if hits.is_empty() {
+        return EntryOutcome::default();
+    }
+    let (written, errors) = rewrite::neutralise_file(&entry.path, &hits);
+    let written: HashSet<u64> = written.into_iter().collect();
+    EntryOutcome {
+        changed: !written.is_empty(),
+        errors: errors.into_iter().map(StripError::from).collect(),
+        warnings: Vec::new(),
+        failed: hits
+            .iter()
+            .map(|h| h.offset)
+            .filter(|o| !written.contains(o))
+            .collect(),
+    }
+}
+
+/// Re-points the symlink from `from` to `to`, which neutralises the hashes at `offsets`.
+fn relink(
+    entry: &EntryPlan,
+    from: &[u8],
+    to: &[u8],
+    offsets: impl IntoIterator<Item = u64>,
+) -> EntryOutcome {
+    relink_outcome(&entry.path, rewrite::relink(&entry.path, from, to), offsets)
+}
+
+/// What a relink did: once the link is renamed into place it is changed, and a directory
+/// whose mode could not be put back after is a warning, not a failure of the link.
+fn relink_outcome(
+    link: &Path,
+    result: Result<Relinked, RewriteError>,
+    offsets: impl IntoIterator<Item = u64>,
+) -> EntryOutcome {
+    match result {
+        Ok(Relinked { mode_not_restored }) => EntryOutcome {
+            changed: true,
+            warnings: (mode_not_restored.into_iter())
+                .map(|source| StripWarning::DirectoryModeNotRestored {
+                    link: link.to_path_buf(),
+                    source,
+                })
+                .collect(),
+            ..EntryOutcome::default()
+        },
+        Err(e) => EntryOutcome::refused(offsets, e.into()),
     }
 }
 
@@ -533,4 +636,116 @@ fn fill_references(
         }
     }
     report.store_paths = stats.into_values().collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    const H: &str = "0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz";
+
+    /// Scans and plans `root` as a run without `-t` does.
+    fn plan_of(root: &Path, store: &StoreDir) -> StripPlan {
+        let scanner = Scanner::new(store, None);
+        let gathered: Gathered<Scanned, StripError> = walk::gather(
+            &[root.to_path_buf()],
+            usize::MAX,
+            Owner::StripStoreRefs,
+            |entry, found, errors| scan_entry(&scanner, entry, found, errors),
+        );
+        assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
+        let mut scans = gathered.found.scans;
+        scans.sort_by(|a, b| (&a.path, a.place).cmp(&(&b.path, b.place)));
+        let seen = plan::seen_hashes(&scans);
+        let wanted = Selection::new(store, &[], &[], &[]).unwrap().wanted(&seen);
+        plan::plan(scans, &seen, &wanted)
+    }
+
+    fn target(link: &Path) -> String {
+        std::fs::read_link(link).unwrap().display().to_string()
+    }
+
+    #[test]
+    fn bare_hashes_in_symlink_targets_are_neutralised_in_the_first_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreDir::new("/nix/store").unwrap();
+        let (file, bare, both) = (
+            dir.path().join("f"),
+            dir.path().join("bare"),
+            dir.path().join("both"),
+        );
+        std::fs::write(&file, format!("/nix/store/{H}-foo\n")).unwrap();
+        symlink(format!("../{H}-bar"), &bare).unwrap();
+        symlink(format!("/nix/store/{H}-foo/.{H}"), &both).unwrap();
+        let plan = plan_of(dir.path(), &store);
+        let e = "e".repeat(32);
+
+        // A run killed between the passes: every bare hash is gone, and each still has a
+        // prefixed occurrence by which the next run recognises it.
+        let first: Vec<EntryOutcome> = plan.entries.iter().map(write_bare_hashes).collect();
+        assert_eq!(target(&bare), format!("../{e}-bar"));
+        assert_eq!(target(&both), format!("/nix/store/{H}-foo/.{e}"));
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            format!("/nix/store/{H}-foo\n")
+        );
+
+        let done: Vec<EntryOutcome> = (plan.entries.iter().zip(first))
+            .map(|(entry, first)| {
+                let rest = write_the_rest(entry, &first, &store, &plan);
+                first.and(rest)
+            })
+            .collect();
+        assert_eq!(target(&both), format!("/nix/store/{e}-foo/.{e}"));
+        assert_eq!(target(&bare), format!("../{e}-bar"));
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            format!("/nix/store/{e}-foo\n")
+        );
+        for outcome in &done {
+            assert!(outcome.changed && outcome.errors.is_empty() && outcome.failed.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_relinked_symlink_whose_directory_mode_was_not_restored_is_changed_with_a_warning() {
+        let dir = PathBuf::from("/out/bin");
+        let link = dir.join("python");
+        let not_restored = RewriteError::Io {
+            path: dir.clone(),
+            action: "restore mode",
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        };
+        let relinked = Relinked {
+            mode_not_restored: Some(not_restored),
+        };
+        let outcome = relink_outcome(&link, Ok(relinked), [11]);
+        assert!(outcome.changed);
+        assert!(outcome.errors.is_empty() && outcome.failed.is_empty());
+        let warnings = report::entries(outcome.warnings);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(
+            warnings[0].path, "/out/bin",
+            "the warning names the directory"
+        );
+        assert_eq!(warnings[0].kind, "directory_mode_not_restored");
+        assert!(
+            warnings[0]
+                .message
+                .starts_with("/out/bin: cannot restore mode: ")
+                && warnings[0]
+                    .message
+                    .ends_with("(after re-creating /out/bin/python)"),
+            "{}",
+            warnings[0].message
+        );
+
+        let failed = relink_outcome(
+            &link,
+            Err(RewriteError::LinkChanged { path: link.clone() }),
+            [11],
+        );
+        assert!(!failed.changed && failed.failed == [11] && failed.errors.len() == 1);
+    }
 }
