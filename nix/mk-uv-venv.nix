@@ -13,9 +13,17 @@
 # One definition for nixpkgs users (flake.nix, the overlay) and for this repository's
 # offline tests (nix/offline passes its stand-in stdenv, uv and cacert).
 #
+# The FOD's hash holds only if two builds of the same lock give the same bytes. What would
+# differ is removed where it arises: sdists compile with Python's own C flags minus `-g`
+# (`CFLAGS`, unless you set it): debug info records uv's random build directory, and the GNU
+# build-id computed over it stays different even after stripping; PYTHONHASHSEED is 0;
+# SOURCE_DATE_EPOCH is stdenv's. What an sdist forces anyway (its own `-g`), fix-venv prepare
+# normalises and says so.
+#
 # Outer set: callPackage-able; fixupHooks is the set from ./hooks.nix. The result is the
-# main derivation; passthru.fod is step 1 and passthru.python the interpreter. To change
-# step 1, override it and hand it back:
+# main derivation; passthru.fod is step 1 and passthru.python the interpreter. `fodAttrs` and
+# `mainAttrs` are merged over each step's attributes (e.g. `fodAttrs.postBuild` runs after
+# `uv sync`); to change a step further, override it and hand it back:
 #   venv.overrideAttrs { src = venv.fod.overrideAttrs { ... }; }
 {
   lib,
@@ -52,11 +60,14 @@
   uvEnv ? { },
   # Extra arguments to `uv sync`, e.g. [ "--extra" "postgres" ].
   uvFlags ? [ ],
+  # Attributes merged over the FOD's and the main derivation's own (phases, hooks, knobs).
+  fodAttrs ? { },
+  mainAttrs ? { },
 }:
 let
   pythonExe = python.interpreter or "${python}/bin/python3";
 
-  fod = stdenv.mkDerivation {
+  fod = stdenv.mkDerivation ({
     name = "${pname}-${version}-venv-deps";
     inherit version src;
 
@@ -80,6 +91,9 @@ let
       UV_LINK_MODE = "copy";
       # Plain log lines, no progress bars.
       UV_NO_PROGRESS = "1";
+      # Python code run at build time (setup.py, code generators) iterates sets and dicts
+      # in one order.
+      PYTHONHASHSEED = "0";
       SSL_CERT_FILE = "${cacert}/etc/ssl/certs/ca-bundle.crt";
     }
     // uvEnv;
@@ -109,6 +123,12 @@ let
         export UV_NO_CACHE=1
       fi
       export UV_PROJECT_ENVIRONMENT="$out"
+      if [ -z "''${CFLAGS+set}" ]; then
+        # Python's own C flags without debug info (see the top of this file).
+        CFLAGS="$("$UV_PYTHON" -c 'import re, sysconfig; print(re.sub(r"(^|\s)-g\S*", " ", sysconfig.get_config_var("CFLAGS") or "").strip())') -g0"
+        export CFLAGS
+        echo "mkUvVenv: sdists compile with CFLAGS=$CFLAGS"
+      fi
       uv sync --frozen --no-install-project --no-install-workspace --no-dev --no-editable \
         --system-certs ${lib.escapeShellArgs uvFlags}
       runHook postBuild
@@ -128,9 +148,9 @@ let
     outputHashMode = "recursive";
     outputHashAlgo = "sha256";
     outputHash = hash;
-  };
+  } // fodAttrs);
 in
-stdenv.mkDerivation {
+stdenv.mkDerivation ({
   inherit pname version;
   src = fod;
 
@@ -169,4 +189,4 @@ stdenv.mkDerivation {
   passthru = {
     inherit fod python;
   };
-}
+} // mainAttrs)
