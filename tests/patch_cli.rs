@@ -525,6 +525,35 @@ fn a_longer_runpath_grows_the_file_and_it_still_loads() {
 }
 
 #[test]
+fn a_missing_common_library_without_a_trace_names_its_nixpkgs_attribute() {
+    // A wheel built elsewhere: its RUNPATH names no store path to trace the library back to.
+    let t = tempfile::tempdir().unwrap();
+    let elsewhere = t.path().join("elsewhere");
+    lib(&elsewhere, "z", &[]);
+    let m = module(
+        &t.path().join("out/_zlib.so"),
+        &[("z", &elsewhere)],
+        Some("$ORIGIN"),
+        false,
+    );
+    let out = run(tool("patch-rpaths")
+        .args(flag("--libc", &libc_dir(t.path())))
+        .args(["--report", "json"])
+        .arg(t.path().join("out")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "error: missing libz.so.1 wanted by {} — add the package that provides it to buildInputs (in nixpkgs: zlib)",
+            m.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["missing"][0]["nixpkgs"], "zlib", "{report}");
+}
+
+#[test]
 fn missing_library_names_the_package_it_came_from_and_fails() {
     let t = tempfile::tempdir().unwrap();
     let pq = store_like(t.path(), "postgresql-15.18-lib");

@@ -1,5 +1,6 @@
 //! patch-rpaths.
 
+pub mod advice;
 pub mod plan;
 pub mod report;
 pub mod resolve;

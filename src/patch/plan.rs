@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use super::advice;
 use super::report::{DependencySource, DlopenEntry, MissingEntry};
 use super::resolve::{self, Compat, Index, Resolution};
 use super::run::{lossy, OptionsError, PatchOptions, PatchWarning};
@@ -268,6 +269,7 @@ impl Resolver<'_> {
                 soname: name,
                 source,
                 came_from: likely_sources(&sonames, &self.came_from),
+                nixpkgs: advice::first_nixpkgs_attribute(&sonames).map(str::to_string),
                 alternatives: sonames.clone(),
             });
         }

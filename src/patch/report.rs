@@ -94,16 +94,22 @@ pub struct MissingEntry {
     pub alternatives: Vec<String>,
     /// Packages named by the stripped RUNPATH entries the file had (`eeee…-NAME`).
     pub came_from: Vec<String>,
+    /// The nixpkgs attribute that provides it, for common sonames (`libstdc++.so.6` →
+    /// `stdenv.cc.cc.lib`): the advice when the file's RUNPATH named no package.
+    pub nixpkgs: Option<String>,
     /// Matched `--ignore-missing`: a warning, not an error.
     pub ignored: bool,
 }
 
 impl MissingEntry {
     pub fn line(&self) -> String {
-        let hint = match self.came_from.as_slice() {
-            [] => "add the package that provides it to buildInputs".to_string(),
-            [one] => format!("it came from {one}: add that package to buildInputs"),
-            many => format!(
+        let hint = match (self.came_from.as_slice(), &self.nixpkgs) {
+            ([], Some(attribute)) => {
+                format!("add the package that provides it to buildInputs (in nixpkgs: {attribute})")
+            }
+            ([], None) => "add the package that provides it to buildInputs".to_string(),
+            ([one], _) => format!("it came from {one}: add that package to buildInputs"),
+            (many, _) => format!(
                 "it came from one of {}: add that package to buildInputs",
                 many.join(", ")
             ),
