@@ -184,12 +184,9 @@ fn record_matches_rewritten_scripts() {
     assert_eq!(checked, 6);
 }
 
-#[test]
-fn every_record_digest_matches_its_file_after_restore() {
-    // prepare blanked the digests of the files naming the store (the scripts' shebangs),
-    // strip-store-refs changed them, restore rewrote them: every line but RECORD's own holds.
-    let (_tmp, venv) = fod_then_moved(false);
-    assert!(restore(&venv).status.success());
+/// Checks every RECORD line of `venv` against its file (RECORD's own line stays blank);
+/// returns how many lines were checked.
+fn assert_every_record_line_true(venv: &Path) -> usize {
     let site = venv.join("lib/python3.11/site-packages");
     let mut checked = 0;
     for entry in std::fs::read_dir(&site).unwrap() {
@@ -216,7 +213,44 @@ fn every_record_digest_matches_its_file_after_restore() {
             checked += 1;
         }
     }
+    checked
+}
+
+#[test]
+fn every_record_digest_matches_its_file_after_restore() {
+    // prepare blanked the digests of the files naming the store (the scripts' shebangs),
+    // strip-store-refs changed them, restore rewrote them: every line but RECORD's own holds.
+    let (_tmp, venv) = fod_then_moved(false);
+    assert!(restore(&venv).status.success());
+    let checked = assert_every_record_line_true(&venv);
     assert!(checked > 100, "{checked} lines");
+}
+
+#[test]
+fn a_file_changed_after_prepare_without_a_store_path_gets_its_record_line_back() {
+    // patch-rpaths grows a library whose RUNPATH named no store path: prepare left its
+    // digest, the bytes changed after. Restore finds it by its digest.
+    let (_tmp, venv) = fod_then_moved(false);
+    let site = venv.join("lib/python3.11/site-packages");
+    // (A module stands in for the library: the fixture's wheels are pure Python.)
+    let changed = site.join("pygments/lexers/python.py");
+    let mut bytes = std::fs::read(&changed).unwrap();
+    let before = fixup_hooks::venv::record::hash(&bytes);
+    bytes.extend_from_slice(b"\n# grown after prepare\n");
+    std::fs::write(&changed, &bytes).unwrap();
+    let record = std::fs::read_dir(&site)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("RECORD"))
+        .find(|r| r.to_string_lossy().contains("/pygments-"))
+        .unwrap();
+    assert!(std::fs::read_to_string(&record).unwrap().contains(&before));
+    let out = restore(&venv);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_every_record_line_true(&venv);
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //!
 //! RECORD: the line of every file this run rewrites gets its new hash and size, and so does
 //! every line `prepare` blanked (`path,,`, for files naming store paths), from the file as it
-//! is now, i.e. after patch-rpaths and strip-store-refs. RECORD's own line (and its
+//! is now, i.e. after patch-rpaths and strip-store-refs, and every other line whose file's
+//! bytes no longer match it (patch-rpaths also changes files that name no store path).
+//! RECORD's own line (and its
 //! signatures') stays blank, as do `.pyc` lines (`--compile-bytecode` writes after the plan).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -341,6 +343,7 @@ impl RestorePlanner<'_> {
         dist_infos: &[PathBuf],
         source_dists: &[SourceDist],
     ) -> Result<()> {
+        let mut unverified = Vec::new();
         let planned: BTreeMap<PathBuf, Vec<u8>> = (self.plan.changes.iter())
             .filter_map(|c| match &c.op {
                 Op::Write { contents, .. } => Some((c.abs.clone(), contents.clone())),
@@ -357,7 +360,7 @@ impl RestorePlanner<'_> {
             let site = dist_info.parent().unwrap_or(&self.root).to_path_buf();
             for (_, entry) in record::entries(&text) {
                 let blank = entry.is_blank();
-                let rel = entry.path;
+                let rel = entry.path.clone();
                 if rel.is_empty() || stays_blank(&rel) {
                     continue;
                 }
@@ -371,10 +374,16 @@ impl RestorePlanner<'_> {
                         Existing::File { contents, .. } => contents,
                         _ => continue,
                     },
-                    None => continue,
+                    None => {
+                        unverified.push((dist_info.clone(), entry, abs));
+                        continue;
+                    }
                 };
                 self.set_record_line(dist_info, rel, contents);
             }
+        }
+        for (dist_info, rel, contents) in changed_since_recorded(unverified)? {
+            self.set_record_line(&dist_info, rel, contents);
         }
         Ok(())
     }
@@ -434,11 +443,39 @@ impl RestorePlanner<'_> {
                 new.into_bytes(),
                 mode,
                 What::Record,
-                "hashes and sizes of rewritten files and of blank digests",
+                "hashes and sizes of rewritten files, of blank digests and of files changed since",
             )?;
         }
         Ok(())
     }
+}
+
+/// The recorded files whose bytes no longer match their RECORD line: changed after `uv sync`
+/// and `prepare` by something that left the line alone (patch-rpaths growing a library whose
+/// RUNPATH named no store path, a user's postFixup). Only `sha256=` lines are checked: a
+/// line in another algorithm would be rewritten on every run. Hashed in parallel; a venv's
+/// files are read once.
+fn changed_since_recorded(
+    unverified: Vec<(PathBuf, RecordEntry, PathBuf)>,
+) -> Result<Vec<(PathBuf, String, Vec<u8>)>> {
+    use rayon::prelude::*;
+    let checked: Vec<Option<(PathBuf, String, Vec<u8>)>> = unverified
+        .into_par_iter()
+        .filter(|(_, entry, _)| {
+            entry
+                .hash
+                .as_deref()
+                .is_some_and(|h| h.starts_with("sha256="))
+        })
+        .map(|(dist_info, entry, abs)| {
+            let Existing::File { contents, .. } = existing(&abs)? else {
+                return Ok(None);
+            };
+            let now = RecordEntry::of_contents(&entry.path, &contents);
+            Ok((now != entry).then(|| (dist_info, entry.path, contents)))
+        })
+        .collect::<Result<_>>()?;
+    Ok(checked.into_iter().flatten().collect())
 }
 
 /// Which dist-info's RECORD lists each path (the first, in sorted order), so a rewritten
