@@ -4,16 +4,21 @@
 # builds psycopg-c, mysqlclient and lxml from their sdists against the C libraries below,
 # each in its own store path; Rust wheels (cryptography, granian, rpds-py) and an ELF
 # executable (bin/ruff) come from PyPI as they are.
+#
+# Called as nixpkgs' callPackage calls it (the offline stand-ins give the same names):
+# stdenv.cc.cc.lib is GCC's runtime libraries. icu-headers only matters where libxml2's
+# headers include ICU's (Debian's, in the offline stand-in; nixpkgs' libxml2 does not).
 {
+  lib,
+  stdenv,
   mkUvVenv,
   python3,
   libpq,
   mariadb-connector-c,
   libxml2,
   libxslt,
-  icu-headers,
-  gcc-lib,
   zlib,
+  icu-headers ? null,
   hash ? "sha256-yPl+pg/OKEEUb/TNX/60xUiEXdNVrgskXEfuhmbc9EE=",
 }:
 mkUvVenv {
@@ -38,15 +43,20 @@ mkUvVenv {
     mariadb-connector-c
     libxml2
     libxslt
-    gcc-lib
+    stdenv.cc.cc.lib
     zlib
   ];
   # pg_config on PATH: psycopg-c's build asks it where libpq is.
   nativeBuildInputs = [ libpq ];
   uvEnv = {
     # lxml and mysqlclient find libxml2/libxslt and MariaDB's client through pkg-config.
-    PKG_CONFIG_LIBDIR = "${libxml2}/lib/pkgconfig:${libxslt}/lib/pkgconfig:${mariadb-connector-c}/lib/pkgconfig";
-    # Debian's libxml2 headers include ICU's.
+    PKG_CONFIG_LIBDIR = lib.concatMapStringsSep ":" (p: "${lib.getDev p}/lib/pkgconfig") [
+      libxml2
+      libxslt
+      mariadb-connector-c
+    ];
+  }
+  // lib.optionalAttrs (icu-headers != null) {
     C_INCLUDE_PATH = "${icu-headers}/include";
   };
   checkImports = [

@@ -28,8 +28,21 @@ let
       name = "debian-debs";
     };
   };
+  # nixpkgs' stdenv.cc.cc.lib: GCC's runtime libraries (libstdc++, libgcc_s).
+  stdenv = pkgs.stdenv // {
+    cc = pkgs.stdenv.cc // {
+      cc.lib = libs.gcc-lib;
+    };
+  };
   app = pkgs.callPackage ../../examples/paperless/package.nix (
-    removeAttrs libs [ "packages" ] // (if hash == null then { } else { inherit hash; })
+    removeAttrs libs [
+      "packages"
+      "gcc-lib"
+    ]
+    // {
+      inherit stdenv;
+    }
+    // (if hash == null then { } else { inherit hash; })
   );
 in
 {

@@ -27,6 +27,10 @@ let
     optionals = cond: xs: if cond then xs else [ ];
     optionalAttrs = cond: as: if cond then as else { };
     optionalString = cond: s: if cond then s else "";
+    concatMapStringsSep = sep: f: list: builtins.concatStringsSep sep (map f list);
+    # A package's dev output (headers, pkg-config files) where it has one, as nixpkgs'
+    # getDev: the stand-ins have one output, so mostly the package itself.
+    getDev = pkg: pkg.dev or pkg.out or pkg;
     hasPrefix = prefix: s: builtins.substring 0 (builtins.stringLength prefix) s == prefix;
 
     genAttrs =
