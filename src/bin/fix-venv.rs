@@ -7,7 +7,7 @@ use fixup_hooks::shared::cli;
 use fixup_hooks::shared::report::{self, ReportFormat};
 use fixup_hooks::venv::entry_points::is_dotted;
 use fixup_hooks::venv::report::VenvReport;
-use fixup_hooks::venv::{prepare, restore};
+use fixup_hooks::venv::{diff, prepare, restore};
 
 /// Make a uv virtualenv reproducible inside a Nix fixed-output derivation, then whole again
 /// in its final place.
@@ -21,8 +21,10 @@ use fixup_hooks::venv::{prepare, restore};
 ///      its final place (usually $out) and strip-store-refs has neutralised its references:
 ///      re-links bin/python, rewrites pyvenv.cfg and regenerates every script.
 ///
+/// When a rebuild of the FOD gives another hash, `diff OLD NEW` says what differs and why.
+///
 /// Exit status: 0 done; 1 an error occurred (printed with its path); 2 the command line was
-/// wrong.
+/// wrong. `diff` has its own: see `fix-venv diff --help`.
 #[derive(Parser, Debug)]
 #[command(name = "fix-venv", version, max_term_width = 100)]
 struct Args {
@@ -71,6 +73,31 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Compare two builds of one tree (say the FOD's output and the copy `nix-build --check
+    /// --keep-failed` leaves) and explain each difference: why did my FOD's hash change?
+    ///
+    /// Entries are paired by path and every difference a NAR would see is listed, sorted by
+    /// path: only in OLD or NEW, type, mode (Nix keeps only a file's executable bit; each mode
+    /// difference says whether it counts), symlink target, contents. For contents it names the
+    /// likely causes: bytecode, debug_info, build_id, build_directory, install_order_clash,
+    /// timestamp, record or unknown, with the differing strings where they help. Changes
+    /// nothing.
+    ///
+    /// Exit status: 0 the trees are the same; 1 they differ (the differences printed); 2 the
+    /// command line was wrong (or OLD or NEW does not exist); 3 part of a tree could not be
+    /// read (each error printed with its path) or the report could not be written, so the
+    /// answer is incomplete.
+    Diff {
+        /// The first build (a directory, or a single file).
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        /// The second build.
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        /// Print the report on stdout in this format instead of the plain listing.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        report: Option<ReportFormat>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -94,6 +121,17 @@ fn module_name(s: &str) -> Result<String, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let (report, common): (VenvReport, Common) = match args.command {
+        Cmd::Diff {
+            old,
+            new,
+            report: format,
+        } => {
+            if let Err(exit) = cli::require_paths("fix-venv", [&old, &new]) {
+                return exit.into();
+            }
+            cli::init_pool(cli::jobs(None));
+            return report::finish(&diff::run(&old, &new), format, true).into();
+        }
         Cmd::Prepare { venv, common } => {
             if let Err(exit) = cli::require_paths("fix-venv", [&venv]) {
                 return exit.into();

@@ -538,6 +538,16 @@ impl ElfInfo {
 }
 
 impl ElfInfo {
+    /// Every section's name, in section-header order (None where it cannot be read), for
+    /// callers that map file offsets to sections (`fix-venv diff`).
+    pub fn section_names<'a>(&self, bytes: &'a [u8]) -> Vec<Option<&'a [u8]>> {
+        let shstrndx = Elf::parse_header(bytes).map_or(0, |h| u32::from(h.e_shstrndx));
+        self.section_headers
+            .iter()
+            .map(|s| self.section_name(bytes, shstrndx, s.sh_name))
+            .collect()
+    }
+
     /// The name of a section, from the section-name string table (`e_shstrndx`, or section 0's
     /// `sh_link` when that is `SHN_XINDEX`); None when any of it is out of bounds.
     fn section_name<'a>(&self, bytes: &'a [u8], shstrndx: u32, sh_name: usize) -> Option<&'a [u8]> {

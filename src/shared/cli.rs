@@ -11,10 +11,15 @@ use super::store::StoreDir;
 pub enum Exit {
     /// Done; nothing left to report.
     Ok = 0,
-    /// Done with errors, or (`--check`) something remains to fix.
+    /// Done with errors, or (`--check`) something remains to fix, or (`fix-venv diff`) the
+    /// trees differ.
     Failed = 1,
     /// The command line was wrong; nothing was looked at.
     Usage = 2,
+    /// The answer is not known (`fix-venv diff`): part of a tree could not be read, or the
+    /// report could not be written, so what was found may not be all there is. Kept apart from
+    /// [`Exit::Failed`] because there "failed" is an answer ("they differ").
+    Incomplete = 3,
 }
 
 impl From<Exit> for std::process::ExitCode {

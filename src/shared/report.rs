@@ -160,6 +160,15 @@ pub trait Report: Serialize {
     fn write_listing(&self, out: &mut dyn Write) -> io::Result<()>;
     /// True when the run must end with [`Exit::Failed`].
     fn failed(&self) -> bool;
+    /// The exit status; `printed` is false when stdout did not take the whole report. A
+    /// report whose status says more than "failed or not" (`fix-venv diff`) overrides it.
+    fn exit(&self, printed: bool) -> Exit {
+        if !printed || self.failed() {
+            Exit::Failed
+        } else {
+            Exit::Ok
+        }
+    }
 }
 
 /// Prints `report` — JSON or, when `listing`, the listing on stdout; the summary on stderr —
@@ -175,11 +184,7 @@ pub fn finish(report: &impl Report, format: Option<ReportFormat>, listing: bool)
     };
     let flushed = stdout.flush();
     let _ = report.write_summary(&mut io::stderr().lock());
-    if printed.is_err() || flushed.is_err() || report.failed() {
-        Exit::Failed
-    } else {
-        Exit::Ok
-    }
+    report.exit(printed.is_ok() && flushed.is_ok())
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 //! the tree is in its final place: it re-links `bin/python`, rewrites `pyvenv.cfg`, and
 //! regenerates every entry-point script with uv's template so that the venv names itself
 //! and the interpreter it is given. Both compute a [`plan::VenvPlan`] first; a dry run prints it,
-//! a real run applies it.
+//! a real run applies it. `diff` changes nothing: it compares two builds of one tree and says
+//! why they differ.
 
 pub mod cfg;
+pub mod diff;
 pub mod entry_points;
 pub mod error;
 pub mod fsx;

@@ -265,3 +265,99 @@ pub fn python_says(python: &Path, code: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// `PATH,sha256=…,SIZE`: the RECORD line of a file holding `contents`.
+pub fn record_line(path: &str, contents: &[u8]) -> String {
+    fixup_hooks::venv::record::RecordEntry::of_contents(path, contents).to_string()
+}
+
+/// A minimal venv-like tree at `root` (see [`skeleton`]) whose site-packages holds `files`
+/// and `NAME-VERSION.dist-info` per entry of `dists`, each RECORD listing the lines given
+/// plus its own. Returns site-packages.
+pub fn venv_tree(root: &Path, files: &[(&str, &[u8])], dists: &[(&str, Vec<String>)]) -> PathBuf {
+    let site = skeleton(root, "python3.11", "3.11.7");
+    for (rel, contents) in files {
+        write(&site, rel, contents);
+    }
+    for (dist, lines) in dists {
+        let own = format!("{dist}.dist-info/RECORD,,");
+        let text: String = lines
+            .iter()
+            .chain([&own])
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write(&site, &format!("{dist}.dist-info/RECORD"), text);
+    }
+    site
+}
+
+/// Compiles `source` as `ext.c` with `gcc -g -shared -fPIC -Wl,--build-id` inside `dir`
+/// (created), as a build in a temporary directory does: the directory lands in the debug
+/// info (DW_AT_comp_dir), and the build-id, a hash of the whole file, follows it.
+pub fn gcc_shared_in(dir: &Path, source: &str) -> Vec<u8> {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("ext.c"), source).unwrap();
+    let out = Command::new("gcc")
+        .args([
+            "-g",
+            "-shared",
+            "-fPIC",
+            "-Wl,--build-id",
+            "-o",
+            "_ext.so",
+            "ext.c",
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("gcc runs (scripts/install-deps installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(dir.join("_ext.so")).unwrap()
+}
+
+/// `fix-venv diff --report json OLD NEW`: its exit code, its JSON report and its stderr.
+pub fn diff_json(old: &Path, new: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let out = run(fix_venv()
+        .args(["diff", "--report", "json"])
+        .arg(old)
+        .arg(new));
+    let json =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    (out.status.code(), json, stderr(&out))
+}
+
+/// The report's differences at `path`, as `(difference, causes)`, the causes by name.
+pub fn differences_at(json: &serde_json::Value, path: &str) -> Vec<(String, Vec<String>)> {
+    json["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["path"] == path)
+        .map(|d| {
+            let causes = d["causes"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .map(|c| c["cause"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (d["difference"].as_str().unwrap().to_string(), causes)
+        })
+        .collect()
+}
+
+/// The first cause named `name` of the contents difference at `path`.
+pub fn cause_at<'a>(json: &'a serde_json::Value, path: &str, name: &str) -> &'a serde_json::Value {
+    json["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["path"] == path)
+        .flat_map(|d| d["causes"].as_array().into_iter().flatten())
+        .find(|c| c["cause"] == name)
+        .unwrap_or_else(|| panic!("no {name} at {path} in {json:#}"))
+}
