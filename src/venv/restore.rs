@@ -472,7 +472,7 @@ fn changed_since_recorded(
                 return Ok(None);
             };
             let now = RecordEntry::of_contents(&entry.path, &contents);
-            Ok((now != entry).then(|| (dist_info, entry.path, contents)))
+            Ok((now != entry).then_some((dist_info, entry.path, contents)))
         })
         .collect::<Result<_>>()?;
     Ok(checked.into_iter().flatten().collect())
