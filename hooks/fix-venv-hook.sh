@@ -5,6 +5,8 @@
 #   dontFixVenv              set: skip
 #   fixVenvMode              prepare or restore (default: @fixVenvMode@, from the hook variant)
 #   fixVenvRoot              the venv (default: $out)
+#   fixVenvDrop              prepare: files (relative to site-packages) to remove with their
+#                            RECORD lines, e.g. one two distributions install (--drop)
 #   fixVenvPython            restore: the python executable the venv runs on (required)
 #   fixVenvInstallSources    restore: workspace members to install from source
 #   fixVenvCompileBytecode   restore, set: compile bytecode (unchecked-hash, reproducible)
@@ -16,7 +18,10 @@
 
 fixupHooksStep_fixVenvPrepare() {
     if [ -n "${dontFixVenv-}" ] || [ "${fixVenvMode:-@fixVenvMode@}" != prepare ]; then return 0; fi
-    local -a flags=()
+    local -a flags=() drops=()
+    local item
+    fixupHooksList drops fixVenvDrop
+    for item in ${drops[@]+"${drops[@]}"}; do flags+=(--drop "$item"); done
     fixupHooksList flags fixVenvFlags
     fix-venv prepare "${flags[@]}" "${fixVenvRoot:-$out}"
 }

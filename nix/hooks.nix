@@ -11,7 +11,8 @@
 #                       autoPatchelfLibs (gathered from buildInputs),
 #                       addAutoPatchelfSearchPath (shell function); same
 #                       names and meaning as nixpkgs' autoPatchelfHook
-#   fixVenv*Hook        dontFixVenv, fixVenvRoot (default $out), fixVenvPython
+#   fixVenv*Hook        dontFixVenv, fixVenvRoot (default $out), fixVenvDrop
+#                       (prepare: files to --drop), fixVenvPython
 #                       (python executable; required for restore),
 #                       fixVenvInstallSources (array of dirs),
 #                       fixVenvCompileBytecode, fixVenvCheckImports (array),

@@ -36,8 +36,15 @@ struct Args {
 enum Cmd {
     /// In the fixed-output derivation, after `uv sync`, before strip-store-refs: remove
     /// __pycache__ directories, *.pyc, uv's .lock and uv_cache.json files (and their RECORD
-    /// lines). Keeps bin/ and everything else. Prints what it removed and why.
+    /// lines); zero the debug info of ELF files uv built from source and recompute their
+    /// build-id. Refuses a file two distributions install with different contents until
+    /// --drop names it. Keeps bin/ and everything else. Prints what it changed and why.
     Prepare {
+        /// Remove this file (relative to site-packages, e.g. docs/Makefile) and its line
+        /// from every RECORD listing it: how to settle two distributions installing one
+        /// path (repeatable).
+        #[arg(long = "drop", value_name = "PATH", value_parser = relative_path)]
+        drop: Vec<PathBuf>,
         /// The venv (the FOD's output).
         #[arg(value_name = "VENV")]
         venv: PathBuf,
@@ -110,6 +117,15 @@ struct Common {
     report: Option<ReportFormat>,
 }
 
+fn relative_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    if s.is_empty() || path.is_absolute() {
+        Err(format!("{s:?} is not a path relative to site-packages"))
+    } else {
+        Ok(path)
+    }
+}
+
 fn module_name(s: &str) -> Result<String, String> {
     if is_dotted(s) {
         Ok(s.to_string())
@@ -132,11 +148,15 @@ fn main() -> ExitCode {
             cli::init_pool(cli::jobs(None));
             return report::finish(&diff::run(&old, &new), format, true).into();
         }
-        Cmd::Prepare { venv, common } => {
+        Cmd::Prepare { drop, venv, common } => {
             if let Err(exit) = cli::require_paths("fix-venv", [&venv]) {
                 return exit.into();
             }
-            (prepare::run(&venv, common.dry_run), common)
+            let options = prepare::PrepareOptions {
+                drop,
+                dry_run: common.dry_run,
+            };
+            (prepare::run(&venv, &options), common)
         }
         Cmd::Restore {
             python,

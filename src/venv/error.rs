@@ -65,6 +65,33 @@ pub enum VenvError {
         /// Where it would have written.
         path: PathBuf,
     },
+    /// An ELF file `prepare` would normalise cannot be read as one.
+    #[error("{}: {source}", path.display())]
+    MalformedElf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: crate::elf::ElfError,
+    },
+    /// Files two or more distributions install with different contents (one entry per
+    /// file, each naming it); `prepare` refuses until `--drop` settles each.
+    #[error("{}", clashes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("\n"))]
+    PathClash {
+        /// Sorted by path; never empty.
+        clashes: Vec<super::claims::PathClash>,
+    },
+    /// A `--drop` that names no file and no RECORD line.
+    #[error(
+        "{}: --drop {given}: no such file, and no RECORD lists it; remove the option",
+        path.display()
+    )]
+    DropNothing {
+        /// Where it was looked for (relative to site-packages).
+        path: PathBuf,
+        /// The option's value.
+        given: String,
+    },
     /// `--check-import` failed.
     #[error("{}: `import {module}` failed:\n{tail}", python.display())]
     ImportFailed {
@@ -104,6 +131,10 @@ impl Reportable for VenvError {
             | VenvError::Python { path, .. }
             | VenvError::Invalid { path, .. }
             | VenvError::Outside { path } => path,
+            VenvError::MalformedElf { path, .. } | VenvError::DropNothing { path, .. } => path,
+            VenvError::PathClash { clashes } => {
+                clashes.first().map_or(Path::new(""), |c| c.path.as_path())
+            }
             VenvError::ImportFailed { python, .. } => python,
         }
     }
@@ -117,6 +148,9 @@ impl Reportable for VenvError {
             VenvError::Invalid { .. } => "invalid",
             VenvError::Outside { .. } => "outside",
             VenvError::ImportFailed { .. } => "import_failed",
+            VenvError::MalformedElf { .. } => "malformed_elf",
+            VenvError::PathClash { .. } => "path_clash",
+            VenvError::DropNothing { .. } => "drop_nothing",
         }
     }
 }

@@ -10,11 +10,13 @@
 //! why they differ.
 
 pub mod cfg;
+pub mod claims;
 pub mod diff;
 pub mod entry_points;
 pub mod error;
 pub mod fsx;
 pub mod layout;
+pub mod normalise;
 pub mod plan;
 pub mod prepare;
 pub mod record;

@@ -26,6 +26,8 @@ pub enum What {
     SourceFile,
     DirectUrl,
     RecordDigest,
+    NormalisedElf,
+    Dropped,
 }
 
 impl What {
@@ -44,6 +46,8 @@ impl What {
             What::SourceFile => "installed source file",
             What::DirectUrl => "direct_url.json",
             What::RecordDigest => "blanked RECORD digest",
+            What::NormalisedElf => "normalised ELF file",
+            What::Dropped => "dropped file",
         }
     }
 }

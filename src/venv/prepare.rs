@@ -13,7 +13,12 @@
 //! - RECORD digests of files naming a store path: strip-store-refs changes those bytes after
 //!   this, so the digest uv wrote would be stale and would carry the store paths' hashes
 //!   (the FOD's own `$out` among them) into the FOD. Their hash and size are blanked
-//!   (`path,,`); `fix-venv restore` recomputes them in the main derivation.
+//!   (`path,,`); `fix-venv restore` recomputes them in the main derivation;
+//! - ELF files uv compiled from an sdist carry its random build directory in their debug
+//!   info and build-id: [`super::normalise`] zeroes the one and recomputes the other, and
+//!   their RECORD digests are blanked too;
+//! - a file two distributions install with different contents holds whichever uv wrote
+//!   last: [`super::claims`] refuses, before anything changes, until `--drop` settles it.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,8 +26,9 @@ use std::path::{Path, PathBuf};
 use super::error::{Result, VenvError};
 use super::fsx::{absolute, normalize};
 use super::plan::{Op, VenvPlan, What};
-use super::record;
+use super::record::{self, DistRecord};
 use super::report::{VenvCommand, VenvReport};
+use super::{claims, normalise};
 use crate::shared::report::ErrorEntry;
 use crate::shared::scan::Scanner;
 use crate::shared::store::{StoreDir, StoreHash};
@@ -39,10 +45,20 @@ pub const WHY_INTERPRETER_LINK: &str = "interpreter link: points into the build 
                                         path, which would dangle once stripped; restore makes it";
 pub const WHY_DIGEST: &str = "digest blanked: the file names a store path, so its bytes change \
                               when references are stripped";
-pub const WHY_RECORD_DIGESTS: &str =
-    "blank the digests of files naming store paths (restore recomputes them)";
+pub const WHY_RECORD_DIGESTS: &str = "blank the digests of files naming store paths or \
+                                      normalised here (restore recomputes them)";
 pub const WHY_RECORD_BOTH: &str = "drop lines of removed files, blank the digests of files \
-                                   naming store paths (restore recomputes them)";
+                                   naming store paths or normalised here (restore recomputes \
+                                   them)";
+
+/// What `prepare` is asked besides the venv.
+#[derive(Clone, Debug, Default)]
+pub struct PrepareOptions {
+    /// Files (relative to site-packages) to remove with their lines in every RECORD.
+    pub drop: Vec<PathBuf>,
+    /// Change nothing.
+    pub dry_run: bool,
+}
 
 /// Whether a `direct_url.json` names a local path (`file://`), which only existed where the
 /// build ran. Unreadable or odd JSON is left alone.
@@ -111,12 +127,12 @@ fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, EntryKind)]) -> Result<HashSe
 }
 
 /// The plan, for the store directory of `NIX_STORE_DIR`, `NIX_STORE` or `/nix/store`.
-pub fn plan(root: &Path) -> Result<VenvPlan> {
+pub fn plan(root: &Path, options: &PrepareOptions) -> Result<VenvPlan> {
     let store = StoreDir::resolve(None).map_err(|e| VenvError::invalid(root, e))?;
-    plan_for_store(root, &store)
+    plan_for_store(root, &store, options)
 }
 
-pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
+pub fn plan_for_store(root: &Path, store: &StoreDir, options: &PrepareOptions) -> Result<VenvPlan> {
     // One form for every path compared below (`./v`, `v/..` would match nothing).
     let root = &absolute(root)?;
     if !root.is_dir() {
@@ -187,6 +203,28 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
             _ => {}
         }
     }
+    let dists = records
+        .iter()
+        .map(|r| DistRecord::read(r))
+        .collect::<Result<Vec<_>>>()?;
+    let gone = |p: &Path| removed.contains(p) || removed_dirs.iter().any(|d| p.starts_with(d));
+    for dropped in claims::resolve(root, &dists, &options.drop, gone)? {
+        if dropped.exists {
+            plan.push(dropped.path.clone(), Op::Remove, What::Dropped, dropped.why);
+        }
+        removed.insert(dropped.path);
+    }
+    let gone = |p: &Path| removed.contains(p) || removed_dirs.iter().any(|d| p.starts_with(d));
+    let mut normalised = BTreeSet::new();
+    for file in normalise::plan(root, store, &dists, gone)? {
+        let why = file.why();
+        let op = Op::Write {
+            contents: file.contents,
+            mode: file.mode,
+        };
+        normalised.insert(file.path.clone());
+        plan.push(file.path, op, What::NormalisedElf, why);
+    }
     entries.retain(|(path, _)| {
         !removed.contains(path) && !removed_dirs.iter().any(|d| path.starts_with(d))
     });
@@ -205,6 +243,8 @@ pub fn plan_for_store(root: &Path, store: &StoreDir) -> Result<VenvPlan> {
             let abs = normalize(&site.join(&entry.path));
             if removed.contains(&abs) || removed_dirs.iter().any(|d| abs.starts_with(d)) {
                 edit.drop.insert(entry.path);
+            } else if !entry.is_blank() && normalised.contains(&abs) {
+                edit.blank.insert(entry.path);
             } else if !entry.is_blank()
                 && abs.starts_with(root)
                 && names_a_store_path(&scanner, &abs)?
@@ -235,7 +275,8 @@ pub fn file_mode(path: &Path) -> Result<u32> {
 }
 
 /// Plans and (unless a dry run) applies; everything that happened is in the report.
-pub fn run(root: &Path, dry_run: bool) -> VenvReport {
+pub fn run(root: &Path, options: &PrepareOptions) -> VenvReport {
+    let dry_run = options.dry_run;
     let mut report = VenvReport {
         command: VenvCommand::Prepare,
         dry_run,
@@ -243,7 +284,7 @@ pub fn run(root: &Path, dry_run: bool) -> VenvReport {
         ..Default::default()
     };
     let entry = |e: &VenvError| ErrorEntry::new(e);
-    match plan(root) {
+    match plan(root, options) {
         Ok(plan) => {
             report.changes = plan.sorted();
             if !dry_run {
@@ -251,6 +292,10 @@ pub fn run(root: &Path, dry_run: bool) -> VenvReport {
                     report.errors.push(entry(&e));
                 }
             }
+        }
+        // One error a file, each naming it.
+        Err(VenvError::PathClash { clashes }) => {
+            report.errors.extend(clashes.iter().map(ErrorEntry::new));
         }
         Err(e) => report.errors.push(entry(&e)),
     }

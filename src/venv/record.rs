@@ -2,14 +2,33 @@
 //! kept as they were except those whose file changed (new hash and size) or went away.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use super::error::{Result, VenvError};
+use super::fsx::normalize;
 
 /// `sha256=...` as RECORD writes it.
 pub fn hash(bytes: &[u8]) -> String {
     format!("sha256={}", URL_SAFE_NO_PAD.encode(Sha256::digest(bytes)))
+}
+
+/// Whether `contents` has the digest `field` (`sha256=…`, `sha384=…`, `sha512=…`, as
+/// RECORD writes them). Another algorithm, or no `=`, never matches.
+pub fn digest_matches(field: &str, contents: &[u8]) -> bool {
+    let Some((algorithm, digest)) = field.split_once('=') else {
+        return false;
+    };
+    let ours = match algorithm {
+        "sha256" => URL_SAFE_NO_PAD.encode(Sha256::digest(contents)),
+        "sha384" => URL_SAFE_NO_PAD.encode(Sha384::digest(contents)),
+        "sha512" => URL_SAFE_NO_PAD.encode(Sha512::digest(contents)),
+        _ => return false,
+    };
+    ours == digest.trim_end_matches('=')
 }
 
 /// One line of a RECORD, parsed: `path,sha256=DIGEST,SIZE`, the path CSV-quoted when it
@@ -109,6 +128,44 @@ fn quote(path: &str) -> String {
     }
 }
 
+/// One installed distribution's RECORD, read: where it is and what it lists.
+#[derive(Clone, Debug)]
+pub struct DistRecord {
+    /// The RECORD file.
+    pub record: PathBuf,
+    /// The directory RECORD paths are relative to: the dist-info's parent (site-packages).
+    pub site: PathBuf,
+    /// `name-version`, from the dist-info directory's name (`pyrad-2.5.4`).
+    pub dist: String,
+    /// Its lines, parsed.
+    pub entries: Vec<RecordEntry>,
+}
+
+impl DistRecord {
+    /// Reads `record` (`SITE/NAME-VERSION.dist-info/RECORD`).
+    pub fn read(record: &Path) -> Result<DistRecord> {
+        let text = std::fs::read_to_string(record).map_err(|e| VenvError::io(record, e))?;
+        let dist_info = record.parent().unwrap_or(record);
+        let name = dist_info.file_name().unwrap_or_default().to_string_lossy();
+        Ok(DistRecord {
+            record: record.to_path_buf(),
+            site: dist_info.parent().unwrap_or(dist_info).to_path_buf(),
+            dist: name.strip_suffix(".dist-info").unwrap_or(&name).to_string(),
+            entries: entries(&text).map(|(_, entry)| entry).collect(),
+        })
+    }
+
+    /// The dist-info directory.
+    pub fn dist_info(&self) -> &Path {
+        self.record.parent().unwrap_or(&self.record)
+    }
+
+    /// Where `entry` lies, in the form [`normalize`] gives.
+    pub fn path_of(&self, entry: &RecordEntry) -> PathBuf {
+        normalize(&self.site.join(&entry.path))
+    }
+}
+
 /// What to do to a RECORD.
 #[derive(Clone, Debug, Default)]
 pub struct RecordEdit {
@@ -167,6 +224,16 @@ mod tests {
             hash(b"uv"),
             "sha256=5hhM4Q4mYTT9z6QB6PGpUAW81PGNFrYrdXMj4oM_6ak"
         );
+    }
+
+    #[test]
+    fn digests_match_by_their_own_algorithm() {
+        assert!(digest_matches(&hash(b"uv"), b"uv"));
+        assert!(!digest_matches(&hash(b"uv"), b"pip"));
+        let sha512 = format!("sha512={}", URL_SAFE_NO_PAD.encode(Sha512::digest(b"uv")));
+        assert!(digest_matches(&sha512, b"uv"));
+        assert!(!digest_matches("md5=x", b"uv"));
+        assert!(!digest_matches("", b""));
     }
 
     #[test]
