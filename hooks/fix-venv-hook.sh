@@ -12,14 +12,29 @@
 #   fixVenvCompileBytecode   restore, set: compile bytecode (unchecked-hash, reproducible)
 #   fixVenvCheckImports      restore: modules that must import afterwards
 #   fixVenvFlags             extra flags for fix-venv
+# prepare also gets what the strip will neutralise (--env-candidates, stripStoreRefsKeep,
+# stripStoreRefsTargets, stripStoreRefsAlsoHash), to blank the RECORD digests of exactly the
+# files the strip changes.
 # Lists may be bash arrays or space-separated strings.
 
 . @fixupHooksOrder@
 
 fixupHooksStep_fixVenvPrepare() {
     if [ -n "${dontFixVenv-}" ] || [ "${fixVenvMode:-@fixVenvMode@}" != prepare ]; then return 0; fi
-    local -a flags=() drops=()
+    local -a flags=() drops=() stripFlags=()
     local item
+    # What the strip will neutralise decides which RECORD digests to blank; a hash only
+    # stripStoreRefsFlags names would change files whose digests stay.
+    fixupHooksList stripFlags stripStoreRefsFlags
+    for item in ${stripFlags[@]+"${stripFlags[@]}"}; do
+        case "$item" in
+            --also-hash | --also-hash=*)
+                echo "fix-venv hook: fix-venv prepare must know every hash the strip neutralises: put the --also-hash values of stripStoreRefsFlags in stripStoreRefsAlsoHash" >&2
+                return 1
+                ;;
+        esac
+    done
+    fixupHooksStripSelection flags
     fixupHooksList drops fixVenvDrop
     for item in ${drops[@]+"${drops[@]}"}; do flags+=(--drop "$item"); done
     fixupHooksList flags fixVenvFlags

@@ -72,6 +72,25 @@ fixupHooksList() {
     done
 }
 
+# fixupHooksStripSelection TARGET: appends to the array TARGET what strip-store-refs is to
+# neutralise in this build: --env-candidates (the build's inputs and outputs, bare too) and the
+# items of stripStoreRefsKeep, stripStoreRefsTargets and stripStoreRefsAlsoHash. fix-venv
+# prepare gets the same, so the files whose RECORD digests it blanks are the ones the strip
+# changes.
+fixupHooksStripSelection() {
+    local -n fixupHooksSelection="$1"
+    local -a items
+    local item variable flag
+    fixupHooksSelection+=(--env-candidates)
+    for variable in stripStoreRefsKeep:--keep stripStoreRefsTargets:--target \
+                    stripStoreRefsAlsoHash:--also-hash; do
+        flag=${variable#*:}
+        items=()
+        fixupHooksList items "${variable%%:*}"
+        for item in ${items[@]+"${items[@]}"}; do fixupHooksSelection+=("$flag" "$item"); done
+    done
+}
+
 if [ -z "${fixupHooksOrderRegistered-}" ]; then
     postFixupHooks+=(fixupHooksPostFixup)
     preFixupHooks+=(fixupHooksRegisterLast)

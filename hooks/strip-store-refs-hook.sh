@@ -7,25 +7,26 @@
 # stdenv's broken-symlink check sees the symlinks before they are neutralised.
 #
 #   dontStripStoreRefs    set: skip
-#   stripStoreRefsKeep    references to leave (store paths, hashes or name globs)
-#   stripStoreRefsFlags   extra flags for strip-store-refs
+#   stripStoreRefsKeep      references to leave (store paths, hashes or name globs)
+#   stripStoreRefsTargets   only these store paths (--target), as remove-references-to -t
+#   stripStoreRefsAlsoHash  hashes to neutralise wherever they stand, bare too (--also-hash)
+#   stripStoreRefsFlags     extra flags for strip-store-refs
+# The first three reach fix-venv prepare too (../hooks/fixup-hooks-order.sh).
 # Lists may be bash arrays or space-separated strings.
 
 . @fixupHooksOrder@
 
 fixupHooksStep_stripStoreRefs() {
     if [ -n "${dontStripStoreRefs-}" ]; then return 0; fi
-    local -a keep=() flags=() outs=()
-    local pattern output
-    fixupHooksList keep stripStoreRefsKeep
-    for pattern in ${keep[@]+"${keep[@]}"}; do flags+=(--keep "$pattern"); done
+    local -a flags=() outs=()
+    local output
+    fixupHooksStripSelection flags
     fixupHooksList flags stripStoreRefsFlags
     for output in $(getAllOutputNames); do
         if [ -e "${!output}" ]; then outs+=("${!output}"); fi
     done
     if [ ${#outs[@]} -eq 0 ]; then return 0; fi
     echo "stripping store references from ${outs[*]}"
-    # --env-candidates: the build's inputs and outputs (its own hash included), bare too.
-    strip-store-refs --env-candidates "${flags[@]}" "${outs[@]}"
-    strip-store-refs --check --env-candidates "${flags[@]}" "${outs[@]}"
+    strip-store-refs "${flags[@]}" "${outs[@]}"
+    strip-store-refs --check "${flags[@]}" "${outs[@]}"
 }

@@ -288,3 +288,60 @@ fn prepare_given_a_relative_venv_does_what_it_does_given_the_absolute_one() {
         assert_eq!(listed(&out), listed(&expected_out), "{arg}");
     }
 }
+
+#[test]
+fn a_bare_input_hash_alone_is_blanked_so_the_fod_does_not_depend_on_the_input() {
+    // A file holds an input's hash bare, and nothing in the tree names that input with its
+    // store prefix: only the build's environment does. The strip (with --env-candidates, as
+    // the hook runs it) neutralises it; prepare, given the same selection, blanks its digest.
+    // Two builds whose input lives at different store paths give one tree, and restore makes
+    // the line true again.
+    let build = |input_hash: &str| {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
+        std::fs::create_dir(&store).unwrap();
+        let root = tmp.path().join("venv");
+        let site = skeleton(&root, "python3.11", "3.11.2");
+        let module = format!("INPUT_HASH = '{input_hash}'\n");
+        write(&site, "pkg/input.py", &module);
+        let record = format!(
+            "{}\npkg-1.0.dist-info/RECORD,,\n",
+            line_for("pkg/input.py", module.as_bytes())
+        );
+        write(&site, "pkg-1.0.dist-info/RECORD", record);
+        let input = format!("{}/{input_hash}-libinput-1.0", store.display());
+        let out = run(fix_venv()
+            .env("NIX_STORE_DIR", &store)
+            .env("INPUT", &input)
+            .args(["prepare", "--env-candidates"])
+            .arg(&root));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = run(strip_store_refs()
+            .env("INPUT", &input)
+            .arg("--env-candidates")
+            .arg("--store-dir")
+            .arg(&store)
+            .arg(&root));
+        assert!(out.status.success(), "{}", stderr(&out));
+        (tmp, root, site)
+    };
+    let (_a, first, _) = build(VENV_HASH);
+    let (_b, second, site) = build(PYTHON_HASH);
+    let diff = run(fix_venv().arg("diff").arg(&first).arg(&second));
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "the FOD depends on the input's store path:\n{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    let record = std::fs::read_to_string(site.join("pkg-1.0.dist-info/RECORD")).unwrap();
+    assert!(record.starts_with("pkg/input.py,,\n"), "{record}");
+
+    let out = run(fix_venv()
+        .args(["restore", "--python", PYTHON])
+        .arg(&second));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let now = std::fs::read(site.join("pkg/input.py")).unwrap();
+    let record = std::fs::read_to_string(site.join("pkg-1.0.dist-info/RECORD")).unwrap();
+    assert!(record.contains(&line_for("pkg/input.py", &now)), "{record}");
+}

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use fixup_hooks::shared::cli;
 use fixup_hooks::shared::report::{self, ReportFormat};
+use fixup_hooks::strip::cli::SelectionArgs;
 use fixup_hooks::venv::entry_points::is_dotted;
 use fixup_hooks::venv::report::VenvReport;
 use fixup_hooks::venv::{diff, prepare, restore};
@@ -50,6 +51,10 @@ enum Cmd {
         venv: PathBuf,
         #[command(flatten)]
         common: Common,
+        /// The selection strip-store-refs will be given after this (the hooks pass both
+        /// the same): the RECORD digests of the files it will change are blanked.
+        #[command(flatten, next_help_heading = "What strip-store-refs will neutralise")]
+        select: SelectionArgs,
     },
     /// In the main derivation, once the venv is in its final place and its store references
     /// are neutralised: link bin/python to PYTHON (python3, python3.X to python), set
@@ -148,12 +153,18 @@ fn main() -> ExitCode {
             cli::init_pool(cli::jobs(None));
             return report::finish(&diff::run(&old, &new), format, true).into();
         }
-        Cmd::Prepare { drop, venv, common } => {
+        Cmd::Prepare {
+            drop,
+            select,
+            venv,
+            common,
+        } => {
             if let Err(exit) = cli::require_paths("fix-venv", [&venv]) {
                 return exit.into();
             }
             let options = prepare::PrepareOptions {
                 drop,
+                select,
                 dry_run: common.dry_run,
             };
             (prepare::run(&venv, &options), common)

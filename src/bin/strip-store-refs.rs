@@ -5,7 +5,7 @@ use clap::Parser;
 
 use fixup_hooks::shared::cli::{self, CommonArgs};
 use fixup_hooks::shared::report;
-use fixup_hooks::strip::select::{self, Selection};
+use fixup_hooks::strip::cli::SelectionArgs;
 use fixup_hooks::strip::{self, StripMode, StripOptions};
 
 const TOOL: &str = "strip-store-refs";
@@ -29,26 +29,8 @@ struct Args {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
-    /// Neutralise only this store path (repeatable), like remove-references-to -t.
-    #[arg(short = 't', long = "target", value_name = "STORE_PATH")]
-    targets: Vec<String>,
-
-    /// Leave references to these alone (repeatable): a store path, a bare hash, or a glob on
-    /// the store path's name, e.g. '*-python3-*' or 'glibc-*'.
-    #[arg(long, value_name = "PATTERN")]
-    keep: Vec<String>,
-
-    /// Also neutralise this hash wherever it stands, e.g. the output's own (repeatable).
-    /// Takes a bare hash or a store path.
-    #[arg(long = "also-hash", value_name = "HASH")]
-    also_hash: Vec<String>,
-
-    /// Also neutralise the hashes of the store paths named in the environment (and in
-    /// $NIX_ATTRS_JSON_FILE, a build's structured attributes) wherever they stand, bare ones
-    /// included: in a Nix build these are its inputs and outputs, which Nix's scanner looks
-    /// for. Ignored for paths outside -t when -t is given.
-    #[arg(long)]
-    env_candidates: bool,
+    #[command(flatten)]
+    select: SelectionArgs,
 
     /// Change nothing; list each reference that would be neutralised.
     #[arg(long, conflicts_with = "check")]
@@ -70,13 +52,10 @@ fn main() -> ExitCode {
         Ok(store) => store,
         Err(e) => return usage(e),
     };
-    let mut selection = match Selection::new(&store, &args.targets, &args.also_hash, &args.keep) {
+    let selection = match args.select.selection(&store) {
         Ok(selection) => selection,
         Err(e) => return usage(e.to_string()),
     };
-    if args.env_candidates {
-        selection.add_candidates(select::environment_hashes(&store));
-    }
     if let Err(exit) = cli::require_paths(TOOL, &args.paths) {
         return exit.into();
     }

@@ -1,5 +1,6 @@
 //! strip-store-refs.
 
+pub mod cli;
 pub mod plan;
 pub mod report;
 pub mod rewrite;

@@ -20,7 +20,7 @@
 //! - a file two distributions install with different contents holds whichever uv wrote
 //!   last: [`super::claims`] refuses, before anything changes, until `--drop` settles it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::error::{Result, VenvError};
@@ -30,9 +30,9 @@ use super::record::{self, DistRecord};
 use super::report::{VenvCommand, VenvReport};
 use super::{claims, normalise};
 use crate::shared::report::ErrorEntry;
-use crate::shared::scan::Scanner;
-use crate::shared::store::{StoreDir, StoreHash};
+use crate::shared::store::StoreDir;
 use crate::shared::walk::{walk, EntryKind};
+use crate::strip::{self, cli::SelectionArgs, plan::Place, StripMode, StripOptions};
 
 pub const WHY_PYCACHE: &str = "bytecode cache: embeds build paths and differs between builds";
 pub const WHY_PYC: &str = "bytecode: embeds build paths and differs between builds";
@@ -58,6 +58,9 @@ pub struct PrepareOptions {
     pub drop: Vec<PathBuf>,
     /// Change nothing.
     pub dry_run: bool,
+    /// What the strip after this will be asked to neutralise (the same `-t`, `--keep`,
+    /// `--also-hash`, `--env-candidates`): the files it will change are asked of its planner.
+    pub select: SelectionArgs,
 }
 
 /// Whether a `direct_url.json` names a local path (`file://`), which only existed where the
@@ -83,47 +86,30 @@ fn is_interpreter_link_name(name: &str) -> bool {
                 .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Whether strip-store-refs will change the file at `path`: it holds a prefixed store
-/// reference (`STORE_DIR/HASH-`), or one of the hashes seen prefixed somewhere in the tree
-/// standing bare (`scanner` knows those). Symlinks and what is not a regular file do not
-/// count.
-fn names_a_store_path(scanner: &Scanner, path: &Path) -> Result<bool> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_file() => {}
-        _ => return Ok(false),
+/// The files strip-store-refs will change, asked of its own planner: a dry run over the venv
+/// with the selection the strip will be given. It runs before this plan's removals, so a hash
+/// seen with its store prefix only in a file about to be removed can make it blank a digest
+/// more than needed (restore recomputes it) — never one less.
+fn changed_by_strip(
+    root: &Path,
+    store: &StoreDir,
+    select: &SelectionArgs,
+) -> Result<BTreeSet<PathBuf>> {
+    let selection =
+        (select.selection(store)).map_err(|e| VenvError::invalid(root, e.to_string()))?;
+    let options = StripOptions {
+        store: store.clone(),
+        selection,
+        mode: StripMode::DryRun,
+    };
+    let report = strip::run(&[root.to_path_buf()], &options);
+    if let Some(error) = report.footer.errors.first() {
+        return Err(VenvError::invalid(&error.path, error.message.clone()));
     }
-    let file = std::fs::File::open(path).map_err(|e| VenvError::io(path, e))?;
-    let found = scanner
-        .scan_reader(file)
-        .map_err(|e| VenvError::io(path, e))?;
-    Ok(!found.prefixed.is_empty() || !found.bare.is_empty())
-}
-
-/// The hashes strip-store-refs will look for bare: every one it sees prefixed in the tree's
-/// file contents, symlink targets and names (`kept` entries: what stays after this plan).
-fn seen_hashes(store: &StoreDir, kept: &[(PathBuf, EntryKind)]) -> Result<HashSet<StoreHash>> {
-    use std::os::unix::ffi::OsStrExt;
-    let scanner = Scanner::new(store, None);
-    let mut seen = HashSet::new();
-    for (path, kind) in kept {
-        let name = path.file_name().unwrap_or_default().as_bytes();
-        seen.extend(scanner.scan_name(name).prefixed.into_iter().map(|r| r.hash));
-        let found = match kind {
-            EntryKind::File => {
-                let file = std::fs::File::open(path).map_err(|e| VenvError::io(path, e))?;
-                scanner
-                    .scan_reader(file)
-                    .map_err(|e| VenvError::io(path, e))?
-            }
-            EntryKind::Symlink => {
-                let target = std::fs::read_link(path).map_err(|e| VenvError::io(path, e))?;
-                scanner.scan_bytes(target.as_os_str().as_bytes())
-            }
-            _ => continue,
-        };
-        seen.extend(found.prefixed.into_iter().map(|r| r.hash));
-    }
-    Ok(seen)
+    Ok((report.references.iter())
+        .filter(|r| r.place == Place::Contents)
+        .map(|r| PathBuf::from(&r.path))
+        .collect())
 }
 
 /// The plan, for the store directory of `NIX_STORE_DIR`, `NIX_STORE` or `/nix/store`.
@@ -228,8 +214,7 @@ pub fn plan_for_store(root: &Path, store: &StoreDir, options: &PrepareOptions) -
     entries.retain(|(path, _)| {
         !removed.contains(path) && !removed_dirs.iter().any(|d| path.starts_with(d))
     });
-    let seen = seen_hashes(store, &entries)?;
-    let scanner = Scanner::new(store, Some(&seen));
+    let changed_by_strip = changed_by_strip(root, store, &options.select)?;
     for record_path in records {
         let site = record_path
             .parent()
@@ -246,8 +231,7 @@ pub fn plan_for_store(root: &Path, store: &StoreDir, options: &PrepareOptions) -
             } else if !entry.is_blank() && normalised.contains(&abs) {
                 edit.blank.insert(entry.path);
             } else if !entry.is_blank()
-                && abs.starts_with(root)
-                && names_a_store_path(&scanner, &abs)?
+                && changed_by_strip.contains(&abs)
                 && edit.blank.insert(entry.path)
             {
                 plan.push(abs, Op::BlankDigest, What::RecordDigest, WHY_DIGEST);
