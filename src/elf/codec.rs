@@ -7,14 +7,18 @@ use goblin::elf::ProgramHeader;
 /// ELF class (`e_ident[EI_CLASS]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
+    /// 32-bit: 4-byte words and addresses.
     Elf32,
+    /// 64-bit: 8-byte words and addresses.
     Elf64,
 }
 
 /// Byte order (`e_ident[EI_DATA]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endian {
+    /// Least significant byte first (`ELFDATA2LSB`).
     Little,
+    /// Most significant byte first (`ELFDATA2MSB`).
     Big,
 }
 

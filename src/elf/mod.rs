@@ -1,4 +1,7 @@
-//! ELF files.
+//! ELF files, as patch-rpaths changes them: [`read`] parses only the headers, the dynamic
+//! segment and `.note.dlopen`; [`plan`] lays out a RUNPATH / interpreter change as data (or
+//! refuses it); [`write`](mod@write) applies it and checks the result before the original
+//! is replaced.
 
 mod codec;
 pub mod plan;

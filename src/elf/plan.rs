@@ -30,14 +30,19 @@ use super::refs::string_refs;
 /// What the caller wants; `None` leaves that part alone. Values are raw bytes without NUL.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ElfChange {
+    /// The new search path: every DT_RPATH and DT_RUNPATH entry gets it and keeps its tag; a
+    /// file with neither gets a DT_RUNPATH.
     pub runpath: Option<Vec<u8>>,
+    /// The new PT_INTERP path; a file without PT_INTERP is refused, not given one.
     pub interpreter: Option<Vec<u8>>,
 }
 
 /// Overwrite `bytes.len()` bytes at `offset` of the original file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Overwrite {
+    /// From the start of the original file.
     pub offset: u64,
+    /// What replaces the original bytes there (a string padded with NULs, a header, an entry).
     pub bytes: Vec<u8>,
 }
 
@@ -182,8 +187,11 @@ fn check_table_span(info: &ElfInfo, phdrs: &[ProgramHeader], len: u64) -> Result
 /// A planned edit: patches inside the original bytes plus bytes appended after them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ElfEdit {
+    /// Overwrites inside the original bytes, sorted by offset and never overlapping.
     pub patches: Vec<Overwrite>,
+    /// Appended after the original bytes (the new or grown segment); empty for an in-place edit.
     pub tail: Vec<u8>,
+    /// The most invasive strategy the edit needed.
     pub placement: Placement,
     /// `.dynamic` had no spare entry for a new one and moved into the new segment.
     pub dynamic_moved: bool,
@@ -200,16 +208,25 @@ pub struct ElfEdit {
 /// Why a file is left alone. The caller adds the path.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ElfRefusal {
+    /// The requested value (named: "RUNPATH" or "interpreter") holds a NUL, which would end
+    /// it early.
     #[error("{0} contains a NUL byte")]
     NulInValue(&'static str),
+    /// No PT_DYNAMIC (a static file, or a separate debug file): no RUNPATH to set.
     #[error("not dynamically linked (no PT_DYNAMIC)")]
     NotDynamic,
+    /// PT_DYNAMIC has no DT_STRTAB, or it lies outside the file.
     #[error("no dynamic string table (DT_STRTAB)")]
     NoStringTable,
+    /// An interpreter was requested for a file without PT_INTERP (a library or a static file).
     #[error("no PT_INTERP to change")]
     NoInterpreter,
+    /// The new segment needs a program header and there is no entry to reuse, and the table can
+    /// neither grow in place nor move; the text says why.
     #[error("no PT_NULL program header to reuse for the new segment, {0}")]
     NoProgramHeaderSlot(String),
+    /// A layout that cannot be proven safe to change (shared or overlapping bytes, tables out of
+    /// bounds, …); the text says what.
     #[error("{0}")]
     Unsupported(String),
 }

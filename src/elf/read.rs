@@ -17,8 +17,11 @@ use super::codec::{Class, Codec, Endian};
 /// Why a file that starts with `\x7fELF` could not be read. The caller adds the path.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ElfError {
+    /// The ELF header itself is unusable: goblin rejects it, or an entry size is not the class's.
     #[error("bad ELF header: {0}")]
     Header(String),
+    /// The header is fine but a table, segment or string it locates is out of bounds or
+    /// inconsistent, so a writer working from it could write through one structure into another.
     #[error("malformed ELF: {0}")]
     Malformed(String),
 }
@@ -30,29 +33,38 @@ fn malformed(msg: impl Into<String>) -> ElfError {
 /// A byte range of the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileRange {
+    /// From the start of the file.
     pub offset: u64,
+    /// In bytes.
     pub size: u64,
 }
 
 /// PT_INTERP: the path without its NUL, and the whole segment's file range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interp {
+    /// The interpreter's path, without its NUL.
     pub path: Vec<u8>,
+    /// The whole segment (NUL and padding included): the room an in-place rewrite has.
     pub range: FileRange,
 }
 
 /// A string-valued dynamic entry: its bytes and its offset into the dynamic string table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DynString {
+    /// The string, without its NUL.
     pub bytes: Vec<u8>,
+    /// Relative to the start of the dynamic string table: the entry's `d_val`.
     pub strtab_offset: u64,
 }
 
 /// Where DT_STRTAB lives: `vaddr` as the loader sees it, `offset` in the file, `size` = DT_STRSZ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StrTab {
+    /// DT_STRTAB's value.
     pub vaddr: u64,
+    /// Where `vaddr` maps to through a PT_LOAD.
     pub offset: u64,
+    /// In bytes; the last one is a NUL.
     pub size: u64,
 }
 
@@ -60,20 +72,31 @@ pub struct StrTab {
 /// at file offset `range.offset + i * entry_size`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dynamic {
+    /// The PT_DYNAMIC segment: every slot, spare DT_NULLs included.
     pub range: FileRange,
+    /// The segment's address as the loader sees it.
     pub vaddr: u64,
+    /// In bytes: two words, 8 for ELF32 and 16 for ELF64.
     pub entry_size: u64,
+    /// `(d_tag, d_val)` pairs, in file order.
     pub entries: Vec<(u64, u64)>,
     /// DT_NULL entries directly after the terminating one: room to add entries in place.
     pub spare_null_slots: usize,
+    /// None without DT_STRTAB, which the reader allows only when no entry is string-valued.
     pub strtab: Option<StrTab>,
+    /// DT_NEEDED names, in entry order: the order the loader looks them up.
     pub needed: Vec<Vec<u8>>,
+    /// DT_SONAME; the last one if there are several.
     pub soname: Option<Vec<u8>>,
+    /// DT_RUNPATH; the last one if there are several.
     pub runpath: Option<DynString>,
+    /// DT_RPATH, the older tag the loader ignores when DT_RUNPATH is present; the last one if
+    /// there are several.
     pub rpath: Option<DynString>,
 }
 
 impl Dynamic {
+    /// File offset of the slot at `index`; the terminating DT_NULL is at `entries.len()`.
     pub fn entry_offset(&self, index: usize) -> u64 {
         self.range.offset + index as u64 * self.entry_size
     }
@@ -99,25 +122,38 @@ const DLOPEN_PROBLEMS_MAX: usize = 16;
 /// order, and why any part could not be read. A bad note never makes the file unreadable.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DlopenNotes {
+    /// Each matching note's descriptor, not validated here.
     pub descs: Vec<Vec<u8>>,
+    /// One line each, without the path; past 16, one more line counts the rest.
     pub problems: Vec<String>,
 }
 
 /// What patch-rpaths needs to know about one ELF file.
 #[derive(Clone, Debug)]
 pub struct ElfInfo {
+    /// From `e_ident[EI_CLASS]`.
     pub class: Class,
+    /// From `e_ident[EI_DATA]`.
     pub endian: Endian,
+    /// `e_machine` (`EM_*`): a library must match it to satisfy a dependency.
     pub machine: u16,
+    /// `e_ident[EI_OSABI]`.
     pub osabi: u8,
+    /// `ET_EXEC`, `ET_DYN`, …
     pub e_type: u16,
+    /// File offset of the program header table.
     pub phoff: u64,
+    /// In table order.
     pub program_headers: Vec<ProgramHeader>,
+    /// File offset of the section header table; 0 when there is none.
     pub shoff: u64,
     /// Empty when the file has none (sstrip'ed files); the writer then updates none.
     pub section_headers: Vec<SectionHeader>,
+    /// PT_INTERP; None for shared libraries and static executables.
     pub interpreter: Option<Interp>,
+    /// PT_DYNAMIC; None for static files and for separate debug files (their segment has no bytes).
     pub dynamic: Option<Dynamic>,
+    /// Empty when the file has no `.note.dlopen` section.
     pub dlopen: DlopenNotes,
 }
 
@@ -381,6 +417,7 @@ impl ElfInfo {
         }
     }
 
+    /// The PT_LOAD program headers, in table order.
     pub fn loads(&self) -> impl Iterator<Item = &ProgramHeader> {
         self.program_headers.iter().filter(|p| p.p_type == PT_LOAD)
     }

@@ -1,4 +1,7 @@
-//! patch-rpaths.
+//! patch-rpaths: give every dynamic ELF file of a tree the RUNPATH (and interpreter) that
+//! finds the libraries it needs, as nixpkgs' autoPatchelf does, and report what is missing.
+//! [`run`](mod@run) is the pipeline; [`resolve`] searches, [`plan`] decides per file,
+//! [`advice`] names the package a missing library likely comes from.
 
 pub mod advice;
 pub mod plan;

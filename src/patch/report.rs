@@ -34,8 +34,11 @@ pub enum DependencySource {
 pub struct PatchReport {
     /// `patch` or `dry-run`.
     pub mode: PatchMode,
+    /// Regular files read under the roots, ELF or not.
     pub files_scanned: u64,
+    /// Of those, the ones read as ELF, `foreign` ones included; malformed ones (errors) are not.
     pub elf_files: u64,
+    /// Of those, the ones without the ELF magic (or too short to have it).
     pub non_elf: u64,
     /// ELF files of another class or machine than the target, left alone.
     pub foreign: Vec<String>,
@@ -50,7 +53,9 @@ pub struct PatchReport {
     pub refused: u64,
     /// Files whose reading or writing failed (each also in `errors`); left untouched.
     pub failed: u64,
+    /// Files changed (or, in a dry run, that would be), one entry each.
     pub patched: Vec<PatchedEntry>,
+    /// Dependencies found nowhere, those `--ignore-missing` matched included (`ignored`).
     pub missing: Vec<MissingEntry>,
     /// Every `.note.dlopen` dependency, found or not, per file in note order.
     pub dlopen: Vec<DlopenEntry>,
@@ -64,13 +69,19 @@ pub struct PatchReport {
     pub footer: Footer,
 }
 
+/// One file patch-rpaths changed (or would change, in a dry run): old and new values, and how
+/// the writer made room for them. Values are the file's bytes, read lossily as UTF-8.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct PatchedEntry {
+    /// As walked: under the root it was found in.
     pub path: String,
+    /// DT_RUNPATH, else DT_RPATH; None when the file had neither.
     pub old_runpath: Option<String>,
     /// Absent when only the interpreter changed.
     pub new_runpath: Option<String>,
+    /// None for a file without PT_INTERP.
     pub old_interpreter: Option<String>,
+    /// Absent when only the RUNPATH changed.
     pub new_interpreter: Option<String>,
     /// How the file was changed (in place, spare dynamic slot, appended segment), in words.
     pub how: String,
@@ -82,8 +93,11 @@ pub struct PatchedEntry {
     pub dynamic_moved: bool,
 }
 
+/// One dependency of one file that no search directory satisfies: what was looked for, and
+/// the advice on which package to add.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct MissingEntry {
+    /// The file that needs it, as walked.
     pub path: String,
     /// The dependency as nixpkgs' auto-patchelf names it: the soname, or for a `.note.dlopen`
     /// entry with several alternatives `any(a, b, …)`.
@@ -102,6 +116,8 @@ pub struct MissingEntry {
 }
 
 impl MissingEntry {
+    /// The diagnostic for people: `error: missing SONAME wanted by PATH — HINT` (`warning:
+    /// ignoring missing …` when ignored), the hint naming the package to add to buildInputs.
     pub fn line(&self) -> String {
         let hint = match (self.came_from.as_slice(), &self.nixpkgs) {
             ([], Some(attribute)) => {
@@ -134,6 +150,7 @@ impl MissingEntry {
 /// One `.note.dlopen` dependency of one file: its alternatives, and which one was found.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DlopenEntry {
+    /// The file whose note it is, as walked.
     pub path: String,
     /// The note's sonames, in order; any one satisfies the dependency.
     pub alternatives: Vec<String>,
@@ -166,6 +183,7 @@ impl DlopenEntry {
 }
 
 impl PatchReport {
+    /// How many missing dependencies are errors: those `--ignore-missing` did not match.
     pub fn failed_missing(&self) -> usize {
         self.missing.iter().filter(|m| !m.ignored).count()
     }

@@ -30,12 +30,16 @@ pub(crate) const ELFOSABI_GNU: u8 = 3;
 /// What must match between a file and a library that satisfies it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Compat {
+    /// A library must have the file's.
     pub class: Class,
+    /// `e_machine`; a library must have the file's.
     pub machine: u16,
+    /// `e_ident[EI_OSABI]`; see [`Compat::accepts`] for which go together.
     pub osabi: u8,
 }
 
 impl Compat {
+    /// The ABI a parsed file has.
     pub fn of(info: &ElfInfo) -> Compat {
         Compat {
             class: info.class,
@@ -64,7 +68,10 @@ pub fn is_library_name(name: &[u8]) -> bool {
 /// A library the tree itself holds: its path (the name the loader would open) and its ABI.
 #[derive(Clone, Debug)]
 pub struct TreeLibrary {
+    /// Where it is in the tree (a library-named symlink counts too); its file name is what a
+    /// DT_NEEDED matches.
     pub path: PathBuf,
+    /// From its ELF header: only a file whose [`Compat`] [accepts](Compat::accepts) it uses it.
     pub compat: Compat,
 }
 

@@ -21,12 +21,15 @@ enum Line {
     Other(String),
 }
 
+/// A `pyvenv.cfg`, line by line: comments, blank and malformed lines survive a round trip.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PyVenvCfg {
     lines: Vec<Line>,
 }
 
 impl PyVenvCfg {
+    /// Never fails: a line that is not `key = value` is kept as it is. Keys and values are
+    /// trimmed.
     pub fn parse(text: &str) -> PyVenvCfg {
         let lines = text
             .lines()
@@ -40,6 +43,7 @@ impl PyVenvCfg {
         PyVenvCfg { lines }
     }
 
+    /// The value of the first line with `key`, trimmed; None when no line has it.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.lines.iter().find_map(|l| match l {
             Line::Key(k, v) if k == key => Some(v.as_str()),
@@ -71,6 +75,8 @@ impl PyVenvCfg {
             .insert(at, Line::Key(key.to_string(), value.to_string()));
     }
 
+    /// The file's text: keys as `key = value` (uv's spacing), other lines as read, each ending
+    /// in `\n`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for line in &self.lines {
@@ -87,6 +93,8 @@ impl PyVenvCfg {
         out
     }
 
+    /// The file says `relocatable = true` (`uv venv --relocatable`): scripts then find `python`
+    /// next to themselves instead of naming it by absolute path.
     pub fn is_relocatable(&self) -> bool {
         self.get("relocatable") == Some("true")
     }

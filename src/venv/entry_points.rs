@@ -5,14 +5,19 @@
 
 use serde::Serialize;
 
+/// Which section of `entry_points.txt` a script comes from. Both get the same script (as
+/// uv writes them on Unix); the kind only names the section in the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScriptKind {
+    /// `[console_scripts]`.
     ConsoleScripts,
+    /// `[gui_scripts]`.
     GuiScripts,
 }
 
 impl ScriptKind {
+    /// The section's name, without brackets.
     pub fn section(self) -> &'static str {
         match self {
             ScriptKind::ConsoleScripts => "console_scripts",
@@ -24,10 +29,14 @@ impl ScriptKind {
 /// One script to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryPoint {
+    /// The script's file name in `bin/`, already checked by [`check_name`]; `pip3.N` already
+    /// renamed to the interpreter's minor.
     pub name: String,
+    /// The dotted module path to import from.
     pub module: String,
     /// The attribute path, e.g. `main` or `cli.main`.
     pub attr: String,
+    /// The section it was in.
     pub kind: ScriptKind,
     /// 1-based line in entry_points.txt.
     pub line: usize,
@@ -43,15 +52,21 @@ impl EntryPoint {
 /// A line that was not turned into a script, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefusedLine {
+    /// 1-based line in entry_points.txt.
     pub line: usize,
     /// The line as read, escaped for printing (control characters shown as `\u{..}`).
     pub text: String,
+    /// Why it was refused, for people.
     pub reason: String,
 }
 
+/// What [`parse`] makes of one `entry_points.txt`. Each line of the two script sections that
+/// is not blank or a comment is in exactly one list; other sections are skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
+    /// The scripts to write, in file order; names are unique (a repeated name keeps the first).
     pub scripts: Vec<EntryPoint>,
+    /// Lines of those sections that are not a valid script, in file order.
     pub refused: Vec<RefusedLine>,
 }
 

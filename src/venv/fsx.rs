@@ -154,13 +154,25 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
 /// What stands at `path`, without following a symlink.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Existing {
+    /// Nothing there (`NotFound`); any other failure to look is an error.
     Missing,
+    /// A real directory, not a symlink to one.
     Dir,
+    /// A symlink, with its target as stored (not resolved, possibly dangling).
     Symlink(PathBuf),
-    File { contents: Vec<u8>, mode: u32 },
+    /// A regular file, not a symlink to one.
+    File {
+        /// The whole file, read.
+        contents: Vec<u8>,
+        /// Permission bits, setuid, setgid and sticky included (`& 0o7777`).
+        mode: u32,
+    },
+    /// A device, FIFO or socket.
     Other,
 }
 
+/// What stands at `path`, reading a regular file whole: restore compares it with what it
+/// would write, and plans only what differs.
 pub fn existing(path: &Path) -> Result<Existing> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,

@@ -12,7 +12,9 @@ pub struct PythonInfo {
     pub executable: PathBuf,
     /// `platform.python_version()`, e.g. `3.11.2`: uv's `version_info`.
     pub version: String,
+    /// `sys.version_info.major`: names the `pythonN` link.
     pub major: u32,
+    /// `sys.version_info.minor`: names the `pythonN.M` link; `pip3.N` scripts are renamed to it.
     pub minor: u32,
     /// Free-threaded build (`t` in `sys.abiflags`).
     pub threaded: bool,
@@ -122,10 +124,13 @@ pub fn tail(text: &str, n: usize) -> String {
 /// A venv whose site-packages matches the interpreter.
 #[derive(Clone, Debug)]
 pub struct Layout {
+    /// The venv: absolute and normalised, not resolved ([`absolute`](super::fsx::absolute)).
     pub root: PathBuf,
+    /// `root/bin`, where scripts, activators and the interpreter links go.
     pub bin: PathBuf,
     /// Relative to `root`.
     pub site_packages_rel: PathBuf,
+    /// `root` joined with `site_packages_rel`; it exists.
     pub site_packages: PathBuf,
 }
 

@@ -30,25 +30,36 @@ impl VenvCommand {
     }
 }
 
+/// The interpreter `restore` ran for, as it described itself.
 #[derive(Clone, Debug, Serialize)]
 pub struct PythonSummary {
+    /// As given, made absolute but not resolved.
     pub executable: String,
+    /// `platform.python_version()`, e.g. `3.11.7`.
     pub version: String,
+    /// `sys.prefix` of the interpreter run on its own (not in the venv).
     pub prefix: String,
 }
 
+/// One `--check-import` module, imported by the venv's `python` after the restore.
 #[derive(Clone, Debug, Serialize)]
 pub struct ImportCheck {
+    /// As given to `--check-import`.
     pub module: String,
+    /// It imported; when not, why is in the report's `errors`.
     pub ok: bool,
 }
 
+/// fix-venv's report for one venv: what `prepare` or `restore` changed or would change.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VenvReport {
     /// `prepare` or `restore`.
     pub command: VenvCommand,
+    /// Nothing was written; `changes` is what would be.
     pub dry_run: bool,
+    /// The venv's root, as given.
     pub venv: String,
+    /// `restore` only, once the interpreter answered; absent from the JSON otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub python: Option<PythonSummary>,
     /// Every change made (or, in a dry run, planned), sorted by path.
@@ -56,9 +67,11 @@ pub struct VenvReport {
     /// `.pyc` files written or changed by `--compile-bytecode`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytecode_files_changed: Option<u64>,
+    /// In the order given; empty when the run stopped before the checks.
     pub imports_checked: Vec<ImportCheck>,
     /// Refused entry points and other things left alone, sorted.
     pub warnings: Vec<ErrorEntry>,
+    /// Why the run failed; any entry makes the tool exit non-zero.
     pub errors: Vec<ErrorEntry>,
 }
 

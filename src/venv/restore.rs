@@ -26,12 +26,20 @@ use super::script::{self, posix_quote};
 use super::source::{self, SourceDist};
 use crate::shared::report::{ErrorEntry, Reportable};
 
+/// `fix-venv restore`'s options, the venv aside: one field per flag.
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
+    /// `--python`: the interpreter the venv is for, run once to ask its version and layout;
+    /// its site-packages directory name must match the venv's.
     pub python: PathBuf,
+    /// `--install-source`: pure-Python workspace members to install, in the order given.
     pub install_sources: Vec<PathBuf>,
+    /// `--compile-bytecode`: compile site-packages once the plan is applied (not in a dry run),
+    /// hash-based and unchecked so the bytes do not depend on the build.
     pub compile_bytecode: bool,
+    /// `--check-import`: modules the restored venv's `python` must import, checked last.
     pub check_imports: Vec<String>,
+    /// `--dry-run`: plan and report, write nothing (and run no compile or import check).
     pub dry_run: bool,
 }
 

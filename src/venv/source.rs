@@ -13,7 +13,9 @@ use super::error::{Result, VenvError};
 /// once the scripts are known).
 #[derive(Clone, Debug)]
 pub struct SourceDist {
+    /// `[project] name` as written (not normalised); only ASCII letters, digits and `-_.+!`.
     pub name: String,
+    /// `[project] version` (a static one; dynamic versions are refused), same characters.
     pub version: String,
     /// `site-packages/NAME-VERSION.dist-info`.
     pub dist_info: PathBuf,
