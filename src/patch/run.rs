@@ -616,6 +616,10 @@ pub fn run(roots: &[PathBuf], opts: &PatchOptions) -> Result<PatchReport, Option
     for (plan, outcome) in plans.into_iter().zip(outcomes) {
         record_outcome(&mut report, plan, outcome, opts, &mut errors, &mut warnings);
     }
+    // Interpreter-only executables were planned after the dynamic files: one order for all.
+    report.patched.sort_by(|a, b| a.path.cmp(&b.path));
+    report.missing.sort_by(|a, b| a.path.cmp(&b.path));
+    report.dlopen.sort_by(|a, b| a.path.cmp(&b.path));
     report.footer = Footer {
         skipped_special: special.iter().map(|p| p.display().to_string()).collect(),
         leftovers: leftovers.iter().map(|p| p.display().to_string()).collect(),
