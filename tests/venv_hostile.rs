@@ -498,3 +498,46 @@ fn a_drop_naming_nothing_is_an_error_and_an_absolute_one_a_usage_error() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(snapshot(&venv), before);
 }
+
+#[test]
+fn a_vendored_dist_info_is_not_an_installed_distribution() {
+    // bleach vendors html5lib with its dist-info (bleach/_vendor/html5lib-1.1.dist-info),
+    // whose RECORD lists html5lib's files before bleach patched them. It installed nothing:
+    // no clash with bleach's own RECORD, which lists the patched file.
+    use fixup_hooks::venv::record::hash;
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = tmp.path().join("venv");
+    let site = skeleton(&venv, "python3.11", "3.11.7");
+    let (original, patched) = (&b"upstream\n"[..], &b"patched by bleach\n"[..]);
+    write(&site, "bleach/_vendor/html5lib/utils.py", patched);
+    write(
+        &site,
+        "bleach/_vendor/html5lib-1.1.dist-info/RECORD",
+        format!(
+            "html5lib/utils.py,{},{}\nhtml5lib-1.1.dist-info/RECORD,,\n",
+            hash(original),
+            original.len()
+        ),
+    );
+    write(
+        &site,
+        "bleach-6.3.0.dist-info/RECORD",
+        format!(
+            "bleach/_vendor/html5lib/utils.py,{},{}\n\
+             bleach/_vendor/html5lib-1.1.dist-info/RECORD,{},{}\n\
+             bleach-6.3.0.dist-info/RECORD,,\n",
+            hash(patched),
+            patched.len(),
+            hash(
+                &std::fs::read(site.join("bleach/_vendor/html5lib-1.1.dist-info/RECORD")).unwrap()
+            ),
+            std::fs::read(site.join("bleach/_vendor/html5lib-1.1.dist-info/RECORD"))
+                .unwrap()
+                .len(),
+        ),
+    );
+    let before = snapshot(&venv);
+    let out = run(fix_venv().arg("prepare").arg(&venv));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(snapshot(&venv), before, "nothing to change");
+}

@@ -228,6 +228,20 @@ pub fn site_packages_dirs(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Whether `dir` is an installed distribution's `*.dist-info`: directly in a `site-packages`
+/// directory. A dist-info elsewhere belongs to a package that vendors another (bleach ships
+/// `bleach/_vendor/html5lib-1.1.dist-info`, whose RECORD lists html5lib's files as they were
+/// before bleach patched them): it installed nothing, and its RECORD is data.
+pub fn is_installed_dist_info(dir: &Path) -> bool {
+    let named = |p: &Path, pred: &dyn Fn(&str) -> bool| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(pred)
+    };
+    named(dir, &|n| n.ends_with(".dist-info"))
+        && dir
+            .parent()
+            .is_some_and(|site| named(site, &|n| n == "site-packages"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Result, VenvError};
 use super::fsx::{absolute, normalize};
+use super::layout::is_installed_dist_info;
 use super::plan::{Op, VenvPlan, What};
 use super::record::{self, DistRecord};
 use super::report::{VenvCommand, VenvReport};
@@ -185,7 +186,11 @@ pub fn plan_for_store(root: &Path, store: &StoreDir, options: &PrepareOptions) -
                     plan.push(path, Op::Remove, What::DirectUrl, WHY_DIRECT_URL);
                 }
             }
-            EntryKind::File if name == "RECORD" && parent_is_dist_info => records.push(path),
+            EntryKind::File
+                if name == "RECORD" && path.parent().is_some_and(is_installed_dist_info) =>
+            {
+                records.push(path)
+            }
             _ => {}
         }
     }

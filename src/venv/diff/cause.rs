@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{DiffError, Node, NodeKind};
 use crate::elf::{ElfInfo, Endian};
 use crate::shared::report::count;
+use crate::venv::layout::is_installed_dist_info;
 use crate::venv::record;
 
 /// Why a file's contents likely differ between the builds. Each variant carries its evidence.
@@ -238,7 +239,8 @@ pub(super) struct RecordIndex {
 }
 
 impl RecordIndex {
-    /// Reads every `*.dist-info/RECORD` of the trees.
+    /// Reads the RECORD of every installed distribution in the trees (not a vendored
+    /// package's dist-info: it installed nothing).
     pub(super) fn build(
         trees: &[(&Path, &BTreeMap<PathBuf, Node>)],
         errors: &mut Vec<DiffError>,
@@ -246,7 +248,7 @@ impl RecordIndex {
         let mut index = RecordIndex::default();
         for (root, nodes) in trees {
             for (rel, node) in nodes.iter() {
-                let Some(dist_info) = rel.parent().filter(|p| is_dist_info(p)) else {
+                let Some(dist_info) = rel.parent().filter(|p| is_installed_dist_info(p)) else {
                     continue;
                 };
                 if node.kind != NodeKind::File || rel.file_name() != Some("RECORD".as_ref()) {
