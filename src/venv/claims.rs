@@ -59,9 +59,11 @@ impl Reportable for PathClash {
 /// A file `--drop` removes (with its lines in every RECORD).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dropped {
+    /// The file, absolute and inside the venv.
     pub path: PathBuf,
     /// Whether a file (or symlink) stands there; when not, only RECORD lines go.
     pub exists: bool,
+    /// Why it goes (which distributions list it, whether they agree): the plan's reason.
     pub why: String,
 }
 

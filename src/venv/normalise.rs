@@ -70,11 +70,16 @@ pub struct Normalised {
 /// A file to replace by its normalised copy.
 #[derive(Clone, Debug)]
 pub struct NormalisedFile {
+    /// The file, absolute and inside the venv.
     pub path: PathBuf,
+    /// The normalised copy: as long as the file, differing only in debug sections, their
+    /// section headers and build-ids.
     pub contents: Vec<u8>,
+    /// The file's permission bits (`0o7777` at most), kept for the copy.
     pub mode: u32,
     /// The distribution it belongs to (`name-version`).
     pub dist: String,
+    /// What the copy changed.
     pub done: Normalised,
 }
 

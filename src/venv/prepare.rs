@@ -35,19 +35,29 @@ use crate::shared::store::StoreDir;
 use crate::shared::walk::{walk, EntryKind};
 use crate::strip::{self, cli::SelectionArgs, plan::Place, StripMode, StripOptions};
 
+/// Why a `__pycache__` directory is removed.
 pub const WHY_PYCACHE: &str = "bytecode cache: embeds build paths and differs between builds";
+/// Why a `.pyc` or `.pyo` file outside `__pycache__` is removed.
 pub const WHY_PYC: &str = "bytecode: embeds build paths and differs between builds";
+/// Why uv's `.lock` at the venv's root is removed.
 pub const WHY_LOCK: &str = "uv's lock file for the venv, not part of the environment";
+/// Why a dist-info's `uv_cache.json` is removed.
 pub const WHY_UV_CACHE: &str = "uv's cache info: timestamps that differ between builds";
+/// Why a RECORD is rewritten when it only loses lines.
 pub const WHY_RECORD: &str = "drop lines of removed files, whose hashes differ between builds";
+/// Why a `direct_url.json` naming a `file://` path is removed.
 pub const WHY_DIRECT_URL: &str = "names the build's source directory: a file:// URL to a local \
                                   path that only existed at build time";
+/// Why `bin/python`, `python3` and `python3.X` are removed.
 pub const WHY_INTERPRETER_LINK: &str = "interpreter link: points into the build Python's store \
                                         path, which would dangle once stripped; restore makes it";
+/// Why a file strip-store-refs will change has its RECORD digest blanked.
 pub const WHY_DIGEST: &str = "digest blanked: the file names a store path, so its bytes change \
                               when references are stripped";
+/// Why a RECORD is rewritten when it only has digests blanked.
 pub const WHY_RECORD_DIGESTS: &str = "blank the digests of files naming store paths or \
                                       normalised here (restore recomputes them)";
+/// Why a RECORD is rewritten when it both loses lines and has digests blanked.
 pub const WHY_RECORD_BOTH: &str = "drop lines of removed files, blank the digests of files \
                                    naming store paths or normalised here (restore recomputes \
                                    them)";
@@ -119,6 +129,8 @@ pub fn plan(root: &Path, options: &PrepareOptions) -> Result<VenvPlan> {
     plan_for_store(root, &store, options)
 }
 
+/// The plan, for the store directory `store` rather than the environment's; changes nothing.
+/// A file two distributions install with different contents, not `--drop`ped, is an error.
 pub fn plan_for_store(root: &Path, store: &StoreDir, options: &PrepareOptions) -> Result<VenvPlan> {
     // One form for every path compared below (`./v`, `v/..` would match nothing).
     let root = &absolute(root)?;
@@ -256,6 +268,7 @@ pub fn plan_for_store(root: &Path, store: &StoreDir, options: &PrepareOptions) -
     Ok(plan)
 }
 
+/// The permission bits (`0o7777` at most) of `path` itself, a symlink not followed.
 pub fn file_mode(path: &Path) -> Result<u32> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::symlink_metadata(path)

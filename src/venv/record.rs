@@ -179,6 +179,7 @@ pub struct RecordEdit {
 }
 
 impl RecordEdit {
+    /// Whether it names no path: the RECORD needs no rewrite.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.drop.is_empty() && self.blank.is_empty()
     }
