@@ -351,6 +351,25 @@ fn venv_without_python_interpreter_attribute_uses_bin_python3() {
 }
 
 #[test]
+fn venv_fod_attrs_and_main_attrs_reach_their_step_only_and_win() {
+    // The escape hatches: a phase after `uv sync`, a knob of the FOD's hooks, a phase of the
+    // main derivation, and one of mkUvVenv's own settings replaced.
+    let venv = VENV.replace(
+        "})",
+        r#"fodAttrs = { postBuild = "after-sync"; fixVenvDrop = [ "docs/Makefile" ]; };
+  mainAttrs = { postInstall = "after-copy"; fixVenvCompileBytecode = false; };
+})"#,
+    );
+    assert_eq!(
+        eval(&format!(
+            "let v = {venv}; f = v.passthru.fod; in [ f.postBuild f.fixVenvDrop (f ? postInstall) \
+             v.postInstall v.fixVenvCompileBytecode (v ? fixVenvDrop) (v ? postBuild) ]"
+        )),
+        r#"["after-sync",["docs/Makefile"],false,"after-copy",false,false,false]"#
+    );
+}
+
+#[test]
 fn venv_passthru_exposes_the_fod_and_python() {
     assert_eq!(
         eval(&format!(
