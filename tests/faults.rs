@@ -139,10 +139,12 @@ fn patch_unreadable_file_and_directory_are_errors_naming_them_and_the_rest_is_do
     rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &ok)]);
 }
 
-/// Read-only file and directory, as root (who needs no write bit) and as their owner.
+/// Read-only file and directory, as root (who needs no write bit) and as their owner; with
+/// the hashes found in the tree only, and known before the walk (`--env-candidates`, so the
+/// files are written while open from their scan).
 #[test]
 fn strip_read_only_file_and_directory_are_written_and_their_modes_restored() {
-    for as_owner in [false, true] {
+    for (as_owner, known) in [(false, false), (true, false), (false, true), (true, true)] {
         if as_owner && !rc::is_root() {
             continue; // the first round already ran as an ordinary user
         }
@@ -166,10 +168,22 @@ fn strip_read_only_file_and_directory_are_written_and_their_modes_restored() {
         let before = rc::tree(&root);
 
         let mut cmd = strip();
+        if known {
+            let inputs: Vec<String> = (10..14)
+                .map(|seed| common::store_path(seed, "input"))
+                .collect();
+            cmd.env("buildInputs", inputs.join(" "))
+                .arg("--env-candidates");
+        }
         cmd.arg(&root);
         let cmd = if as_owner { rc::as_nobody(cmd) } else { cmd };
         let (out, _) = rc::run_within(&mut { cmd }, HANG);
-        let who = if as_owner { "as the owner" } else { "as root" };
+        let who = match (as_owner, known) {
+            (false, false) => "as root",
+            (true, false) => "as the owner",
+            (false, true) => "as root, hashes known up front",
+            (true, true) => "as the owner, hashes known up front",
+        };
         assert_no_panic(&out);
         assert!(out.status.success(), "{who}: {}", stderr_of(&out));
         assert_eq!(fs::read_to_string(&ro).unwrap(), ro_after, "{who}");

@@ -554,3 +554,110 @@ fn overlapping_roots_are_walked_and_written_once() {
         format!("x {} y", neutral(&sp))
     );
 }
+
+/// `strace` on `PATH`, if it is installed.
+fn strace() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("strace"))
+        .find(|p| p.is_file())
+}
+
+/// When the hashes to neutralise are known before the walk (`--env-candidates`, in a Nix
+/// build its inputs and outputs), each file is opened once to be read, relative to its
+/// directory, and stat'ed once, through that descriptor; a file whose contents change is
+/// opened once more, for the write, relative to its directory while still open from its scan:
+/// never looked up by its path again, nor stat'ed again.
+#[test]
+fn with_hashes_known_up_front_each_file_is_opened_and_stat_ed_once() {
+    let Some(strace) = strace() else {
+        eprintln!("strace is not installed: skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let (a, b) = (store_path(40, "python3"), store_path(41, "zlib"));
+    let hash_b = &b["/nix/store/".len().."/nix/store/".len() + 32];
+    let changed = ["f-prefixed.txt", "f-bare.json", "f-both.txt"];
+    write(&root, "lib/f-prefixed.txt", format!("x {a}/bin/python y"));
+    write(
+        &root,
+        "lib/f-bare.json",
+        format!("{{\"hash\": \"{hash_b}\"}}"),
+    );
+    write(&root, "lib/sub/f-both.txt", format!("{b}/lib and {hash_b}"));
+    let clean: Vec<String> = (0..5).map(|i| format!("f-clean-{i}.txt")).collect();
+    for name in &clean {
+        write(&root, &format!("lib/sub/{name}"), "nothing here");
+    }
+    let (files, dirs) = (changed.len() + clean.len(), 3);
+    let log = dir.path().join("strace.log");
+    let out = run(std::process::Command::new(strace)
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args(["-e", "trace=open,openat,stat,lstat,fstat,newfstatat,statx"])
+        .arg(env!("CARGO_BIN_EXE_strip-store-refs"))
+        .args(["--env-candidates", "-j", "1"])
+        .arg(&root)
+        .env_remove("NIX_STORE_DIR")
+        .env_remove("NIX_STORE")
+        .env("buildInputs", format!("{a} {b}")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("changed 3 files"), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(root.join("lib/sub/f-both.txt")).unwrap(),
+        format!("{}/lib and {}", neutral(&b), "e".repeat(32))
+    );
+
+    let log = fs::read_to_string(&log).unwrap();
+    let main_pid = log.split_whitespace().next().unwrap();
+    let calls: Vec<&str> = (log.lines())
+        .filter(|l| l.split_whitespace().next() != Some(main_pid))
+        .collect();
+    let opens = |name: &str, mode: &str| {
+        (calls.iter())
+            .filter(|l| l.contains("openat(") && l.contains(&format!("\"{name}\"")))
+            .filter(|l| l.contains(mode))
+            .collect::<Vec<_>>()
+    };
+    for name in changed
+        .iter()
+        .copied()
+        .chain(clean.iter().map(String::as_str))
+    {
+        let reads = opens(name, "O_RDONLY");
+        let writes = opens(name, "O_RDWR");
+        assert_eq!(
+            reads.len(),
+            1,
+            "{name} is opened once to be read: {reads:?}"
+        );
+        let want_writes = usize::from(changed.contains(&name));
+        assert_eq!(writes.len(), want_writes, "{name}: {writes:?}");
+        for open in reads.iter().chain(&writes) {
+            assert!(
+                !open.contains("AT_FDCWD"),
+                "{name} is opened relative to its directory: {open}"
+            );
+        }
+        let by_path: Vec<_> = (calls.iter())
+            .filter(|l| l.contains(name) && !l.contains("openat("))
+            .collect();
+        assert!(
+            by_path.is_empty(),
+            "{name} is never stat'ed by name: {by_path:?}"
+        );
+    }
+    let stats = (calls.iter())
+        .filter(|l| {
+            ["stat(", "statx(", "fstat(", "newfstatat("]
+                .iter()
+                .any(|s| l.contains(s))
+        })
+        .count();
+    assert!(
+        stats <= files + dirs + 1,
+        "at most one stat per entry (and the root's kind): {stats} for {files} files and {dirs} directories\n{}",
+        calls.join("\n")
+    );
+}

@@ -1,16 +1,17 @@
 //! Properties of stripping random binary content with planted references: only hash bytes
 //! change, sizes are kept, a second run is a no-op, `--keep` and `-t` are honoured, bare
-//! hashes are found.
+//! hashes are found, and writing during the scan leaves what writing after it leaves.
 
 mod common;
 
 use std::collections::HashSet;
 use std::io::Read;
+use std::path::Path;
 
 use fixup_hooks::shared::scan::Scanner;
-use fixup_hooks::shared::store::StoreDir;
+use fixup_hooks::shared::store::{StoreDir, StoreHash};
 use fixup_hooks::strip::select::Selection;
-use fixup_hooks::strip::{self, StripMode, StripOptions};
+use fixup_hooks::strip::{self, StripMode, StripOptions, WriteTiming};
 use proptest::prelude::*;
 
 /// Bytes that are never Nix32 and never `/`, so filler cannot extend or fake a reference.
@@ -112,6 +113,92 @@ fn strip_file(content: &[u8], targets: &[String], keep: &[String]) -> Vec<u8> {
     std::fs::read(&file).unwrap()
 }
 
+/// A tree of a few files made of pieces, a symlink into the store and a hard link.
+#[derive(Clone, Debug)]
+struct TreeSpec {
+    files: Vec<Vec<Piece>>,
+    /// The target of `link`: store path N, with its prefix or as a bare hash.
+    link: Option<(usize, bool)>,
+    /// `z-hard` is a hard link to `f0`.
+    hard_link: bool,
+}
+
+fn tree_spec() -> impl Strategy<Value = TreeSpec> {
+    (
+        prop::collection::vec(prop::collection::vec(piece(), 0..16), 1..5),
+        prop::option::of((0..PATHS, any::<bool>())),
+        any::<bool>(),
+    )
+        .prop_map(|(files, link, hard_link)| TreeSpec {
+            files,
+            link,
+            hard_link,
+        })
+}
+
+fn make_tree(root: &Path, spec: &TreeSpec) {
+    let hashes = hashes();
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    for (i, pieces) in spec.files.iter().enumerate() {
+        let (content, _) = render(pieces, &HashSet::new());
+        std::fs::write(root.join("sub").join(format!("f{i}")), content).unwrap();
+    }
+    if let Some((i, prefixed)) = spec.link {
+        let target = match prefixed {
+            true => format!("/nix/store/{}-p{i}/lib", hashes[i]),
+            false => format!("../{}-p{i}", hashes[i]),
+        };
+        std::os::unix::fs::symlink(target, root.join("link")).unwrap();
+    }
+    if spec.hard_link {
+        std::fs::hard_link(root.join("sub/f0"), root.join("z-hard")).unwrap();
+    }
+}
+
+/// Every entry under `root`: its path, and a file's bytes or a symlink's target.
+fn tree_state(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut state = Vec::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let bytes = if entry.file_type().is_symlink() {
+            let target = std::fs::read_link(entry.path()).unwrap();
+            target.into_os_string().into_encoded_bytes()
+        } else if entry.file_type().is_file() {
+            std::fs::read(entry.path()).unwrap()
+        } else {
+            Vec::new()
+        };
+        state.push((entry.path().display().to_string(), bytes));
+    }
+    state
+}
+
+/// Runs strip-store-refs over `root` with the given selection and timing: the tree after,
+/// and the JSON report.
+fn strip_tree(
+    root: &Path,
+    selection: Selection,
+    timing: WriteTiming,
+) -> (Vec<(String, Vec<u8>)>, String) {
+    let store = StoreDir::new("/nix/store").unwrap();
+    let report = strip::run_with(
+        &[root.to_path_buf()],
+        &StripOptions {
+            store,
+            selection,
+            mode: StripMode::Strip,
+        },
+        timing,
+    );
+    assert!(
+        report.footer.errors.is_empty(),
+        "{:?}",
+        report.footer.errors
+    );
+    (tree_state(root), serde_json::to_string(&report).unwrap())
+}
+
 /// Reads in pieces of the given sizes, to put chunk seams anywhere.
 struct Jagged<'a> {
     data: &'a [u8],
@@ -169,6 +256,51 @@ proptest! {
         let (content, expected) = render(&pieces, &wanted);
         let out = strip_file(&content, &target_args, &keep_args);
         prop_assert!(out == expected);
+    }
+
+    /// The one-visit path (contents written while open from their scan, for the hashes known
+    /// before the walk) and the two-phase path (scan everything, then write bare hashes
+    /// everywhere, then the rest) leave the same bytes and the same report, whichever of the
+    /// tree's hashes are known up front, and whatever the tree adds to them.
+    #[test]
+    fn writing_during_the_scan_leaves_what_writing_after_it_leaves(
+        spec in tree_spec(),
+        candidates in prop::collection::hash_set(0..PATHS, 0..=PATHS),
+        also in prop::collection::hash_set(0..PATHS, 0..2),
+        kept in prop::collection::hash_set(0..PATHS, 0..2),
+        keep_glob in any::<bool>(),
+        targeted in any::<bool>(),
+    ) {
+        let hashes = hashes();
+        let selection = || {
+            let store = StoreDir::new("/nix/store").unwrap();
+            let targets: Vec<String> = match targeted {
+                true => candidates.iter().map(|i| format!("/nix/store/{}-p{i}", hashes[*i])).collect(),
+                false => Vec::new(),
+            };
+            let also: Vec<String> = also.iter().map(|i| hashes[*i].clone()).collect();
+            // A glob could spare a known hash by a name the tree shows: that run writes after.
+            let mut keep: Vec<String> = kept.iter().map(|i| hashes[*i].clone()).collect();
+            if keep_glob {
+                keep.push("p1".into());
+            }
+            let mut selection = Selection::new(&store, &targets, &also, &keep).unwrap();
+            selection.add_candidates(
+                candidates.iter().map(|i| StoreHash::from_bytes(hashes[*i].as_bytes()).unwrap()),
+            );
+            selection
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("out");
+        make_tree(&root, &spec);
+        let during = strip_tree(&root, selection(), WriteTiming::DuringScan);
+        make_tree(&root, &spec);
+        let after = strip_tree(&root, selection(), WriteTiming::AfterScan);
+        prop_assert_eq!(&during.0, &after.0);
+        prop_assert_eq!(&during.1, &after.1);
+        // And it is done: a second run of either kind changes nothing.
+        let again = strip_tree(&root, selection(), WriteTiming::DuringScan);
+        prop_assert_eq!(&again.0, &after.0);
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub struct ScanFindings {
     pub prefixed: Vec<PrefixedRef>,
     /// Bare matches against the hashes given to the scanner, if any were.
     pub bare: Vec<BareRef>,
-    /// Runs kept for matching later (only when no hashes were given).
+    /// Runs kept for matching later (when no hashes were given, or the scanner keeps runs).
     pub runs: Vec<Run>,
     /// The runs did not fit in `MAX_RUN_BYTES` (1 MiB); rescan with the hashes once known.
     pub runs_overflowed: bool,
@@ -87,8 +87,10 @@ impl ScanFindings {
 pub struct Scanner<'h> {
     finder: memmem::Finder<'static>,
     prefix_len: usize,
-    /// When set, bare hashes are matched against it during the pass instead of keeping runs.
+    /// When set, bare hashes are matched against it during the pass.
     known: Option<&'h HashSet<StoreHash>>,
+    /// Keep runs for matching later: without `known`, or when the tree may add hashes to it.
+    keep_runs: bool,
     /// Bytes a match starting at the last reportable position may need to look at.
     lookahead: usize,
 }
@@ -100,8 +102,16 @@ impl<'h> Scanner<'h> {
             finder: memmem::Finder::new(store.prefix()).into_owned(),
             prefix_len,
             known,
+            keep_runs: known.is_none(),
             lookahead: (prefix_len + HASH_LEN + 1 + MAX_NAME_LEN).max(HASH_LEN),
         }
+    }
+
+    /// Also keeps runs when `known` is given: bare occurrences of the known hashes are matched
+    /// during the pass, and the runs let hashes the tree adds be matched once it is scanned.
+    pub fn keeping_runs(mut self) -> Scanner<'h> {
+        self.keep_runs = true;
+        self
     }
 
     /// Scans a whole byte string (a symlink target, a small file).
@@ -140,24 +150,44 @@ impl<'h> Scanner<'h> {
         mut reader: R,
         chunk: usize,
     ) -> io::Result<ScanFindings> {
+        // One buffer per thread, reused from file to file: allocating and zero-filling one for
+        // every small file costs more than reading it.
+        SCAN_BUFFER.with(|cell| {
+            let mut buf = cell.take();
+            let found = self.scan_reader_into(&mut reader, chunk, &mut buf);
+            cell.replace(buf);
+            found
+        })
+    }
+
+    fn scan_reader_into<R: Read>(
+        &self,
+        reader: &mut R,
+        chunk: usize,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<ScanFindings> {
         let mut found = ScanFindings::default();
         let carry_max = self.lookahead - 1;
         let want = chunk.max(1) + carry_max;
-        let mut buf: Vec<u8> = Vec::with_capacity(want);
-        let mut base: u64 = 0;
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        let buf = &mut buf[..want];
+        let (mut filled, mut base) = (0usize, 0u64);
         loop {
-            let eof = fill(&mut reader, &mut buf, want)?;
+            let eof = fill(reader, buf, &mut filled)?;
             let limit = if eof {
-                buf.len()
+                filled
             } else {
-                buf.len().saturating_sub(carry_max)
+                filled.saturating_sub(carry_max)
             };
-            self.scan_chunk(&buf, limit, base, &mut found);
+            self.scan_chunk(&buf[..filled], limit, base, &mut found);
             if eof {
-                found.len = base + buf.len() as u64;
+                found.len = base + filled as u64;
                 return Ok(found);
             }
-            buf.drain(..limit);
+            buf.copy_within(limit..filled, 0);
+            filled -= limit;
             base += limit as u64;
         }
     }
@@ -191,43 +221,41 @@ impl<'h> Scanner<'h> {
         }
         for_each_run(buf, limit, |run_start, windows_end| {
             let offset = base + run_start as u64;
-            match self.known {
-                Some(known) => {
-                    for w in run_start..windows_end {
-                        let hash = StoreHash::from_bytes(&buf[w..w + HASH_LEN]).expect("run");
-                        if known.contains(&hash) {
-                            found.bare.push(BareRef {
-                                offset: base + w as u64,
-                                hash,
-                            });
-                        }
+            if let Some(known) = self.known {
+                for w in run_start..windows_end {
+                    let hash = StoreHash::from_bytes(&buf[w..w + HASH_LEN]).expect("run");
+                    if known.contains(&hash) {
+                        found.bare.push(BareRef {
+                            offset: base + w as u64,
+                            hash,
+                        });
                     }
-                }
-                None if found.runs_overflowed => {}
-                None => {
-                    let bytes = &buf[run_start..windows_end + HASH_LEN - 1];
-                    if found.run_bytes + bytes.len() > MAX_RUN_BYTES {
-                        found.runs.clear();
-                        found.run_bytes = 0;
-                        found.runs_overflowed = true;
-                        return;
-                    }
-                    // A run cut by the chunk seam continues in the next chunk: join them so
-                    // windows across the seam are seen.
-                    if let Some(last) = found.runs.last_mut() {
-                        if last.offset + (last.bytes.len() - HASH_LEN + 1) as u64 == offset {
-                            last.bytes.extend_from_slice(&bytes[HASH_LEN - 1..]);
-                            found.run_bytes += bytes.len() - (HASH_LEN - 1);
-                            return;
-                        }
-                    }
-                    found.run_bytes += bytes.len();
-                    found.runs.push(Run {
-                        offset,
-                        bytes: bytes.to_vec(),
-                    });
                 }
             }
+            if !self.keep_runs || found.runs_overflowed {
+                return;
+            }
+            let bytes = &buf[run_start..windows_end + HASH_LEN - 1];
+            if found.run_bytes + bytes.len() > MAX_RUN_BYTES {
+                found.runs.clear();
+                found.run_bytes = 0;
+                found.runs_overflowed = true;
+                return;
+            }
+            // A run cut by the chunk seam continues in the next chunk: join them so windows
+            // across the seam are seen.
+            if let Some(last) = found.runs.last_mut() {
+                if last.offset + (last.bytes.len() - HASH_LEN + 1) as u64 == offset {
+                    last.bytes.extend_from_slice(&bytes[HASH_LEN - 1..]);
+                    found.run_bytes += bytes.len() - (HASH_LEN - 1);
+                    return;
+                }
+            }
+            found.run_bytes += bytes.len();
+            found.runs.push(Run {
+                offset,
+                bytes: bytes.to_vec(),
+            });
         });
     }
 }
@@ -258,23 +286,25 @@ fn for_each_run(buf: &[u8], limit: usize, mut f: impl FnMut(usize, usize)) {
     }
 }
 
-/// Reads until `buf` holds `want` bytes or the reader is exhausted; true at end of input.
-fn fill<R: Read>(reader: &mut R, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    let mut filled = buf.len();
-    buf.resize(want, 0);
-    let result = loop {
-        if filled == want {
-            break Ok(false);
+thread_local! {
+    /// [`Scanner::scan_reader_chunked`]'s buffer, as large as the largest chunk read so far.
+    static SCAN_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Reads until `buf` is full (`filled` counts its bytes) or the reader is exhausted; true at
+/// end of input.
+fn fill<R: Read>(reader: &mut R, buf: &mut [u8], filled: &mut usize) -> io::Result<bool> {
+    loop {
+        if *filled == buf.len() {
+            return Ok(false);
         }
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break Ok(true),
-            Ok(n) => filled += n,
+        match reader.read(&mut buf[*filled..]) {
+            Ok(0) => return Ok(true),
+            Ok(n) => *filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
+            Err(e) => return Err(e),
         }
-    };
-    buf.truncate(filled);
-    result
+    }
 }
 
 #[cfg(test)]
@@ -349,6 +379,23 @@ mod tests {
                 hash: hash(H2)
             }]
         );
+    }
+
+    #[test]
+    fn keeping_runs_matches_known_hashes_and_keeps_runs_for_the_others() {
+        let known: HashSet<_> = [hash(H2)].into();
+        let text = format!("\0{H2}\0 and {H1}");
+        let found =
+            (Scanner::new(&store(), Some(&known)).keeping_runs()).scan_bytes(text.as_bytes());
+        assert_eq!(
+            found.bare,
+            [BareRef {
+                offset: 1,
+                hash: hash(H2)
+            }]
+        );
+        let windows: Vec<_> = found.runs.iter().flat_map(Run::windows).collect();
+        assert_eq!(windows, [(1, hash(H2)), (39, hash(H1))]);
     }
 
     #[test]

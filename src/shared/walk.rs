@@ -139,6 +139,16 @@ impl Visit<'_> {
             libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
         )
     }
+
+    /// [`Visit::open`] for reading and writing: for a file whose contents must change, while
+    /// the descriptor it was read through is still open (no path lookup, no `stat`).
+    pub fn open_for_write(&self) -> std::io::Result<std::fs::File> {
+        openat(
+            self.dir_fd,
+            self.name,
+            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    }
 }
 
 fn openat(dir_fd: libc::c_int, name: &OsStr, flags: libc::c_int) -> std::io::Result<std::fs::File> {

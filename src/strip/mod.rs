@@ -7,4 +7,4 @@ pub mod rewrite;
 pub mod run;
 pub mod select;
 
-pub use run::{run, StripError, StripMode, StripOptions, StripWarning};
+pub use run::{run, run_with, StripError, StripMode, StripOptions, StripWarning, WriteTiming};

@@ -126,7 +126,7 @@ pub fn plan(
 }
 
 /// The wanted hashes in what one pass found, each once, in offset order, none overlapping.
-fn hits_of(found: &ScanFindings, wanted: &HashSet<StoreHash>) -> Vec<Hit> {
+pub fn hits_of(found: &ScanFindings, wanted: &HashSet<StoreHash>) -> Vec<Hit> {
     let mut hits: Vec<Hit> = found
         .prefixed
         .iter()
@@ -163,6 +163,21 @@ fn hits_of(found: &ScanFindings, wanted: &HashSet<StoreHash>) -> Vec<Hit> {
         keep
     });
     hits
+}
+
+/// The hits of `planned` that `done` (hits already written or tried, in offset order) leaves
+/// to do: those at other offsets that overlap none of them (where two overlap, the bytes
+/// written first already broke the other hash).
+pub fn remaining(planned: &[Hit], done: &[Hit]) -> Vec<Hit> {
+    let overlaps = |h: &Hit| {
+        let start = h.offset.saturating_sub(HASH_LEN as u64 - 1);
+        let first = done.partition_point(|d| d.offset < start);
+        (done[first..].iter())
+            .take_while(|d| d.offset < h.offset + HASH_LEN as u64)
+            .next()
+            .is_some()
+    };
+    planned.iter().filter(|h| !overlaps(h)).copied().collect()
 }
 
 /// Overwrites each hit's hash bytes in an in-memory copy.
@@ -203,6 +218,21 @@ mod tests {
         assert_eq!((hits[0].offset, hits[0].bare), (11, false));
         assert!(hits[1].bare);
         assert_eq!(plan.names.values().next().unwrap(), "py");
+    }
+
+    #[test]
+    fn remaining_hits_skip_those_done_and_those_they_overlap() {
+        let hash = StoreHash::from_bytes(H1.as_bytes()).unwrap();
+        let hit = |offset| Hit {
+            offset,
+            hash,
+            bare: true,
+        };
+        let planned = [hit(0), hit(40), hit(100), hit(200)];
+        let done = [hit(40), hit(131)];
+        // 0 ends before 40; 100..132 overlaps 131; 200 is clear of both.
+        assert_eq!(remaining(&planned, &done), [hit(0), hit(200)]);
+        assert_eq!(remaining(&planned, &[]), planned);
     }
 
     #[test]

@@ -100,8 +100,8 @@ pub(crate) struct WritableFor<'a> {
 }
 
 impl<'a> WritableFor<'a> {
-    fn new(path: &'a Path, meta: &fs::Metadata) -> Result<WritableFor<'a>, RewriteError> {
-        let mode = meta.mode() & 0o7777;
+    fn new(path: &'a Path, mode: u32) -> Result<WritableFor<'a>, RewriteError> {
+        let mode = mode & 0o7777;
         let mut guard = WritableFor {
             path,
             restore: None,
@@ -136,8 +136,29 @@ impl Drop for WritableFor<'_> {
 /// Returns the offsets written and the errors of those that were not; each reference is one
 /// write of its 32 bytes, so it is either fully neutralised or untouched.
 pub fn neutralise_file(path: &Path, hits: &[Hit]) -> (Vec<u64>, Vec<RewriteError>) {
+    neutralise_with(path, hits, open_for_write(path))
+}
+
+/// [`neutralise_file`] for a file whose mode is known from the `stat` its scan took: `open`
+/// opens it for reading and writing, without following a symlink or blocking on a FIFO
+/// (relative to its directory, say), and no other `stat` is taken. A file its owner may not
+/// write is made writable from that mode for the write, then the mode is put back.
+pub fn neutralise_file_of_mode(
+    path: &Path,
+    mode: u32,
+    open: impl Fn() -> io::Result<File>,
+    hits: &[Hit],
+) -> (Vec<u64>, Vec<RewriteError>) {
+    neutralise_with(path, hits, open_writable(path, mode, open))
+}
+
+fn neutralise_with(
+    path: &Path,
+    hits: &[Hit],
+    opened: Result<(File, WritableFor<'_>), RewriteError>,
+) -> (Vec<u64>, Vec<RewriteError>) {
     let mut errors = Vec::new();
-    let written = match open_for_write(path) {
+    let written = match opened {
         Ok((file, guard)) => {
             let mut written = Vec::new();
             for hit in hits {
@@ -170,12 +191,31 @@ pub(crate) fn open_for_write(path: &Path) -> Result<(File, WritableFor<'_>), Rew
             path: path.to_path_buf(),
         });
     }
-    let open = || {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)
+    open_writable(path, meta.mode(), || open_in_place(path))
+}
+
+/// Opens `path` for reading and writing, without following a symlink or blocking on a FIFO.
+pub(crate) fn open_in_place(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Opens the file with `open`, and when that is refused, makes it writable from `mode` (its
+/// mode when last seen) and opens it again. A path that is now a symlink or a directory is
+/// [`RewriteError::Vanished`], as a regular file it no longer is.
+fn open_writable(
+    path: &Path,
+    mode: u32,
+    open: impl Fn() -> io::Result<File>,
+) -> Result<(File, WritableFor<'_>), RewriteError> {
+    let refused = |e: io::Error| match e.raw_os_error() {
+        Some(libc::ELOOP | libc::EISDIR) => RewriteError::Vanished {
+            path: path.to_path_buf(),
+        },
+        _ => io_error(path, "open for writing")(e),
     };
     // The mode changes only when it must (not for root): a kill between the chmod and its
     // restoration would leave the file's mode changed.
@@ -188,11 +228,11 @@ pub(crate) fn open_for_write(path: &Path) -> Result<(File, WritableFor<'_>), Rew
             },
         )),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            let guard = WritableFor::new(path, &meta)?;
-            let file = open().map_err(io_error(path, "open for writing"))?;
+            let guard = WritableFor::new(path, mode)?;
+            let file = open().map_err(refused)?;
             Ok((file, guard))
         }
-        Err(e) => Err(io_error(path, "open for writing")(e)),
+        Err(e) => Err(refused(e)),
     }
 }
 
@@ -256,7 +296,7 @@ pub fn relink(path: &Path, old: &[u8], new: &[u8]) -> Result<Relinked, RewriteEr
             return Err(io_error(path, "re-create symlink")(e));
         }
         let parent_meta = fs::metadata(parent).map_err(io_error(parent, "stat"))?;
-        guard = WritableFor::new(parent, &parent_meta)?;
+        guard = WritableFor::new(parent, parent_meta.mode())?;
         symlink(OsStr::from_bytes(new), &temp).map_err(io_error(path, "re-create symlink"))?;
     }
     // Keep the owner when we can (running as root); a build user owns its links anyway.

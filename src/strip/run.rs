@@ -1,8 +1,15 @@
 //! strip-store-refs' pipeline: walk and scan every entry once, in parallel → decide which
 //! hashes to neutralise, now that every prefixed hash in the tree is known → plan the bytes
 //! → write (in strip mode) → report.
+//!
+//! When hashes are known to be wanted before the walk (`-t`, `--also-hash`, and in a Nix
+//! build `--env-candidates`: its inputs and outputs), a file's contents are written for them
+//! while the file is still open from its scan ([`WriteTiming::DuringScan`]): no second read,
+//! no second `stat`, one more `openat` on its directory for the write. What the tree adds (a
+//! prefixed hash outside those) still goes through the plan after the walk, bare occurrences
+//! first, so that a run killed half-way leaves every such hash recognisable to the next.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -15,7 +22,7 @@ use serde::Serialize;
 use super::plan::{self, EntryPlan, EntryScan, Hit, Place, StripPlan};
 use super::report::{ReferenceEntry, StorePathStat, StripReport};
 use super::rewrite::{self, Relinked, RewriteError};
-use super::select::Selection;
+use super::select::{Selection, UpFront};
 use crate::shared::leftover::{self, Owner, RemoveError};
 use crate::shared::report::{self, Footer, Reportable};
 use crate::shared::scan::{self, ScanFindings, Scanner};
@@ -33,6 +40,18 @@ pub enum StripMode {
     DryRun,
     /// Change nothing; report what remains.
     Check,
+}
+
+/// When file contents are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteTiming {
+    /// For the hashes wanted whatever the tree holds (see [`UpFront`]), while each file is
+    /// open from its scan; for the hashes the tree adds, after the walk, as
+    /// [`WriteTiming::AfterScan`] does.
+    #[default]
+    DuringScan,
+    /// Everything after the walk, in two passes over the plan: bare hashes everywhere first.
+    AfterScan,
 }
 
 /// What strip-store-refs is asked to do.
@@ -158,6 +177,10 @@ struct Scanned {
     dirs: u64,
     /// Every entry and place where the scan found something.
     scans: Vec<EntryScan>,
+    /// The files written while open from their scan.
+    written: Vec<WrittenDuringScan>,
+    /// The mode of every file the scan found something in, from its one `stat`.
+    modes: HashMap<PathBuf, u32>,
 }
 
 impl Merge for Scanned {
@@ -167,16 +190,18 @@ impl Merge for Scanned {
         self.symlinks += other.symlinks;
         self.dirs += other.dirs;
         self.scans.append(&mut other.scans);
+        self.written.append(&mut other.written);
+        self.modes.extend(other.modes);
     }
 }
 
 impl Scanned {
-    fn push(&mut self, path: &Path, place: Place, found: ScanFindings) -> Option<&mut EntryScan> {
+    fn push(&mut self, entry: &Visit, place: Place, found: ScanFindings) -> Option<&mut EntryScan> {
         if found.is_empty() {
             return None;
         }
         self.scans.push(EntryScan {
-            path: path.to_path_buf(),
+            path: entry.path(),
             place,
             found,
             shared_inode: None,
@@ -184,6 +209,21 @@ impl Scanned {
         });
         self.scans.last_mut()
     }
+}
+
+/// A file whose contents were written while it was open from its scan.
+struct WrittenDuringScan {
+    path: PathBuf,
+    /// The hits written, or tried.
+    hits: Vec<Hit>,
+    outcome: EntryOutcome,
+}
+
+/// How the walk scans each entry.
+struct ScanCx<'a> {
+    scanner: Scanner<'a>,
+    /// The hashes to write while a file is open from its scan, if any.
+    write_now: Option<&'a HashSet<StoreHash>>,
 }
 
 /// A file's device and inode number.
@@ -199,58 +239,111 @@ fn open_with_inode(path: &Path) -> Result<(File, u64, Option<Inode>), StripError
 
 /// Scans one walked entry: its name (below a root), and a symlink's target or a file's
 /// contents.
-fn scan_entry(scanner: &Scanner, entry: &Visit, found: &mut Scanned, errors: &mut Vec<StripError>) {
-    let path = entry.path();
+fn scan_entry(cx: &ScanCx, entry: &Visit, found: &mut Scanned, errors: &mut Vec<StripError>) {
     if !entry.is_root {
-        found.push(
-            &path,
-            Place::Name,
-            scanner.scan_name(entry.name().as_bytes()),
-        );
+        let name = cx.scanner.scan_name(entry.name().as_bytes());
+        found.push(entry, Place::Name, name);
     }
     match entry.kind {
         EntryKind::Dir => found.dirs += 1,
         EntryKind::Special => {}
-        EntryKind::Symlink => match std::fs::read_link(&path).map_err(read_error(&path)) {
-            Ok(target) => {
-                found.symlinks += 1;
-                let target = target.into_os_string().into_vec();
-                let hits = scanner.scan_bytes(&target);
-                if let Some(scan) = found.push(&path, Place::SymlinkTarget, hits) {
-                    scan.link_target = Some(target);
-                }
-            }
-            Err(e) => errors.push(e),
-        },
-        EntryKind::File => {
-            let result = open_with_inode(&path).and_then(|(file, len, inode)| {
-                // A buffer sized to the file: zero-filling a whole chunk for every small file
-                // costs more than reading it.
-                let hits = scanner
-                    .scan_reader_chunked(file, scan::chunk_for(len))
-                    .map_err(read_error(&path))?;
-                Ok((hits, inode))
-            });
-            match result {
-                Ok((hits, inode)) => {
-                    found.files += 1;
-                    found.bytes += hits.len;
-                    if let Some(scan) = found.push(&path, Place::Contents, hits) {
-                        scan.shared_inode = inode;
+        EntryKind::Symlink => {
+            let path = entry.path();
+            match std::fs::read_link(&path).map_err(read_error(&path)) {
+                Ok(target) => {
+                    found.symlinks += 1;
+                    let target = target.into_os_string().into_vec();
+                    let hits = cx.scanner.scan_bytes(&target);
+                    if let Some(scan) = found.push(entry, Place::SymlinkTarget, hits) {
+                        scan.link_target = Some(target);
                     }
                 }
                 Err(e) => errors.push(e),
             }
         }
+        EntryKind::File => match scan_file(cx, entry) {
+            Ok((file, meta, hits)) => {
+                found.files += 1;
+                found.bytes += hits.len;
+                if hits.is_empty() {
+                    return;
+                }
+                let path = entry.path();
+                // A hard-linked file is written once, under its first path: after the walk.
+                let now = cx.write_now.filter(|_| meta.nlink() == 1);
+                let written =
+                    now.and_then(|now| write_during_scan(entry, &path, &meta, &hits, now));
+                drop(file);
+                found.written.extend(written);
+                found.modes.insert(path.clone(), meta.mode());
+                found.scans.push(EntryScan {
+                    path,
+                    place: Place::Contents,
+                    found: hits,
+                    shared_inode: (meta.nlink() > 1).then(|| (meta.dev(), meta.ino())),
+                    link_target: None,
+                });
+            }
+            Err(e) => errors.push(read_error(&entry.path())(e)),
+        },
     }
+}
+
+/// Opens a file relative to its directory, takes its one `stat` and scans its contents; the
+/// file stays open for a write.
+fn scan_file(cx: &ScanCx, entry: &Visit) -> io::Result<(File, std::fs::Metadata, ScanFindings)> {
+    let file = entry.open()?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("no longer a regular file"));
+    }
+    // A small file is read in one chunk.
+    let found = (cx.scanner).scan_reader_chunked(&file, scan::chunk_for(meta.len()))?;
+    Ok((file, meta, found))
+}
+
+/// Neutralises, in a file just scanned and still open, the hashes in `now`.
+fn write_during_scan(
+    entry: &Visit,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    found: &ScanFindings,
+    now: &HashSet<StoreHash>,
+) -> Option<WrittenDuringScan> {
+    let hits = plan::hits_of(found, now);
+    if hits.is_empty() {
+        return None;
+    }
+    let open = || entry.open_for_write();
+    let (written, errors) = rewrite::neutralise_file_of_mode(path, meta.mode(), open, &hits);
+    Some(WrittenDuringScan {
+        path: path.to_path_buf(),
+        outcome: contents_outcome(&hits, written, errors),
+        hits,
+    })
 }
 
 /// Runs strip-store-refs over `roots` on the current rayon pool.
 pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
-    let known_up_front = opts.selection.known_up_front();
-    let scanner = Scanner::new(&opts.store, known_up_front.as_ref());
+    run_with(roots, opts, WriteTiming::default())
+}
 
-    // Walk and scan: one read of every file, in parallel.
+/// [`run`], writing contents when `timing` says. Both timings leave the same tree and the same
+/// report (but where two wanted hashes overlap in one run of Nix32 bytes: then the one written
+/// first wins, which during the scan is a hash known up front).
+pub fn run_with(roots: &[PathBuf], opts: &StripOptions, timing: WriteTiming) -> StripReport {
+    let up_front = opts.selection.up_front();
+    let write_now = (opts.mode == StripMode::Strip
+        && timing == WriteTiming::DuringScan
+        && up_front.certain
+        && !up_front.hashes.is_empty())
+    .then_some(&up_front.hashes);
+    let cx = ScanCx {
+        scanner: scanner_for(&opts.store, &up_front, write_now.is_some()),
+        write_now,
+    };
+
+    // Walk and scan: one read of every file, in parallel, and the writes that need no more.
     let Gathered {
         found,
         special,
@@ -260,7 +353,7 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
         roots,
         usize::MAX,
         Owner::StripStoreRefs,
-        |entry, found, errors| scan_entry(&scanner, entry, found, errors),
+        |entry, found, errors| scan_entry(&cx, entry, found, errors),
     );
     let Scanned {
         files,
@@ -268,24 +361,33 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
         symlinks,
         dirs,
         mut scans,
+        written,
+        modes,
     } = found;
     scans.sort_by(|a, b| (&a.path, a.place).cmp(&(&b.path, b.place)));
 
     // Decide what is wanted, now that every prefixed hash in the tree is known.
     let seen = plan::seen_hashes(&scans);
     let wanted = opts.selection.wanted(&seen);
-    rescan_overflowed(&opts.store, &wanted, &mut scans, &mut errors);
+    let matched_bare = (up_front.complete || write_now.is_some()).then_some(&up_front.hashes);
+    if !matched_bare.is_some_and(|known| wanted.is_subset(known)) {
+        rescan_overflowed(&opts.store, &wanted, &mut scans, &mut errors);
+    }
     let kept = kept_store_paths(&opts.store, &scans, &seen, &wanted);
-    let plan = plan::plan(scans, &seen, &wanted);
+    let (plan, done, rest) = fold_written(plan::plan(scans, &seen, &wanted), written);
 
-    // A killed run's temporary symlinks go first, so nothing of that run outlives this one.
+    // A killed run's temporary symlinks go before any symlink is made, so nothing of that run
+    // outlives this one.
     if opts.mode == StripMode::Strip {
         let not_removed = leftover::remove(&leftovers, Owner::StripStoreRefs);
         errors.extend(not_removed.into_iter().map(StripError::from));
     }
-    // Write (only in strip mode); names are never renamed behind the user's back.
-    let outcomes = match opts.mode {
-        StripMode::Strip => write(&plan, &opts.store),
+    // Write the rest (only in strip mode); names are never renamed behind the user's back.
+    let outcomes: Vec<EntryOutcome> = match opts.mode {
+        StripMode::Strip => (done.into_iter())
+            .zip(write(rest.as_ref().unwrap_or(&plan), &opts.store, &modes))
+            .map(|(done, rest)| done.and(rest))
+            .collect(),
         StripMode::DryRun => plan
             .entries
             .iter()
@@ -337,6 +439,82 @@ pub fn run(roots: &[PathBuf], opts: &StripOptions) -> StripReport {
         errors,
     };
     report
+}
+
+/// The scanner for a run: bare hashes known up front are matched during the pass; runs are
+/// kept for those the tree may add (every run, when nothing is known up front).
+fn scanner_for<'h>(store: &StoreDir, up_front: &'h UpFront, writes_now: bool) -> Scanner<'h> {
+    match (up_front.complete, writes_now) {
+        (true, _) => Scanner::new(store, Some(&up_front.hashes)),
+        (false, true) => Scanner::new(store, Some(&up_front.hashes)).keeping_runs(),
+        (false, false) => Scanner::new(store, None),
+    }
+}
+
+/// Folds what was written during the scan into the plan. Returns the plan of the whole change
+/// (each entry's hits: those written during the scan and those left), what writing each entry
+/// has done so far, and the plan of what is left to write (`None`: all of it), in one order.
+fn fold_written(
+    plan: StripPlan,
+    written: Vec<WrittenDuringScan>,
+) -> (StripPlan, Vec<EntryOutcome>, Option<StripPlan>) {
+    if written.is_empty() {
+        let done = plan
+            .entries
+            .iter()
+            .map(|_| EntryOutcome::default())
+            .collect();
+        return (plan, done, None);
+    }
+    let mut written: BTreeMap<PathBuf, WrittenDuringScan> =
+        (written.into_iter()).map(|w| (w.path.clone(), w)).collect();
+    let mut folded: Vec<(EntryPlan, EntryOutcome, EntryPlan)> = Vec::new();
+    for entry in plan.entries {
+        let done = match entry.place {
+            Place::Contents => written.remove(&entry.path),
+            _ => None,
+        };
+        folded.push(match done {
+            None => (entry.clone(), EntryOutcome::default(), entry),
+            Some(done) => {
+                let left = plan::remaining(&entry.hits, &done.hits);
+                let mut hits = done.hits;
+                hits.extend(&left);
+                hits.sort_by_key(|h| h.offset);
+                let rest = EntryPlan {
+                    hits: left,
+                    ..entry.clone()
+                };
+                (EntryPlan { hits, ..entry }, done.outcome, rest)
+            }
+        });
+    }
+    // A file written during the scan whose rescan (its runs overflowed) found nothing left.
+    for (path, done) in written {
+        let entry = |hits| EntryPlan {
+            path: path.clone(),
+            place: Place::Contents,
+            hits,
+            relink: None,
+        };
+        folded.push((entry(done.hits), done.outcome, entry(Vec::new())));
+    }
+    folded.sort_by(|a, b| (&a.0.path, a.0.place).cmp(&(&b.0.path, b.0.place)));
+    let mut whole = StripPlan {
+        entries: Vec::with_capacity(folded.len()),
+        names: plan.names,
+    };
+    let mut rest = StripPlan {
+        entries: Vec::with_capacity(folded.len()),
+        names: whole.names.clone(),
+    };
+    let mut done = Vec::with_capacity(folded.len());
+    for (entry, outcome, left) in folded {
+        whole.entries.push(entry);
+        done.push(outcome);
+        rest.entries.push(left);
+    }
+    (whole, done, Some(rest))
 }
 
 /// Files whose runs of Nix32 bytes were too large to keep are read once more, now that the
@@ -418,12 +596,15 @@ impl EntryOutcome {
 /// Writes the plan in two passes over every entry, each in parallel. Bare hashes go first,
 /// everywhere (file contents and symlink targets): a bare hash is only recognised through a
 /// prefixed occurrence, so if the run is killed, a re-run must still find a prefixed one.
-fn write(plan: &StripPlan, store: &StoreDir) -> Vec<EntryOutcome> {
-    let bare: Vec<EntryOutcome> = (plan.entries.par_iter()).map(write_bare_hashes).collect();
+/// `modes` holds each file's mode from its scan, so no file is `stat`ed again.
+fn write(plan: &StripPlan, store: &StoreDir, modes: &HashMap<PathBuf, u32>) -> Vec<EntryOutcome> {
+    let bare: Vec<EntryOutcome> = (plan.entries.par_iter())
+        .map(|entry| write_bare_hashes(entry, modes))
+        .collect();
     (plan.entries.par_iter())
         .zip(bare)
         .map(|(entry, first)| {
-            let rest = write_the_rest(entry, &first, store, plan);
+            let rest = write_the_rest(entry, &first, store, plan, modes);
             first.and(rest)
         })
         .collect()
@@ -447,9 +628,9 @@ fn link_targets(entry: &EntryPlan) -> (&[u8], Vec<u8>, &[u8]) {
 }
 
 /// The first pass: an entry's bare hashes, in a file's contents or a symlink's target.
-fn write_bare_hashes(entry: &EntryPlan) -> EntryOutcome {
+fn write_bare_hashes(entry: &EntryPlan, modes: &HashMap<PathBuf, u32>) -> EntryOutcome {
     match entry.place {
-        Place::Contents => neutralise_contents(entry, true),
+        Place::Contents => neutralise_contents(entry, true, modes),
         Place::SymlinkTarget if offsets(entry, true).next().is_some() => {
             let (old, after_bare, _) = link_targets(entry);
             relink(entry, old, &after_bare, offsets(entry, true))
@@ -465,9 +646,10 @@ fn write_the_rest(
     first: &EntryOutcome,
     store: &StoreDir,
     plan: &StripPlan,
+    modes: &HashMap<PathBuf, u32>,
 ) -> EntryOutcome {
     match entry.place {
-        Place::Contents => neutralise_contents(entry, false),
+        Place::Contents => neutralise_contents(entry, false, modes),
         Place::SymlinkTarget if offsets(entry, false).next().is_none() => EntryOutcome::default(),
         Place::SymlinkTarget if !first.errors.is_empty() => EntryOutcome {
             failed: offsets(entry, false).collect(),
@@ -486,7 +668,11 @@ fn write_the_rest(
 }
 
 /// Neutralises an entry's bare (or prefixed) hashes in its file.
-fn neutralise_contents(entry: &EntryPlan, bare: bool) -> EntryOutcome {
+fn neutralise_contents(
+    entry: &EntryPlan,
+    bare: bool,
+    modes: &HashMap<PathBuf, u32>,
+) -> EntryOutcome {
     let hits: Vec<Hit> = (entry.hits.iter())
         .filter(|h| h.bare == bare)
         .copied()
@@ -494,7 +680,19 @@ fn neutralise_contents(entry: &EntryPlan, bare: bool) -> EntryOutcome {
     if hits.is_empty() {
         return EntryOutcome::default();
     }
-    let (written, errors) = rewrite::neutralise_file(&entry.path, &hits);
+    let path = &entry.path;
+    let (written, errors) = match modes.get(path) {
+        Some(&mode) => {
+            let open = || rewrite::open_in_place(path);
+            rewrite::neutralise_file_of_mode(path, mode, open, &hits)
+        }
+        None => rewrite::neutralise_file(path, &hits),
+    };
+    contents_outcome(&hits, written, errors)
+}
+
+/// What writing `hits` into a file did: the offsets `written`, the `errors` of the others.
+fn contents_outcome(hits: &[Hit], written: Vec<u64>, errors: Vec<RewriteError>) -> EntryOutcome {
     let written: HashSet<u64> = written.into_iter().collect();
     EntryOutcome {
         changed: !written.is_empty(),
@@ -647,12 +845,15 @@ mod tests {
 
     /// Scans and plans `root` as a run without `-t` does.
     fn plan_of(root: &Path, store: &StoreDir) -> StripPlan {
-        let scanner = Scanner::new(store, None);
+        let cx = ScanCx {
+            scanner: Scanner::new(store, None),
+            write_now: None,
+        };
         let gathered: Gathered<Scanned, StripError> = walk::gather(
             &[root.to_path_buf()],
             usize::MAX,
             Owner::StripStoreRefs,
-            |entry, found, errors| scan_entry(&scanner, entry, found, errors),
+            |entry, found, errors| scan_entry(&cx, entry, found, errors),
         );
         assert!(gathered.errors.is_empty(), "{:?}", gathered.errors);
         let mut scans = gathered.found.scans;
@@ -683,7 +884,10 @@ mod tests {
 
         // A run killed between the passes: every bare hash is gone, and each still has a
         // prefixed occurrence by which the next run recognises it.
-        let first: Vec<EntryOutcome> = plan.entries.iter().map(write_bare_hashes).collect();
+        let modes = HashMap::new();
+        let first: Vec<EntryOutcome> = (plan.entries.iter())
+            .map(|entry| write_bare_hashes(entry, &modes))
+            .collect();
         assert_eq!(target(&bare), format!("../{e}-bar"));
         assert_eq!(target(&both), format!("/nix/store/{H}-foo/.{e}"));
         assert_eq!(
@@ -693,7 +897,7 @@ mod tests {
 
         let done: Vec<EntryOutcome> = (plan.entries.iter().zip(first))
             .map(|(entry, first)| {
-                let rest = write_the_rest(entry, &first, &store, &plan);
+                let rest = write_the_rest(entry, &first, &store, &plan, &modes);
                 first.and(rest)
             })
             .collect();

@@ -65,6 +65,20 @@ impl Keep {
     }
 }
 
+/// The hashes a run knows before it reads the tree: `-t` targets (or, without `-t`, the
+/// `--env-candidates`) and `--also-hash` hashes, less those `--keep` spares by hash.
+#[derive(Debug, Default)]
+pub struct UpFront {
+    /// The hashes.
+    pub hashes: HashSet<StoreHash>,
+    /// No hash outside `hashes` is wanted (`-t` was given): the tree cannot add any, so runs
+    /// need not be kept for bare hashes it would add.
+    pub complete: bool,
+    /// Every hash in `hashes` is wanted whatever the tree holds (no `--keep` glob, which could
+    /// spare one by a name seen in the tree): they may be written before the walk ends.
+    pub certain: bool,
+}
+
 /// The selection rules of one run.
 #[derive(Debug, Default)]
 pub struct Selection {
@@ -120,15 +134,24 @@ impl Selection {
     /// The hashes known before anything is scanned, when the run is restricted to them: then
     /// bare occurrences can be matched during the one pass.
     pub fn known_up_front(&self) -> Option<HashSet<StoreHash>> {
-        let targets = self.targets.as_ref()?;
-        Some(
-            targets
-                .iter()
-                .chain(&self.also)
+        let up_front = self.up_front();
+        up_front.complete.then_some(up_front.hashes)
+    }
+
+    /// What is known of the wanted hashes before the tree is read.
+    pub fn up_front(&self) -> UpFront {
+        let given = match &self.targets {
+            Some(targets) => targets,
+            None => &self.candidates,
+        };
+        UpFront {
+            hashes: (given.iter().chain(&self.also))
                 .filter(|h| !self.keep.keeps(h, None))
                 .copied()
                 .collect(),
-        )
+            complete: self.targets.is_some(),
+            certain: self.keep.globs.is_none(),
+        }
     }
 
     /// The hashes to neutralise, given every prefixed hash the scan saw with its names.
@@ -238,6 +261,25 @@ mod tests {
         let mut open = Selection::new(&store(), &[], &[], &[]).unwrap();
         open.add_candidates([h(&"1".repeat(32))]);
         assert!(open.wanted(&seen()).contains(&h(&"1".repeat(32))));
+    }
+
+    #[test]
+    fn hashes_known_up_front_are_certain_unless_a_keep_glob_could_spare_one() {
+        let mut open = Selection::new(&store(), &[], &["1".repeat(32)], &[H2.into()]).unwrap();
+        open.add_candidates([h(H1), h(H2)]);
+        let up_front = open.up_front();
+        assert_eq!(up_front.hashes, [h(H1), h(&"1".repeat(32))].into());
+        assert!(up_front.certain && !up_front.complete);
+        assert!(up_front.hashes.is_subset(&open.wanted(&seen())));
+
+        let glob = Selection::new(&store(), &[], &[], &["python3-*".into()]).unwrap();
+        assert!(
+            !glob.up_front().certain,
+            "python3-* spares H1 only once its name is seen"
+        );
+        let targeted =
+            Selection::new(&store(), &[format!("/nix/store/{H2}-libpq-15")], &[], &[]).unwrap();
+        assert!(targeted.up_front().complete && targeted.up_front().certain);
     }
 
     #[test]
