@@ -12,6 +12,8 @@
 //! - [`venv`]: fix-venv — `prepare` in the FOD, `restore` in the main derivation, and `diff`
 //!   for when a FOD's hash changes.
 
+#![deny(missing_docs)]
+
 pub mod elf;
 pub mod patch;
 pub mod shared;

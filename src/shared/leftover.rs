@@ -17,7 +17,9 @@ use crate::shared::walk::EntryKind;
 /// Which tool's temporary name a leftover has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner {
+    /// strip-store-refs: a symlink named `.strip-store-refs.PID.N`.
     StripStoreRefs,
+    /// patch-rpaths: a file named `.NAME.patch-rpaths.PID`.
     PatchRpaths,
 }
 

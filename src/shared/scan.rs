@@ -29,22 +29,31 @@ const MAX_RUN_BYTES: usize = 1 << 20;
 /// A `STORE_DIR/HASH-NAME` occurrence. `offset` is where the hash starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrefixedRef {
+    /// Bytes from the start of what was scanned to the hash's first character (past
+    /// `STORE_DIR/`); 0 for an entry name shaped `HASH-name`.
     pub offset: u64,
+    /// The hash after `STORE_DIR/`.
     pub hash: StoreHash,
+    /// The name after `HASH-`, up to the first byte Nix does not allow in a name and at most
+    /// [`MAX_NAME_LEN`] bytes; empty when none follows.
     pub name: String,
 }
 
 /// A hash found standing bare (or anywhere) once the wanted hashes were known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BareRef {
+    /// Bytes from the start of what was scanned to the hash's first character.
     pub offset: u64,
+    /// One of the hashes the scanner was given.
     pub hash: StoreHash,
 }
 
 /// A maximal run of Nix32 bytes at least one hash long, kept for later matching.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Run {
+    /// Bytes from the start of what was scanned to the run's first byte.
     pub offset: u64,
+    /// The run itself: [`HASH_LEN`] or more Nix32 bytes.
     pub bytes: Vec<u8>,
 }
 
@@ -61,6 +70,7 @@ impl Run {
 /// What one pass over one byte stream found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScanFindings {
+    /// Every `STORE_DIR/HASH-` occurrence, whatever its hash.
     pub prefixed: Vec<PrefixedRef>,
     /// Bare matches against the hashes given to the scanner, if any were.
     pub bare: Vec<BareRef>,
@@ -75,6 +85,7 @@ pub struct ScanFindings {
 }
 
 impl ScanFindings {
+    /// Nothing found, and no rescan needed: the entry can be forgotten.
     pub fn is_empty(&self) -> bool {
         self.prefixed.is_empty()
             && self.bare.is_empty()
@@ -96,6 +107,9 @@ pub struct Scanner<'h> {
 }
 
 impl<'h> Scanner<'h> {
+    /// A scanner for references under `store`. With `known`, bare occurrences of those hashes
+    /// are matched during the pass and runs are not kept (see [`Scanner::keeping_runs`]);
+    /// without, runs are kept for matching once the wanted hashes are known.
     pub fn new(store: &StoreDir, known: Option<&'h HashSet<StoreHash>>) -> Scanner<'h> {
         let prefix_len = store.prefix().len();
         Scanner {

@@ -31,6 +31,7 @@ const fn alphabet_table() -> [bool; 256] {
 
 static IS_NIX32: [bool; 256] = alphabet_table();
 
+/// Whether `byte` is in [`NIX32_ALPHABET`].
 #[inline]
 pub fn is_nix32(byte: u8) -> bool {
     IS_NIX32[byte as usize]
@@ -57,10 +58,12 @@ impl StoreHash {
         Some(StoreHash(hash))
     }
 
+    /// The 32 hash characters, ASCII.
     pub fn as_bytes(&self) -> &[u8; HASH_LEN] {
         &self.0
     }
 
+    /// The hash as it stands in a store path.
     pub fn as_str(&self) -> &str {
         // Only Nix32 bytes ever get in, and they are ASCII.
         std::str::from_utf8(&self.0).expect("Nix32 is ASCII")
@@ -87,8 +90,11 @@ pub struct StoreDir {
 }
 
 impl StoreDir {
+    /// Nix's own default, used when neither `--store-dir` nor the environment names one.
     pub const DEFAULT: &'static str = "/nix/store";
 
+    /// `dir` must be absolute; trailing slashes are dropped. The error is a sentence for the
+    /// user.
     pub fn new(dir: &str) -> Result<StoreDir, String> {
         let trimmed = dir.trim_end_matches('/');
         if !trimmed.starts_with('/') {
@@ -120,6 +126,7 @@ impl StoreDir {
         &self.prefix
     }
 
+    /// The directory without a trailing slash (`/nix/store`), as Nix names it.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.prefix[..self.prefix.len() - 1]).expect("built from a str")
     }

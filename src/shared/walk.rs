@@ -13,26 +13,35 @@ use super::leftover::{is_leftover, Owner};
 /// What a walked entry is, from the directory listing (no extra `stat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file.
     File,
+    /// A symlink, never followed: its target is the content.
     Symlink,
+    /// A directory, descended into.
     Dir,
     /// FIFOs, sockets and devices: never opened, since opening a FIFO blocks and reading a
     /// device is meaningless. Nix cannot put them in an output either.
     Special,
 }
 
+/// One entry met by [`walk`].
 #[derive(Clone, Debug)]
 pub struct Entry {
+    /// The root as given, joined with the names below it.
     pub path: PathBuf,
+    /// From the directory listing; a symlink is the link itself, never what it points at.
     pub kind: EntryKind,
     /// True for the paths the user named; their own names are not part of the tree's content.
     pub is_root: bool,
 }
 
+/// An entry the walk could not list or read; the walk goes on past it.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: cannot list: {source}", path.display())]
 pub struct WalkError {
+    /// The entry that failed; empty when the walker could not say which.
     pub path: PathBuf,
+    /// The I/O error; a made-up `filesystem loop` error when the walker found a loop instead.
     #[source]
     pub source: std::io::Error,
 }
@@ -110,6 +119,7 @@ pub struct Visit<'a> {
     dir: &'a Path,
     dir_fd: libc::c_int,
     name: &'a OsStr,
+    /// What the entry is, from the directory listing.
     pub kind: EntryKind,
     /// True for the paths the user named.
     pub is_root: bool,

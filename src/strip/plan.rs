@@ -35,8 +35,11 @@ impl Place {
 /// What the scan of one entry found in one place.
 #[derive(Clone, Debug)]
 pub struct EntryScan {
+    /// The root as given, joined with the names below it.
     pub path: PathBuf,
+    /// Where in the entry the scan looked.
     pub place: Place,
+    /// What it found there; offsets are relative to the contents, target or name.
     pub found: ScanFindings,
     /// `(dev, ino)` of a regular file with more than one link, so each inode is written once.
     pub shared_inode: Option<(u64, u64)>,
@@ -47,7 +50,10 @@ pub struct EntryScan {
 /// One reference to neutralise: the hash bytes at `offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hit {
+    /// Bytes from the start of the contents, symlink target or name to the hash's first
+    /// character.
     pub offset: u64,
+    /// The wanted hash that stands there.
     pub hash: StoreHash,
     /// Found without a `STORE_DIR/` prefix before it.
     pub bare: bool,
@@ -56,8 +62,11 @@ pub struct Hit {
 /// Every hit of one entry in one place.
 #[derive(Clone, Debug)]
 pub struct EntryPlan {
+    /// The root as given, joined with the names below it.
     pub path: PathBuf,
+    /// Where in the entry the hits stand.
     pub place: Place,
+    /// Never empty; in offset order, none overlapping ([`hits_of`]).
     pub hits: Vec<Hit>,
     /// For symlinks: the old and the new target.
     pub relink: Option<(Vec<u8>, Vec<u8>)>,
@@ -66,6 +75,7 @@ pub struct EntryPlan {
 /// The whole change, sorted by path, then place.
 #[derive(Debug, Default)]
 pub struct StripPlan {
+    /// Only entries with hits; a hard-linked file once, under its first path.
     pub entries: Vec<EntryPlan>,
     /// A name for each hash, from its prefixed occurrences (the smallest when several).
     pub names: BTreeMap<StoreHash, String>,

@@ -15,13 +15,19 @@ use crate::shared::report::{count, human_bytes, Footer, Report};
 pub struct StripReport {
     /// `strip`, `dry-run` or `check`.
     pub mode: StripMode,
+    /// The store directory searched under, without a trailing slash.
     pub store_dir: String,
+    /// Regular files whose contents were read.
     pub files_scanned: u64,
+    /// The bytes of those contents, in total (targets and names not counted).
     pub bytes_scanned: u64,
+    /// Symlinks whose target was read.
     pub symlinks_scanned: u64,
+    /// Directories walked, roots included.
     pub directories_scanned: u64,
     /// Files whose contents were (or, in a dry run, would be) rewritten.
     pub files_changed: u64,
+    /// Symlinks whose target was (or, in a dry run, would be) rewritten.
     pub symlinks_changed: u64,
     /// One entry per store path neutralised (or, under `--check`, remaining).
     pub store_paths: Vec<StorePathStat>,
@@ -35,24 +41,32 @@ pub struct StripReport {
     pub footer: Footer,
 }
 
+/// One store path's tally: how often, and in how many entries, it was found.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct StorePathStat {
     /// `STORE_DIR/HASH-NAME`, or `STORE_DIR/HASH` when it was only seen bare.
     pub store_path: String,
+    /// The 32 hash characters.
     pub hash: String,
+    /// The smallest name seen after `STORE_DIR/HASH-`; empty when it was never seen with one.
     pub name: String,
+    /// References counted. Those whose write failed are left out; in [`StripReport::kept`],
+    /// only prefixed ones are counted.
     pub occurrences: u64,
     /// Entries (files, symlinks, names) that hold it.
     pub files: u64,
 }
 
+/// One reference, as the listing prints it ([`ReferenceEntry::line`]).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ReferenceEntry {
+    /// The entry that holds it: the root as given, joined with the names below it.
     pub path: String,
     /// `contents`, `symlink target` or `file name`.
     pub place: Place,
     /// Byte offset of the hash within the contents, target or name.
     pub offset: u64,
+    /// `STORE_DIR/HASH-NAME`, or `STORE_DIR/HASH` when no name was seen for the hash.
     pub store_path: String,
     /// True when the hash stood without the store directory before it.
     pub bare: bool,

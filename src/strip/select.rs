@@ -7,12 +7,18 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::shared::store::{StoreDir, StoreHash};
 
+/// An argument `-t`, `--also-hash` or `--keep` refuses; each names the argument as given.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
+    /// A `-t` argument that is not `STORE_DIR/HASH-NAME[/...]`; with the store directory.
     #[error("-t/--target {0:?}: not a store path under {1} (STORE_DIR/HASH-NAME)")]
     BadTarget(String, String),
+    /// An `--also-hash` argument that is neither a bare hash nor such a store path; with the
+    /// store directory.
     #[error("--also-hash {0:?}: neither a 32-character Nix32 hash nor a store path under {1}")]
     BadHash(String, String),
+    /// A `--keep` glob that does not compile (all of them joined when only the set fails),
+    /// with globset's reason.
     #[error("--keep {0:?}: {1}")]
     BadKeep(String, String),
 }
@@ -26,6 +32,7 @@ pub struct Keep {
 }
 
 impl Keep {
+    /// Reads each pattern as a store path, else a bare hash, else a glob.
     pub fn new(store: &StoreDir, patterns: &[String]) -> Result<Keep, SelectError> {
         let mut keep = Keep::default();
         let mut globs = GlobSetBuilder::new();
@@ -52,6 +59,8 @@ impl Keep {
         Ok(keep)
     }
 
+    /// Whether `--keep` spares `hash`. Globs are tried only with `name` (one the hash was seen
+    /// with); without it, only hashes given to `--keep` count.
     pub fn keeps(&self, hash: &StoreHash, name: Option<&str>) -> bool {
         if self.hashes.contains(hash) {
             return true;
@@ -92,6 +101,8 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Parses `-t` (store paths, subpaths allowed), `--also-hash` (hashes or store paths) and
+    /// `--keep`; candidates come later ([`Selection::add_candidates`]).
     pub fn new(
         store: &StoreDir,
         targets: &[String],
