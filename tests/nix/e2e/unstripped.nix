@@ -1,4 +1,4 @@
-# The controls of tests/nix_e2e.rs: the demo's fixed-output derivation exactly as
+# The controls of tests/hooks/e2e.rs: the demo's fixed-output derivation exactly as
 # nix/offline/demo.nix builds it, but with store references left in its output. Nix must not
 # accept either.
 #

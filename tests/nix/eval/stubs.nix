@@ -1,5 +1,5 @@
 # A stand-in for the parts of nixpkgs that nix/*.nix and flake.nix call, so
-# tests/nix_eval.rs can evaluate them on a machine without nixpkgs.
+# tests/hooks/eval.rs can evaluate them on a machine without nixpkgs.
 #
 # Builders do not build: each returns its arguments plus `stubBuilder` (which
 # builder was called), `name` and a fake `outPath`, so a test can read back

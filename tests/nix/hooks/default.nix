@@ -1,4 +1,4 @@
-# The derivations of the setup-hook tests (tests/nix_hooks.rs): the real hook files
+# The derivations of the setup-hook tests (tests/hooks/hooks.rs): the real hook files
 # (hooks/*.sh, packaged by nix/hooks.nix) in derivations of the offline stand-in stdenv
 # (nix/offline: its setup behaves as nixpkgs' where the hooks meet it, default fixup hooks
 # included). Each knob comes as a pair of derivations that differ in that knob alone: `on`

@@ -1,5 +1,5 @@
 # An offline stand-in for the nixpkgs flake, for `nix flake check` of this repository's
-# flake.nix on machines without nixpkgs (tests/nix_flake.rs): `lib` and `legacyPackages` are
+# flake.nix on machines without nixpkgs (tests/hooks/flake.rs): `lib` and `legacyPackages` are
 # nix/offline's stand-ins (a stdenv that behaves as nixpkgs' where fixup-hooks meets it; a
 # callPackage that overrides results as nixpkgs' does).
 #

@@ -1,4 +1,4 @@
-# Shared pieces of the patch-rpaths integration tests (tests/nix_patch.rs):
+# Shared pieces of the patch-rpaths integration tests (tests/patch/nix.rs):
 # extension modules linked against libraries in store paths, stripped by
 # strip-store-refs inside a fixed-output derivation, re-linked by
 # patch-rpaths in the derivation that uses them.

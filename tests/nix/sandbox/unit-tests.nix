@@ -1,5 +1,5 @@
 # The crate's unit tests (a static binary: nothing to load from the host) run by Nix in its
-# build sandbox, as nixpkgs' build of nix/package.nix runs them (tests/nix_flake.rs). The
+# build sandbox, as nixpkgs' build of nix/package.nix runs them (tests/hooks/flake.rs). The
 # builder is /bin/sh, the only host path the sandbox shows (sandbox-paths; bash-static).
 #
 #   unitTests  absolute path of the static unit-test binary

@@ -1,7 +1,7 @@
-# The derivations of tests/nix_stdenv.rs: what nix/offline's stand-in stdenv does at each
+# The derivations of tests/hooks/stdenv.rs: what nix/offline's stand-in stdenv does at each
 # point where fixup-hooks' hooks meet nixpkgs' stdenv, one small build per behaviour. The
 # facts each one pins are nixpkgs' (pkgs/stdenv/generic/setup.sh and
-# pkgs/build-support/setup-hooks/*.sh); tests/nix_stdenv.rs names them.
+# pkgs/build-support/setup-hooks/*.sh); tests/hooks/stdenv.rs names them.
 #
 # toolsDir  absolute path of the directory holding the built tools (nix/offline needs them
 #           for its package set, though these builds use none)

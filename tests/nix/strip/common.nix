@@ -1,4 +1,4 @@
-# Shared pieces of the strip-store-refs integration tests (tests/nix_strip.rs).
+# Shared pieces of the strip-store-refs integration tests (tests/strip/nix.rs).
 #
 # nonce     a fresh string per test run; it goes into every derivation's
 #           environment so each run builds new store paths (new hashes) and a

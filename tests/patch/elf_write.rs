@@ -1,0 +1,681 @@
+//! The writer, judged by external oracles: readelf, patchelf --print-*, ld.so itself.
+
+use crate::support::elf::*;
+
+use std::os::unix::fs::PermissionsExt;
+
+use fixup_hooks::elf::{plan_edit, ElfChange, ElfInfo, ElfRefusal, Placement};
+
+fn new_dtags() -> &'static [u8] {
+    b"-Wl,--enable-new-dtags"
+}
+
+fn old_dtags() -> &'static [u8] {
+    b"-Wl,--disable-new-dtags"
+}
+
+/// Checks every patched library gets: readelf quiet, patchelf agrees, it loads, and
+/// `strip -g` yields a loadable file, whatever strategy the writer used.
+fn assert_library_ok(lib: &std::path::Path, want_runpath: &str) {
+    assert_readelf_clean(lib);
+    assert_eq!(patchelf(lib, "--print-rpath"), want_runpath);
+    dlopen(lib, "fixture_answer").expect("patched library loads");
+    let stripped = strip_copy(lib).expect("strip -g refused the patched library");
+    assert_readelf_clean(&stripped);
+    dlopen(&stripped, "fixture_answer").expect("stripped library loads");
+}
+
+/// Every section (moved ones included) sits at an offset and address its alignment allows.
+fn assert_sections_aligned(path: &std::path::Path) {
+    for (k, sh) in info(path).section_headers.iter().enumerate() {
+        if sh.sh_addralign > 1 && sh.sh_size > 0 {
+            assert_eq!(sh.sh_addr % sh.sh_addralign, 0, "section {k} address");
+            assert_eq!(sh.sh_offset % sh.sh_addralign, 0, "section {k} offset");
+        }
+    }
+}
+
+#[test]
+fn same_length_runpath_is_rewritten_in_place() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    let before = std::fs::read(&lib).unwrap();
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert_eq!(edit.placement, Placement::InPlace);
+    assert!(edit.tail.is_empty());
+    assert_eq!(std::fs::metadata(&lib).unwrap().len(), before.len() as u64);
+    let i = info(&lib);
+    assert_eq!(
+        i.dynamic.unwrap().runpath.unwrap().bytes,
+        STORE_REAL.as_bytes()
+    );
+    assert_library_ok(&lib, STORE_REAL);
+}
+
+#[test]
+fn same_length_rpath_stays_rpath() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), old_dtags()],
+    );
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert_eq!(edit.placement, Placement::InPlace);
+    let dy = info(&lib).dynamic.unwrap();
+    assert_eq!(dy.rpath.unwrap().bytes, STORE_REAL.as_bytes());
+    assert_eq!(dy.runpath, None);
+    assert_library_ok(&lib, STORE_REAL);
+}
+
+#[test]
+fn shorter_runpath_is_nul_filled_in_place() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    let edit = patch_file(&lib, &runpath("$ORIGIN"));
+    assert_eq!(edit.placement, Placement::InPlace);
+    assert_eq!(edit.patches.len(), 1);
+    assert_eq!(
+        edit.patches[0].bytes.len(),
+        STORE_E.len(),
+        "the old NUL stays"
+    );
+    assert!(edit.patches[0].bytes[7..].iter().all(|&b| b == 0));
+    assert_library_ok(&lib, "$ORIGIN");
+}
+
+#[test]
+fn unchanged_runpath_plans_nothing() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    assert_eq!(plan_file(&lib, &runpath(STORE_E)), Ok(None));
+    assert_eq!(plan_file(&lib, &ElfChange::default()), Ok(None));
+}
+
+#[test]
+fn longer_runpath_in_library_appends_segment_and_grows_phdr_table_in_place() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    let original = d.path().join("original.so");
+    std::fs::copy(&lib, &original).unwrap();
+    let edit = patch_file(&lib, &runpath(STORE_LONG));
+    assert!(edit.placement.appends_segment());
+    assert!(
+        edit.description
+            .contains("program header table grown in place"),
+        "{}",
+        edit.description
+    );
+    let i = info(&lib);
+    assert_eq!(i.phoff, 64, "the table stays after the ELF header");
+    assert_sections_aligned(&lib);
+    assert_eq!(
+        i.dynamic.unwrap().runpath.unwrap().bytes,
+        STORE_LONG.as_bytes()
+    );
+    assert!(
+        !std::fs::read(&lib)
+            .unwrap()
+            .windows(STORE_E.len())
+            .any(|w| w == STORE_E.as_bytes()),
+        "old string blanked"
+    );
+    assert_library_ok(&lib, STORE_LONG);
+    let stripped = strip_copy(&lib).expect("strip -g takes a table grown in place");
+    assert_eq!(
+        info(&stripped).dynamic.unwrap().runpath.unwrap().bytes,
+        STORE_LONG.as_bytes()
+    );
+    // What moved keeps its meaning: the build id note is where PT_NOTE and the section say.
+    let notes = |f: &std::path::Path| {
+        let out = std::process::Command::new("readelf")
+            .args(["-nW"])
+            .arg(f)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("Build ID"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(notes(&original).len(), 1, "{:?}", notes(&original));
+    assert_eq!(notes(&lib), notes(&original));
+    assert_eq!(notes(&stripped), notes(&original));
+}
+
+#[test]
+fn without_section_headers_the_phdr_table_moves_to_the_segment_start() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    // Nothing tells which sections follow the table, so none can move out of its way.
+    drop_section_headers(&lib);
+    let edit = patch_file(&lib, &runpath(STORE_LONG));
+    assert!(
+        edit.description
+            .contains("program header table moved to its start"),
+        "{}",
+        edit.description
+    );
+    // Inside a PT_LOAD, at its start: where the loader and binutils look for it.
+    let i = info(&lib);
+    assert!(
+        i.loads().any(|p| p.p_offset == i.phoff),
+        "the table is not at a PT_LOAD's start"
+    );
+    assert_readelf_clean(&lib);
+    dlopen(&lib, "fixture_answer").expect("patched library loads");
+    assert_eq!(
+        info(&lib).dynamic.unwrap().runpath.unwrap().bytes,
+        STORE_LONG.as_bytes()
+    );
+}
+
+#[test]
+fn longer_rpath_stays_rpath_when_grown() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag("$ORIGIN"), old_dtags()],
+    );
+    patch_file(&lib, &runpath(STORE_LONG));
+    let dy = info(&lib).dynamic.unwrap();
+    assert_eq!(dy.rpath.unwrap().bytes, STORE_LONG.as_bytes());
+    assert_eq!(dy.runpath, None);
+    assert_library_ok(&lib, STORE_LONG);
+}
+
+#[test]
+fn missing_runpath_uses_spare_dt_null_slot() {
+    let d = tmp();
+    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let slots = info(&lib).dynamic.unwrap().spare_null_slots;
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert!(
+        edit.description.contains("DT_NULL slot"),
+        "{}",
+        edit.description
+    );
+    let dy = info(&lib).dynamic.unwrap();
+    assert_eq!(dy.runpath.unwrap().bytes, STORE_REAL.as_bytes());
+    assert_eq!(dy.spare_null_slots, slots - 1);
+    assert_library_ok(&lib, STORE_REAL);
+}
+
+#[test]
+fn missing_runpath_without_spare_dt_null_slot_moves_dynamic() {
+    let d = tmp();
+    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    fill_spare_dynamic_slots(&lib);
+    let before = info(&lib).dynamic.unwrap();
+    assert_eq!(before.spare_null_slots, 0);
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert!(
+        edit.description.contains("copy of .dynamic"),
+        "{}",
+        edit.description
+    );
+    let after = info(&lib).dynamic.unwrap();
+    assert_ne!(
+        after.vaddr, before.vaddr,
+        "PT_DYNAMIC still points at the old table"
+    );
+    assert_eq!(after.needed, before.needed);
+    // The copy keeps a spare slot, so the next entry needs no other move.
+    assert!(after.spare_null_slots >= 1);
+    assert_library_ok(&lib, STORE_REAL);
+}
+
+#[test]
+fn tail_shared_runpath_is_not_clobbered() {
+    // GNU ld merges string tails: NEEDED "libc.so.6" becomes the end of this RUNPATH.
+    let d = tmp();
+    let shared = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x/libc.so.6";
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[
+            &rpath_flag(shared),
+            new_dtags(),
+            b"-Wl,--no-as-needed",
+            b"-lc",
+        ],
+    );
+    let i = info(&lib);
+    let dy = i.dynamic.as_ref().unwrap();
+    let rp = dy.runpath.as_ref().unwrap().strtab_offset;
+    let needed_offsets: Vec<u64> = dy
+        .entries
+        .iter()
+        .filter(|e| e.0 == 1)
+        .map(|e| e.1)
+        .collect();
+    assert!(
+        needed_offsets.iter().any(|&n| n > rp && n <= rp + shared.len() as u64),
+        "fixture: the linker did not tail-merge (NEEDED at {needed_offsets:x?}, RUNPATH at {rp:#x})"
+    );
+    let same_len = "/nix/store/0c9d3k2l8x7v1mq5w4r6t2y9u3i8o7p1-x/libc.so.X";
+    let edit = patch_file(&lib, &runpath(same_len));
+    assert!(
+        edit.placement.appends_segment(),
+        "must not rewrite a shared span in place"
+    );
+    assert_eq!(info(&lib).dynamic.unwrap().needed, dy.needed);
+    assert_library_ok(&lib, same_len);
+}
+
+#[test]
+fn no_section_headers_sizes_dynsym_from_gnu_hash() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags(), b"-Wl,--hash-style=gnu"],
+    );
+    drop_section_headers(&lib);
+    let edit = patch_file(&lib, &runpath(STORE_REAL));
+    assert_eq!(edit.placement, Placement::InPlace);
+    // (patchelf refuses files without section headers, so no oracle here but the loader.)
+    dlopen(&lib, "fixture_answer").unwrap();
+}
+
+#[test]
+fn sysv_hash_library_grows_and_loads() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags(), b"-Wl,--hash-style=sysv"],
+    );
+    drop_section_headers(&lib);
+    patch_file(&lib, &runpath(STORE_LONG));
+    dlopen(&lib, "fixture_answer").unwrap();
+}
+
+#[test]
+fn huge_page_alignment_is_respected_when_growing() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[
+            &rpath_flag("$ORIGIN"),
+            new_dtags(),
+            b"-Wl,-z,max-page-size=0x200000",
+        ],
+    );
+    let size_before = std::fs::metadata(&lib).unwrap().len();
+    patch_file(&lib, &runpath(STORE_LONG));
+    let i = info(&lib);
+    let last = i.loads().last().unwrap();
+    assert_eq!(last.p_align, 0x200000);
+    assert_eq!(last.p_vaddr % 0x200000, last.p_offset % 0x200000);
+    assert!(
+        std::fs::metadata(&lib).unwrap().len() < size_before + 0x3000,
+        "padding stays page-sized"
+    );
+    assert_library_ok(&lib, STORE_LONG);
+}
+
+#[test]
+fn executable_runs_after_in_place_runpath_rewrite() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(STORE_E), new_dtags(), b"-pie"],
+    );
+    assert!(
+        run(&exe).is_err(),
+        "fixture: library not found before patching"
+    );
+    let real = d.path().to_str().unwrap();
+    assert_eq!(
+        patch_file(&exe, &runpath(real)).placement,
+        Placement::InPlace
+    );
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+    assert_eq!(patchelf(&exe, "--print-rpath"), real);
+}
+
+#[test]
+fn growth_in_executable_without_pt_null_grows_the_table_in_place_and_runs() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag("$ORIGIN"), new_dtags(), b"-pie"],
+    );
+    // A longer RUNPATH naming the library's real directory, so the run proves it is used.
+    let real = format!("{}:{}", d.path().display(), STORE_LONG);
+    let edit = patch_file(&exe, &runpath(&real));
+    assert!(edit.placement.appends_segment());
+    assert!(
+        edit.description
+            .contains("program header table grown in place"),
+        "{}",
+        edit.description
+    );
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+    assert_sections_aligned(&exe);
+    assert_eq!(patchelf(&exe, "--print-rpath"), real);
+    let stripped = strip_copy(&exe).expect("strip -g takes a table grown in place");
+    assert_eq!(run(&stripped).unwrap(), "42");
+}
+
+#[test]
+fn executable_with_pt_null_slot_grows_and_runs() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag("$ORIGIN/nowhere"), new_dtags(), b"-pie"],
+    );
+    null_out_phdr(&exe, goblin::elf::program_header::PT_NOTE);
+    let long = format!("{STORE_LONG}:{}", d.path().display());
+    let edit = patch_file(&exe, &runpath(&long));
+    assert!(
+        edit.description.contains("PT_NULL slot reused"),
+        "{}",
+        edit.description
+    );
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+    assert_eq!(patchelf(&exe, "--print-rpath"), long);
+    let stripped = strip_copy(&exe).expect("strip -g works when the table did not move");
+    assert_eq!(run(&stripped).unwrap(), "42");
+}
+
+#[test]
+fn non_pie_executable_runs_after_runpath_rewrite() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(STORE_E), old_dtags(), b"-no-pie"],
+    );
+    assert_eq!(info(&exe).e_type, goblin::elf::header::ET_EXEC);
+    patch_file(&exe, &runpath(d.path().to_str().unwrap()));
+    assert_eq!(run(&exe).unwrap(), "42");
+}
+
+#[test]
+fn shorter_interpreter_is_rewritten_in_place() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(d.path().to_str().unwrap())],
+    );
+    let ld = d.path().join("ld.so");
+    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    let ld = ld.to_str().unwrap();
+    assert!(
+        ld.len() < system_interpreter().len(),
+        "fixture: temp path too long"
+    );
+    let edit = patch_file(&exe, &interpreter(ld));
+    assert_eq!(edit.placement, Placement::InPlace);
+    assert_eq!(patchelf(&exe, "--print-interpreter"), ld);
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+}
+
+#[test]
+fn longer_interpreter_moves_into_appended_segment_when_pt_null_is_free() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(d.path().to_str().unwrap())],
+    );
+    null_out_phdr(&exe, goblin::elf::program_header::PT_NOTE);
+    let long_dir = d
+        .path()
+        .join("a-rather-long-directory-name-for-the-dynamic-loader");
+    std::fs::create_dir(&long_dir).unwrap();
+    let ld = long_dir.join("ld-linux-x86-64.so.2");
+    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    let ld = ld.to_str().unwrap();
+    let edit = patch_file(&exe, &interpreter(ld));
+    assert!(edit.placement.appends_segment());
+    assert_eq!(patchelf(&exe, "--print-interpreter"), ld);
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+}
+
+#[test]
+fn longer_interpreter_grows_in_an_ordinary_executable() {
+    // gcc's executables have no PT_NULL and .interp right after the program headers: the
+    // table grows where it is and .interp moves with the new string.
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[&rpath_flag(d.path().to_str().unwrap())],
+    );
+    let long_dir = d
+        .path()
+        .join("a-rather-long-directory-name-for-the-dynamic-loader");
+    std::fs::create_dir(&long_dir).unwrap();
+    let ld = long_dir.join("ld-linux-x86-64.so.2");
+    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    let ld = ld.to_str().unwrap();
+    patch_file(&exe, &interpreter(ld));
+    assert_eq!(patchelf(&exe, "--print-interpreter"), ld);
+    assert_eq!(run(&exe).unwrap(), "42");
+    assert_readelf_clean(&exe);
+    let stripped = strip_copy(&exe).expect("strip -g refused the patched executable");
+    assert_eq!(run(&stripped).unwrap(), "42");
+}
+
+#[test]
+fn refuses_interpreter_change_in_library() {
+    let d = tmp();
+    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    assert_eq!(
+        plan_file(&lib, &interpreter("/lib/ld.so")),
+        Err(ElfRefusal::NoInterpreter)
+    );
+}
+
+#[test]
+fn refuses_nul_in_runpath() {
+    let d = tmp();
+    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let c = ElfChange {
+        runpath: Some(b"/a\0/b".to_vec()),
+        interpreter: None,
+    };
+    assert_eq!(plan_file(&lib, &c), Err(ElfRefusal::NulInValue("RUNPATH")));
+}
+
+#[test]
+fn apply_keeps_file_mode_and_leaves_no_temp_file() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o555)).unwrap();
+    patch_file(&lib, &runpath(STORE_LONG));
+    assert_eq!(
+        std::fs::metadata(&lib).unwrap().permissions().mode() & 0o777,
+        0o555
+    );
+    let names: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.to_string_lossy().starts_with('.')),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn apply_rejects_an_edit_that_does_not_match_the_file() {
+    let d = tmp();
+    let lib = build_lib(
+        d.path(),
+        "libfixture.so",
+        &[&rpath_flag(STORE_E), new_dtags()],
+    );
+    let bytes = std::fs::read(&lib).unwrap();
+    let mut edit = plan_edit(
+        &ElfInfo::parse(&bytes).unwrap().unwrap(),
+        &bytes,
+        &runpath(STORE_REAL),
+    )
+    .unwrap()
+    .unwrap();
+    edit.change.runpath = Some(b"/something/else".to_vec());
+    let err = fixup_hooks::elf::write_edit(&lib, &bytes, &edit).unwrap_err();
+    assert!(err.to_string().contains("self-check"), "{err}");
+    assert_eq!(std::fs::read(&lib).unwrap(), bytes, "original untouched");
+}
+
+/// A library as auditwheel leaves many wheel libraries: patchelf grew its RUNPATH twice, so
+/// `.dynstr` sits alone in a PT_LOAD of its own, and a large `.bss` runs (in offsets) past it.
+fn twice_patchelfed_library(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("big.c");
+    std::fs::write(
+        &src,
+        "static char big[1 << 20];\nint fixture_answer(void) { big[5] = 1; return 42 + big[0]; }\n",
+    )
+    .unwrap();
+    let lib = dir.join("libbig.so");
+    let gcc = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .arg("-Wl,-rpath,/short")
+        .status()
+        .unwrap();
+    assert!(gcc.success());
+    for rpath in [
+        "/a/longer/rpath/so/that/patchelf/moves/the/string/table/once",
+        "/an/even/longer/rpath/so/that/patchelf/moves/the/string/table/a/second/time",
+    ] {
+        let st = std::process::Command::new("patchelf")
+            .args(["--set-rpath", rpath])
+            .arg(&lib)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    lib
+}
+
+#[test]
+fn a_segment_holding_only_the_old_dynstr_is_reused_so_strip_keeps_the_file_loadable() {
+    let d = tmp();
+    let lib = twice_patchelfed_library(d.path());
+    let pristine_stripped = strip_copy(&lib).expect("strip -g takes patchelf's layout");
+    dlopen(&pristine_stripped, "fixture_answer").expect("and the result loads");
+    let loads_before = info(&lib).loads().count();
+
+    let long = format!("{STORE_LONG}:{STORE_LONG}");
+    let edit = patch_file(&lib, &runpath(&long));
+    assert!(
+        edit.description.contains("held only the old .dynstr"),
+        "{}",
+        edit.description
+    );
+    assert_eq!(info(&lib).loads().count(), loads_before, "no segment added");
+    assert_library_ok(&lib, &long);
+    // Left with no section, the old segment would come out of strip empty and misaligned
+    // ("ELF load command address/offset not page-aligned").
+    let stripped = strip_copy(&lib).expect("strip -g works");
+    dlopen(&stripped, "fixture_answer").expect("stripped library loads");
+}
+
+#[test]
+fn pt_phdr_covers_the_whole_table_after_each_growth() {
+    let d = tmp();
+    build_lib(d.path(), "libfixture.so", &[]);
+    // A long interpreter string (a link to the real loader) right after the table: the first
+    // growth moves and zeroes it; later ones extend the segment it appended.
+    let ld_dir = d
+        .path()
+        .join("a-long-directory-name-for-the-loader-".repeat(3));
+    std::fs::create_dir_all(&ld_dir).unwrap();
+    let ld = ld_dir.join("ld.so");
+    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    let linker = format!("-Wl,--dynamic-linker={}", ld.display());
+    let exe = build_exe(
+        d.path(),
+        "exe",
+        d.path(),
+        &[
+            &rpath_flag("$ORIGIN"),
+            new_dtags(),
+            b"-pie",
+            linker.as_bytes(),
+        ],
+    );
+    for n in 1..=3 {
+        let value = format!("{}:{}", d.path().display(), vec![STORE_LONG; n].join(":"));
+        let edit = patch_file(&exe, &runpath(&value));
+        if n > 1 {
+            assert!(
+                edit.description.contains("at the end of the last segment"),
+                "growth {n} appends no second segment: {}",
+                edit.description
+            );
+        }
+        let i = info(&exe);
+        let table = i.program_headers.len() as u64 * 56;
+        let phdr = i
+            .program_headers
+            .iter()
+            .find(|p| p.p_type == goblin::elf::program_header::PT_PHDR)
+            .expect("a PIE has PT_PHDR");
+        assert_eq!(
+            (phdr.p_offset, phdr.p_filesz, phdr.p_memsz),
+            (i.phoff, table, table),
+            "after growth {n}"
+        );
+        assert_eq!(run(&exe).unwrap(), "42", "after growth {n}");
+    }
+    let stripped = strip_copy(&exe).expect("strip -g works");
+    assert_eq!(run(&stripped).unwrap(), "42");
+}
