@@ -38,8 +38,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::support::nix::{
-    dynamic_values, got_hash, missing_nix_message, nix_build_with, references,
-    refused_for_references, run, set, stamp, stripped, text, valid, NixArg, FAKE_HASH, UV_VERSION,
+    dynamic_values, got_hash, nix_build_with, references, refused_for_references, run, set, stamp,
+    stripped, text, valid, NixArg, FAKE_HASH, UV_VERSION,
 };
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -328,15 +328,6 @@ fn stale_record_lines(venv: &Path) -> Vec<String> {
 }
 
 // ------------------------------------------------------------------ tests
-
-#[test]
-fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
-    let err = missing_nix_message("nix-build");
-    assert!(
-        err.contains(".ci/run") && err.contains("scripts/install-deps") && err.contains("nix-bin"),
-        "unhelpful message: {err}"
-    );
-}
 
 #[test]
 fn fresh_fod_builds_give_the_committed_hash_even_two_at_once() {

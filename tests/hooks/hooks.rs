@@ -30,8 +30,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use crate::support::nix::{
-    dynamic_values, hash_of, missing_nix_message, nix, nix_build, nonce, references, run, stamp,
-    stripped, text, Built, NixArg, ERASED_HASH,
+    dynamic_values, hash_of, nix, nix_build, nonce, references, run, stamp, stripped, text, Built,
+    NixArg, ERASED_HASH,
 };
 
 const NIX_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nix/hooks");
@@ -213,15 +213,6 @@ impl Case {
 }
 
 // ------------------------------------------------------------------ tests
-
-#[test]
-fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
-    let err = missing_nix_message("nix-build");
-    assert!(
-        err.contains(".ci/run") && err.contains("scripts/install-deps") && err.contains("nix-bin"),
-        "unhelpful message: {err}"
-    );
-}
 
 // ---- strip-store-refs hook
 

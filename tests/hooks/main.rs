@@ -22,3 +22,18 @@ mod stdenv;
 /// examples/demo-app through mkUvVenv: the FOD's hash, the app runs (uv, PyPI).
 #[cfg(feature = "net-tests")]
 mod e2e;
+
+/// A missing Nix is a failure that says how to get one, not a skip.
+#[test]
+fn missing_nix_fails_with_a_pointer_to_ci_run() {
+    for program in ["nix-build", "nix-instantiate"] {
+        let err = support::nix::missing_nix_message(program);
+        assert!(
+            err.contains(program)
+                && err.contains(".ci/run")
+                && err.contains("scripts/install-deps")
+                && err.contains("nix-bin"),
+            "unhelpful message for {program}: {err}"
+        );
+    }
+}

@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::nix::{
-    bin_under_test, dynamic_values, expect_got_hash, missing_nix_message, nix_build, nonce,
-    references, run, runpath, set, stripped, text, valid, NixArg, FAKE_HASH,
+    bin_under_test, dynamic_values, expect_got_hash, nix_build, nonce, references, run, runpath,
+    set, stripped, text, valid, NixArg, FAKE_HASH,
 };
 
 const NIX_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nix/patch");
@@ -191,15 +191,6 @@ fn load_and_call(module: &Path, function: &str, symbols: &[&str]) -> (i32, Vec<S
 }
 
 // ------------------------------------------------------------------ tests
-
-#[test]
-fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
-    let err = missing_nix_message("nix-build");
-    assert!(
-        err.contains(".ci/run") && err.contains("scripts/install-deps") && err.contains("nix-bin"),
-        "unhelpful message: {err}"
-    );
-}
 
 #[test]
 fn stripped_fod_of_linked_modules_is_valid_and_references_nothing() {

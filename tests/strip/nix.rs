@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::nix::{
-    bin_under_test, expect_got_hash, hash_of, missing_nix_message, nix, nix_build, nonce,
-    references, refused_for_references, run, set, text, valid, NixArg, ERASED_HASH, FAKE_HASH,
+    bin_under_test, expect_got_hash, hash_of, nix, nix_build, nonce, references,
+    refused_for_references, run, set, text, valid, NixArg, ERASED_HASH, FAKE_HASH,
 };
 
 const NIX_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nix/strip");
@@ -143,15 +143,6 @@ fn check(path: &Path) -> Output {
 }
 
 // ------------------------------------------------------------------ tests
-
-#[test]
-fn missing_nix_build_fails_with_a_pointer_to_ci_run() {
-    let err = missing_nix_message("nix-build");
-    assert!(
-        err.contains(".ci/run") && err.contains("nix-bin"),
-        "unhelpful message: {err}"
-    );
-}
 
 #[test]
 fn references_in_file_contents_are_stripped() {
