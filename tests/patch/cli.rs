@@ -257,24 +257,14 @@ fn libc_dir(root: &Path) -> PathBuf {
     dir
 }
 
-fn patch(args: &[&Path], flags: &[&str]) -> std::process::Output {
-    run(tool("patch-rpaths").args(flags).args(args))
+fn patch(args: &[&Path], flags: &[&str]) -> Ran {
+    PatchRun::new().args(flags).args(args).run()
 }
 
 /// `patch-rpaths --libs LIBS --libc LIBC ROOT`, with `--dry-run` when `dry`.
-fn patch_one_dir(libs: &Path, libc: &Path, root: &Path, dry: bool) -> std::process::Output {
-    let mut c = tool("patch-rpaths");
-    c.args(flag("--libs", libs))
-        .args(flag("--libc", libc))
-        .arg(root);
-    if dry {
-        c.arg("--dry-run");
-    }
-    run(&mut c)
-}
-
-fn flag(name: &str, path: &Path) -> [String; 2] {
-    [name.to_string(), path.display().to_string()]
+fn patch_one_dir(libs: &Path, libc: &Path, root: &Path, dry: bool) -> Ran {
+    let run = PatchRun::new().libs(libs).libc(libc).path(root);
+    if dry { run.dry_run() } else { run }.run()
 }
 
 /// What strip-store-refs leaves in a FOD for a [`store_like`] directory: the same length,
@@ -313,11 +303,12 @@ fn relinks_a_stripped_runpath_to_the_libs_directory_in_place() {
     assert!(load(&m).is_err(), "cannot load before patching");
 
     let libc = libc_dir(t.path());
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &pq))
-        .args(flag("--libc", &libc))
-        .arg(t.path().join("venv")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = PatchRun::new()
+        .libs(&pq)
+        .libc(&libc)
+        .path(t.path().join("venv"))
+        .run()
+        .ok();
     assert_eq!(
         runpath(&m),
         Some(("RUNPATH".into(), pq.display().to_string()))
@@ -369,11 +360,12 @@ fn libraries_under_the_tree_are_found_before_libs_dirs() {
         None,
         false,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &outside))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libs(&outside)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(runpath(&m).unwrap().1, inside.display().to_string());
 }
 
@@ -386,12 +378,13 @@ fn libs_directories_are_searched_in_the_order_given() {
     let m = module(&t.path().join("out/mod.so"), &[("dep", &a)], None, false);
     let libc = libc_dir(t.path());
     for (first, second) in [(&a, &b), (&b, &a)] {
-        let out = run(tool("patch-rpaths")
-            .args(flag("--libs", first))
-            .args(flag("--libs", second))
-            .args(flag("--libc", &libc))
-            .arg(t.path().join("out")));
-        assert!(out.status.success(), "{}", stderr(&out));
+        PatchRun::new()
+            .libs(first)
+            .libs(second)
+            .libc(&libc)
+            .path(t.path().join("out"))
+            .run()
+            .ok();
         assert_eq!(runpath(&m).unwrap().1, first.display().to_string());
     }
 }
@@ -416,11 +409,12 @@ fn runpaths_of_found_libraries_are_searched_too() {
         None,
         false,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &top))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libs(&top)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(
         runpath(&m).unwrap().1,
         format!("{}:{}", top.display(), base.display())
@@ -444,12 +438,13 @@ fn a_library_of_another_machine_is_not_a_candidate() {
         None,
         false,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &foreign))
-        .args(flag("--libs", &native))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libs(&foreign)
+        .libs(&native)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(runpath(&m).unwrap().1, native.display().to_string());
 }
 
@@ -459,20 +454,22 @@ fn libc_satisfies_without_an_entry_unless_keep_libc() {
     let libc = libc_dir(t.path());
     let gone = stripped_twin(&store_like(t.path(), "gone"));
     let m = module(&t.path().join("out/mod.so"), &[], Some(&gone), false);
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libc", &libc))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libc(&libc)
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(
         runpath(&m).unwrap().1,
         gone,
         "nothing to add: the old RUNPATH stays, as autoPatchelf leaves it"
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libc", &libc))
-        .arg("--keep-libc")
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libc(&libc)
+        .keep_libc()
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(runpath(&m).unwrap().1, libc.display().to_string());
 }
 
@@ -487,11 +484,12 @@ fn rpath_stays_rpath() {
         Some(&stripped_twin(&d)),
         true,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(runpath(&m), Some(("RPATH".into(), d.display().to_string())));
 }
 
@@ -506,11 +504,12 @@ fn a_longer_runpath_grows_the_file_and_it_still_loads() {
         Some("/x"),
         false,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &long))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libs(&long)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(runpath(&m).unwrap().1, long.display().to_string());
     assert_eq!(load(&m), Ok(1));
     let patchelf = Command::new("patchelf")
@@ -536,10 +535,11 @@ fn a_missing_common_library_without_a_trace_names_its_nixpkgs_attribute() {
         Some("$ORIGIN"),
         false,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libc", &libc_dir(t.path())))
-        .args(["--report", "json"])
-        .arg(t.path().join("out")));
+    let out = PatchRun::new()
+        .libc(libc_dir(t.path()))
+        .json()
+        .path(t.path().join("out"))
+        .run();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(&format!(
@@ -549,7 +549,7 @@ fn a_missing_common_library_without_a_trace_names_its_nixpkgs_attribute() {
         "{}",
         stderr(&out)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = out.report();
     assert_eq!(report["missing"][0]["nixpkgs"], "zlib", "{report}");
 }
 
@@ -565,9 +565,10 @@ fn missing_library_names_the_package_it_came_from_and_fails() {
         false,
     );
     let before = fs::read(&m).unwrap();
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
+    let out = PatchRun::new()
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(&format!(
@@ -582,10 +583,11 @@ fn missing_library_names_the_package_it_came_from_and_fails() {
         before,
         "a file with a missing library is left as it was"
     );
-    let ignored = run(tool("patch-rpaths")
-        .args(["--ignore-missing", "libpq*"])
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
+    let ignored = PatchRun::new()
+        .ignore_missing("libpq*")
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run();
     assert_eq!(ignored.status.code(), Some(0), "{}", stderr(&ignored));
     assert!(
         stderr(&ignored).contains("warning: ignoring missing libpq.so.1"),
@@ -631,11 +633,12 @@ fn absolute_needed_that_exists_is_satisfied() {
         "-Wl,--enable-new-dtags",
     ]);
     assert!(readelf_d(&m).contains(&format!("[{}]", nosoname.display())));
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = PatchRun::new()
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert!(!stderr(&out).contains("error: missing"), "{}", stderr(&out));
     // Only the soname-linked library needs a directory; the absolute one needs none.
     assert_eq!(
@@ -660,11 +663,12 @@ fn interpreter_of_executables_is_set() {
     // A path no longer than the one gcc wrote, so the rewrite stays in place.
     let ld = t.path().join("ld.so");
     std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
-    let out = run(tool("patch-rpaths")
-        .args(flag("--interpreter", &ld))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .interpreter(&ld)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     let interp = Command::new("patchelf")
         .arg("--print-interpreter")
         .arg(&exe)
@@ -728,10 +732,11 @@ fn non_elf_is_skipped_and_a_broken_elf_is_an_error_naming_it() {
         Some(&stripped_twin(&d)),
         false,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
+    let out = PatchRun::new()
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(&format!("{}: not a valid ELF file", broken.display())),
@@ -756,7 +761,7 @@ fn usage_errors_exit_2() {
             t.path().display().to_string(),
         ],
     ] {
-        let out = run(tool("patch-rpaths").args(&args));
+        let out = PatchRun::new().args(&args).run();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
@@ -784,10 +789,11 @@ fn bintools_gives_the_default_interpreter_and_libc() {
     let src = t.path().join("hello.c");
     fs::write(&src, "int main(void) { return 0; }\n").unwrap();
     gcc(&["-o", exe.to_str().unwrap(), src.to_str().unwrap()]);
-    let out = run(tool("patch-rpaths")
-        .args(flag("--bintools", &bintools))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .bintools(&bintools)
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     let interp = Command::new("patchelf")
         .arg("--print-interpreter")
         .arg(&exe)
@@ -811,11 +817,12 @@ fn libs_tree_adds_every_directory_holding_a_library() {
         None,
         false,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs-tree", &t.path().join("deps")))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libs_tree(t.path().join("deps"))
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(runpath(&m).unwrap().1, deep.display().to_string());
 }
 
@@ -831,12 +838,13 @@ fn no_recurse_patches_only_direct_entries() {
         None,
         false,
     );
-    let out = run(tool("patch-rpaths")
+    PatchRun::new()
         .arg("--no-recurse")
-        .args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(runpath(&top).unwrap().1, d.display().to_string());
     assert_eq!(runpath(&below), None);
 }
@@ -859,10 +867,11 @@ fn the_nearest_copy_of_a_library_in_the_tree_wins() {
             ),
         ));
     }
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     for (libs, m) in &modules {
         assert_eq!(runpath(m).unwrap().1, libs.display().to_string());
     }
@@ -883,8 +892,7 @@ fn soname_links_in_the_tree_are_found_and_a_second_run_changes_nothing() {
     let e = module(&tree.join("E/liby.so"), &[("reg", &d)], None, false);
     let f = module(&tree.join("F/libx.so"), &[("dep", &d)], None, false);
     let libc = libc_dir(t.path());
-    let once = run(tool("patch-rpaths").args(flag("--libc", &libc)).arg(&tree));
-    assert!(once.status.success(), "{}", stderr(&once));
+    PatchRun::new().libc(&libc).path(&tree).run().ok();
     assert_eq!(runpath(&e).unwrap().1, d.display().to_string());
     assert_eq!(
         runpath(&f).unwrap().1,
@@ -892,8 +900,7 @@ fn soname_links_in_the_tree_are_found_and_a_second_run_changes_nothing() {
         "found through the soname link"
     );
     let snapshot_once = snapshot(&tree);
-    let twice = run(tool("patch-rpaths").args(flag("--libc", &libc)).arg(&tree));
-    assert!(twice.status.success(), "{}", stderr(&twice));
+    let twice = PatchRun::new().libc(&libc).path(&tree).run().ok();
     assert_eq!(snapshot(&tree), snapshot_once);
     assert!(stderr(&twice).contains("patched 0,"), "{}", stderr(&twice));
 }
@@ -911,12 +918,13 @@ fn ignore_existing_keeps_resolution_out_of_the_tree() {
         None,
         false,
     );
-    let out = run(tool("patch-rpaths")
+    PatchRun::new()
         .arg("--ignore-existing")
-        .args(flag("--libs", &outside))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+        .libs(&outside)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(runpath(&m).unwrap().1, outside.display().to_string());
 }
 
@@ -932,10 +940,11 @@ fn a_separate_debug_file_is_skipped_not_an_error() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = PatchRun::new()
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert!(stderr(&out).contains("1 not dynamic"), "{}", stderr(&out));
 }
 
@@ -959,13 +968,14 @@ fn a_library_without_a_spare_dynamic_slot_takes_a_new_runpath() {
     fs::write(&m, &bytes).unwrap();
     let rt = t.path().join("runtime");
     fs::create_dir_all(&rt).unwrap();
-    let out = run(tool("patch-rpaths")
-        .args(flag("--append-rpath", &rt))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .args(["--report", "json"])
-        .arg(t.path().join("out")));
+    let out = PatchRun::new()
+        .append_rpath(&rt)
+        .libc(libc_dir(t.path()))
+        .json()
+        .path(t.path().join("out"))
+        .run();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = out.report();
     assert_eq!(report["patched"][0]["dynamic_moved"], true, "{report}");
     assert_eq!(
         runpath(&m),
@@ -989,12 +999,13 @@ fn hard_links_to_one_library_are_each_patched() {
     fs::hard_link(&m, &twin).unwrap();
     // One worker, so the second link is read for writing after the first was replaced: that
     // changed its link count (and ctime), not its bytes.
-    let out = run(tool("patch-rpaths")
-        .args(["--jobs", "1"])
-        .args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = PatchRun::new()
+        .jobs(1)
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     for path in [&m, &twin] {
         assert_eq!(load(path), Ok(1), "{}", path.display());
     }
@@ -1059,12 +1070,13 @@ fn overlapping_roots_patch_each_file_once() {
         Some(&stripped_twin(&d)),
         false,
     );
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out/sub"))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = PatchRun::new()
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out/sub"))
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert!(stderr(&out).contains("scanned 1 file"), "{}", stderr(&out));
     assert_eq!(load(&m), Ok(1));
 }
@@ -1092,12 +1104,13 @@ fn runtime_dependencies_lead_executables_only_and_append_rpaths_end_every_runpat
     let m = module(&out_dir.join("site/mod.so"), &[("dep", &d)], None, false);
     let libc = libc_dir(t.path());
     let args = || {
-        run(tool("patch-rpaths")
-            .args(flag("--libs", &d))
-            .args(flag("--libc", &libc))
-            .args(flag("--runtime-dependency", &rt))
-            .args(["--append-rpath", appended])
-            .arg(&out_dir))
+        PatchRun::new()
+            .libs(&d)
+            .libc(&libc)
+            .runtime_dependency(&rt)
+            .append_rpath(appended)
+            .path(&out_dir)
+            .run()
     };
     let out = args();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -1146,12 +1159,13 @@ fn a_pie_executable_takes_runtime_dependencies() {
         .unwrap();
     assert_eq!(info.e_type, 3, "ET_DYN: a PIE executable");
     assert!(info.interpreter.is_some());
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .args(flag("--runtime-dependency", &rt))
-        .arg(t.path().join("out")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    PatchRun::new()
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .runtime_dependency(&rt)
+        .path(t.path().join("out"))
+        .run()
+        .ok();
     assert_eq!(
         runpath(&x).unwrap().1,
         format!("{}:{}", rt.display(), d.display())
@@ -1185,14 +1199,8 @@ fn a_dlopen_note_resolves_to_the_first_alternative_found() {
     );
     let libc = libc_dir(t.path());
     let patch_with = |libs: &[&Path], extra: &[&str]| {
-        let mut c = tool("patch-rpaths");
-        for l in libs {
-            c.args(flag("--libs", l));
-        }
-        run(c
-            .args(flag("--libc", &libc))
-            .args(extra)
-            .arg(t.path().join("out")))
+        let run = libs.iter().fold(PatchRun::new(), |run, l| run.libs(l));
+        run.libc(&libc).args(extra).path(t.path().join("out")).run()
     };
     let dry = patch_with(&[&d, &plugins], &["--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
@@ -1265,14 +1273,10 @@ fn a_dlopen_note_with_every_alternative_missing_fails_unless_ignored() {
     let before = fs::read(&m).unwrap();
     let libc = libc_dir(t.path());
     let patch_ignoring = |ignore: &[&str]| {
-        let mut c = tool("patch-rpaths");
-        for g in ignore {
-            c.args(["--ignore-missing", g]);
-        }
-        run(c
-            .args(flag("--libs", &d))
-            .args(flag("--libc", &libc))
-            .arg(t.path().join("out")))
+        let run = ignore
+            .iter()
+            .fold(PatchRun::new(), |run, g| run.ignore_missing(g));
+        run.libs(&d).libc(&libc).path(t.path().join("out")).run()
     };
     let out = patch_ignoring(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -1359,11 +1363,12 @@ fn malformed_dlopen_notes_are_warnings_naming_the_file() {
             &dlopen_section(notes),
         ));
     }
-    let out = run(tool("patch-rpaths")
-        .args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .args(["--report", "json"])
-        .arg(t.path().join("out")));
+    let out = PatchRun::new()
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .json()
+        .path(t.path().join("out"))
+        .run();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for ((_, _, problem), m) in cases.iter().zip(&modules) {
         let prefix = format!("patch-rpaths: warning: {}: .note.dlopen: ", m.display());
@@ -1450,10 +1455,11 @@ fn a_same_length_runpath_is_written_in_place_keeping_inode_and_mode() {
     fs::set_permissions(&m, fs::Permissions::from_mode(0o444)).unwrap();
     let (ino, len) = (inode(&m), fs::metadata(&m).unwrap().len());
     let libc = libc_dir(t.path());
-    let mut cmd = tool("patch-rpaths");
-    cmd.args(flag("--libs", &d))
-        .args(flag("--libc", &libc))
-        .arg(t.path().join("out"));
+    let cmd = PatchRun::new()
+        .libs(&d)
+        .libc(&libc)
+        .path(t.path().join("out"))
+        .command();
     let (out, log) = traced(
         &cmd,
         "openat,pwrite64,write,writev,rename,renameat,renameat2,fsync,fdatasync",
@@ -1526,12 +1532,10 @@ fn fsync_only_when_asked() {
         for n in ["a.so", "b.so"] {
             fs::copy(t.path().join("out").join(n), root.join(n)).unwrap();
         }
-        let mut cmd = tool("patch-rpaths");
-        cmd.args(flag("--libs", &d)).args(flag("--libc", &libc));
-        if fsync {
-            cmd.arg("--fsync");
-        }
-        cmd.arg(&root);
+        let run = PatchRun::new().libs(&d).libc(&libc);
+        let cmd = if fsync { run.arg("--fsync") } else { run }
+            .path(&root)
+            .command();
         let (out, log) = traced(&cmd, "fsync,fdatasync", &t.path().join("strace.log"));
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(stderr(&out).contains("patched 2,"), "{}", stderr(&out));
@@ -1563,10 +1567,11 @@ fn each_libs_library_is_opened_once() {
             false,
         );
     }
-    let mut cmd = tool("patch-rpaths");
-    cmd.args(flag("--libs", &d))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .arg(t.path().join("out"));
+    let cmd = PatchRun::new()
+        .libs(&d)
+        .libc(libc_dir(t.path()))
+        .path(t.path().join("out"))
+        .command();
     let (out, log) = traced(&cmd, "openat,open", &t.path().join("strace.log"));
     assert!(out.status.success(), "{}", stderr(&out));
     for name in ["libxml2.so.1", "libother.so.1"] {
@@ -1605,23 +1610,17 @@ fn relative_arguments_become_absolute_entries() {
     libc_dir(t.path());
     // No longer than the one gcc wrote, so it fits in place.
     std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", t.path().join("ld")).unwrap();
-    let out = run(tool("patch-rpaths")
+    PatchRun::new()
         .current_dir(t.path())
-        .args(["--libs", "deps/lib", "--libc", "glibc/lib"])
-        .args([
-            "--runtime-dependency",
-            "runtime/lib",
-            "--interpreter",
-            "./ld",
-        ])
-        .args([
-            "--append-rpath",
-            "$ORIGIN/../share",
-            "--append-rpath",
-            "/opt/x/lib",
-        ])
-        .arg("out"));
-    assert!(out.status.success(), "{}", stderr(&out));
+        .libs("deps/lib")
+        .libc("glibc/lib")
+        .runtime_dependency("runtime/lib")
+        .interpreter("./ld")
+        .append_rpath("$ORIGIN/../share")
+        .append_rpath("/opt/x/lib")
+        .path("out")
+        .run()
+        .ok();
     let abs = |p: &Path| p.display().to_string();
     assert_eq!(
         runpath(&x).unwrap().1,
@@ -1657,10 +1656,11 @@ fn a_relative_append_rpath_is_a_usage_error() {
     let before = fs::read(&m).unwrap();
     let libc = libc_dir(t.path());
     for bad in ["lib", "./lib", "../x/lib", "$LIB/x"] {
-        let out = run(tool("patch-rpaths")
-            .args(flag("--libc", &libc))
-            .args(["--append-rpath", bad])
-            .arg(t.path().join("out")));
+        let out = PatchRun::new()
+            .libc(&libc)
+            .append_rpath(bad)
+            .path(t.path().join("out"))
+            .run();
         assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
         assert!(
             stderr(&out).contains(&format!("--append-rpath {bad}: a relative entry")),
@@ -1670,11 +1670,12 @@ fn a_relative_append_rpath_is_a_usage_error() {
         assert_eq!(fs::read(&m).unwrap(), before);
     }
     for good in ["$ORIGIN/../lib", "${ORIGIN}/lib", "/run/opengl-driver/lib"] {
-        let out = run(tool("patch-rpaths")
-            .args(flag("--libc", &libc))
-            .args(["--append-rpath", good])
-            .arg("--dry-run")
-            .arg(t.path().join("out")));
+        let out = PatchRun::new()
+            .libc(&libc)
+            .append_rpath(good)
+            .dry_run()
+            .path(t.path().join("out"))
+            .run();
         assert_eq!(out.status.code(), Some(0), "{good}: {}", stderr(&out));
     }
 }
@@ -1711,13 +1712,16 @@ fn an_optional_refusal_fails_unless_allowed_and_is_counted() {
     fs::write(&m, &bytes).unwrap();
     let libc = libc_dir(t.path());
     let args = |allow: bool| {
-        let mut c = tool("patch-rpaths");
-        c.args(flag("--libc", &libc))
-            .args(["--append-rpath", "/run/opengl-driver/lib"]);
+        let run = PatchRun::new()
+            .libc(&libc)
+            .append_rpath("/run/opengl-driver/lib");
         if allow {
-            c.arg("--allow-optional-refusal");
+            run.arg("--allow-optional-refusal")
+        } else {
+            run
         }
-        run(c.arg(&dir))
+        .path(&dir)
+        .run()
     };
     let out = args(false);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -1773,10 +1777,11 @@ fn an_executable_without_dynamic_entries_still_gets_the_interpreter() {
             bytes[dynamic..dynamic + 4].copy_from_slice(&0u32.to_le_bytes()); // PT_NULL
         }
         fs::write(&x, &bytes).unwrap();
-        let out = run(tool("patch-rpaths")
-            .args(flag("--interpreter", &ld))
-            .args(flag("--libc", &libc))
-            .arg(&dir));
+        let out = PatchRun::new()
+            .interpreter(&ld)
+            .libc(&libc)
+            .path(&dir)
+            .run();
         assert!(out.status.success(), "{case}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("patched 1,") && stderr(&out).contains("0 not dynamic"),
@@ -1816,18 +1821,19 @@ fn a_freebsd_branded_file_does_not_get_a_linux_loader() {
         fs::write(&x, &bytes).unwrap();
         files.push((x, bytes));
     }
-    let out = run(tool("patch-rpaths")
-        .args(flag("--interpreter", &ld))
-        .args(flag("--libc", &libc_dir(t.path())))
-        .args(["--report", "json"])
-        .arg(&dir));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = PatchRun::new()
+        .interpreter(&ld)
+        .libc(libc_dir(t.path()))
+        .json()
+        .path(&dir)
+        .run()
+        .ok();
     assert!(
         stderr(&out).contains("patched 2,") && stderr(&out).contains("1 foreign"),
         "{}",
         stderr(&out)
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = out.report();
     assert_eq!(
         report["foreign"],
         serde_json::json!([files[2].0.display().to_string()])

@@ -16,7 +16,7 @@ fn non_elf_is_none() {
 #[test]
 fn truncated_elf_is_an_error_that_says_what_is_wrong() {
     let d = tmp();
-    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let lib = Gcc::lib(d.path()).build();
     let bytes = std::fs::read(lib).unwrap();
     let err = ElfInfo::parse(&bytes[..40]).unwrap_err();
     assert!(matches!(err, ElfError::Header(_)), "{err}");
@@ -33,17 +33,12 @@ fn truncated_elf_is_an_error_that_says_what_is_wrong() {
 #[test]
 fn reads_runpath_needed_and_soname() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[
-            &rpath_flag(STORE_E),
-            b"-Wl,--enable-new-dtags",
-            b"-Wl,-soname,libfixture.so.1",
-            b"-Wl,--no-as-needed",
-            b"-lm",
-        ],
-    );
+    let lib = Gcc::lib(d.path())
+        .runpath(STORE_E)
+        .flag(b"-Wl,-soname,libfixture.so.1")
+        .flag(b"-Wl,--no-as-needed")
+        .flag(b"-lm")
+        .build();
     let i = info(&lib);
     let dy = i.dynamic.clone().unwrap();
     assert_eq!(dy.runpath.unwrap().bytes, STORE_E.as_bytes());
@@ -61,11 +56,7 @@ fn reads_runpath_needed_and_soname() {
 #[test]
 fn reads_rpath_with_disable_new_dtags() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), b"-Wl,--disable-new-dtags"],
-    );
+    let lib = Gcc::lib(d.path()).rpath(STORE_E).build();
     let dy = info(&lib).dynamic.unwrap();
     assert_eq!(dy.rpath.unwrap().bytes, STORE_E.as_bytes());
     assert_eq!(dy.runpath, None);
@@ -74,11 +65,9 @@ fn reads_rpath_with_disable_new_dtags() {
 #[test]
 fn reads_non_utf8_runpath_as_raw_bytes() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[b"-Wl,-rpath,/opt/\xff\xfe/lib"],
-    );
+    let lib = Gcc::lib(d.path())
+        .flag(b"-Wl,-rpath,/opt/\xff\xfe/lib")
+        .build();
     assert_eq!(
         info(&lib).dynamic.unwrap().runpath.unwrap().bytes,
         b"/opt/\xff\xfe/lib"
@@ -88,8 +77,8 @@ fn reads_non_utf8_runpath_as_raw_bytes() {
 #[test]
 fn pie_executable_has_interpreter_and_is_executable() {
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
-    let exe = build_exe(d.path(), "exe", d.path(), &[b"-pie"]);
+    Gcc::lib(d.path()).build();
+    let exe = Gcc::exe(d.path()).pie().build();
     let i = info(&exe);
     assert!(i.is_executable());
     assert_eq!(i.e_type, goblin::elf::header::ET_DYN);

@@ -6,14 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 
 use fixup_hooks::elf::{plan_edit, ElfChange, ElfInfo, ElfRefusal, Placement};
 
-fn new_dtags() -> &'static [u8] {
-    b"-Wl,--enable-new-dtags"
-}
-
-fn old_dtags() -> &'static [u8] {
-    b"-Wl,--disable-new-dtags"
-}
-
 /// Checks every patched library gets: readelf quiet, patchelf agrees, it loads, and
 /// `strip -g` yields a loadable file, whatever strategy the writer used.
 fn assert_library_ok(lib: &std::path::Path, want_runpath: &str) {
@@ -38,11 +30,7 @@ fn assert_sections_aligned(path: &std::path::Path) {
 #[test]
 fn same_length_runpath_is_rewritten_in_place() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).runpath(STORE_E).build();
     let before = std::fs::read(&lib).unwrap();
     let edit = patch_file(&lib, &runpath(STORE_REAL));
     assert_eq!(edit.placement, Placement::InPlace);
@@ -59,11 +47,7 @@ fn same_length_runpath_is_rewritten_in_place() {
 #[test]
 fn same_length_rpath_stays_rpath() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), old_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).rpath(STORE_E).build();
     let edit = patch_file(&lib, &runpath(STORE_REAL));
     assert_eq!(edit.placement, Placement::InPlace);
     let dy = info(&lib).dynamic.unwrap();
@@ -75,11 +59,7 @@ fn same_length_rpath_stays_rpath() {
 #[test]
 fn shorter_runpath_is_nul_filled_in_place() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).runpath(STORE_E).build();
     let edit = patch_file(&lib, &runpath("$ORIGIN"));
     assert_eq!(edit.placement, Placement::InPlace);
     assert_eq!(edit.patches.len(), 1);
@@ -95,11 +75,7 @@ fn shorter_runpath_is_nul_filled_in_place() {
 #[test]
 fn unchanged_runpath_plans_nothing() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).runpath(STORE_E).build();
     assert_eq!(plan_file(&lib, &runpath(STORE_E)), Ok(None));
     assert_eq!(plan_file(&lib, &ElfChange::default()), Ok(None));
 }
@@ -107,11 +83,7 @@ fn unchanged_runpath_plans_nothing() {
 #[test]
 fn longer_runpath_in_library_appends_segment_and_grows_phdr_table_in_place() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).runpath(STORE_E).build();
     let original = d.path().join("original.so");
     std::fs::copy(&lib, &original).unwrap();
     let edit = patch_file(&lib, &runpath(STORE_LONG));
@@ -163,11 +135,7 @@ fn longer_runpath_in_library_appends_segment_and_grows_phdr_table_in_place() {
 #[test]
 fn without_section_headers_the_phdr_table_moves_to_the_segment_start() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).runpath(STORE_E).build();
     // Nothing tells which sections follow the table, so none can move out of its way.
     drop_section_headers(&lib);
     let edit = patch_file(&lib, &runpath(STORE_LONG));
@@ -194,11 +162,7 @@ fn without_section_headers_the_phdr_table_moves_to_the_segment_start() {
 #[test]
 fn longer_rpath_stays_rpath_when_grown() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag("$ORIGIN"), old_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).rpath("$ORIGIN").build();
     patch_file(&lib, &runpath(STORE_LONG));
     let dy = info(&lib).dynamic.unwrap();
     assert_eq!(dy.rpath.unwrap().bytes, STORE_LONG.as_bytes());
@@ -209,7 +173,7 @@ fn longer_rpath_stays_rpath_when_grown() {
 #[test]
 fn missing_runpath_uses_spare_dt_null_slot() {
     let d = tmp();
-    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let lib = Gcc::lib(d.path()).build();
     let slots = info(&lib).dynamic.unwrap().spare_null_slots;
     let edit = patch_file(&lib, &runpath(STORE_REAL));
     assert!(
@@ -226,7 +190,7 @@ fn missing_runpath_uses_spare_dt_null_slot() {
 #[test]
 fn missing_runpath_without_spare_dt_null_slot_moves_dynamic() {
     let d = tmp();
-    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let lib = Gcc::lib(d.path()).build();
     fill_spare_dynamic_slots(&lib);
     let before = info(&lib).dynamic.unwrap();
     assert_eq!(before.spare_null_slots, 0);
@@ -252,16 +216,11 @@ fn tail_shared_runpath_is_not_clobbered() {
     // GNU ld merges string tails: NEEDED "libc.so.6" becomes the end of this RUNPATH.
     let d = tmp();
     let shared = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-x/libc.so.6";
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[
-            &rpath_flag(shared),
-            new_dtags(),
-            b"-Wl,--no-as-needed",
-            b"-lc",
-        ],
-    );
+    let lib = Gcc::lib(d.path())
+        .runpath(shared)
+        .flag(b"-Wl,--no-as-needed")
+        .flag(b"-lc")
+        .build();
     let i = info(&lib);
     let dy = i.dynamic.as_ref().unwrap();
     let rp = dy.runpath.as_ref().unwrap().strtab_offset;
@@ -288,11 +247,10 @@ fn tail_shared_runpath_is_not_clobbered() {
 #[test]
 fn no_section_headers_sizes_dynsym_from_gnu_hash() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags(), b"-Wl,--hash-style=gnu"],
-    );
+    let lib = Gcc::lib(d.path())
+        .runpath(STORE_E)
+        .flag(b"-Wl,--hash-style=gnu")
+        .build();
     drop_section_headers(&lib);
     let edit = patch_file(&lib, &runpath(STORE_REAL));
     assert_eq!(edit.placement, Placement::InPlace);
@@ -303,11 +261,10 @@ fn no_section_headers_sizes_dynsym_from_gnu_hash() {
 #[test]
 fn sysv_hash_library_grows_and_loads() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags(), b"-Wl,--hash-style=sysv"],
-    );
+    let lib = Gcc::lib(d.path())
+        .runpath(STORE_E)
+        .flag(b"-Wl,--hash-style=sysv")
+        .build();
     drop_section_headers(&lib);
     patch_file(&lib, &runpath(STORE_LONG));
     dlopen(&lib, "fixture_answer").unwrap();
@@ -316,15 +273,10 @@ fn sysv_hash_library_grows_and_loads() {
 #[test]
 fn huge_page_alignment_is_respected_when_growing() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[
-            &rpath_flag("$ORIGIN"),
-            new_dtags(),
-            b"-Wl,-z,max-page-size=0x200000",
-        ],
-    );
+    let lib = Gcc::lib(d.path())
+        .runpath("$ORIGIN")
+        .flag(b"-Wl,-z,max-page-size=0x200000")
+        .build();
     let size_before = std::fs::metadata(&lib).unwrap().len();
     patch_file(&lib, &runpath(STORE_LONG));
     let i = info(&lib);
@@ -341,13 +293,8 @@ fn huge_page_alignment_is_respected_when_growing() {
 #[test]
 fn executable_runs_after_in_place_runpath_rewrite() {
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
-    let exe = build_exe(
-        d.path(),
-        "exe",
-        d.path(),
-        &[&rpath_flag(STORE_E), new_dtags(), b"-pie"],
-    );
+    Gcc::lib(d.path()).build();
+    let exe = Gcc::exe(d.path()).runpath(STORE_E).pie().build();
     assert!(
         run(&exe).is_err(),
         "fixture: library not found before patching"
@@ -365,13 +312,8 @@ fn executable_runs_after_in_place_runpath_rewrite() {
 #[test]
 fn growth_in_executable_without_pt_null_grows_the_table_in_place_and_runs() {
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
-    let exe = build_exe(
-        d.path(),
-        "exe",
-        d.path(),
-        &[&rpath_flag("$ORIGIN"), new_dtags(), b"-pie"],
-    );
+    Gcc::lib(d.path()).build();
+    let exe = Gcc::exe(d.path()).runpath("$ORIGIN").pie().build();
     // A longer RUNPATH naming the library's real directory, so the run proves it is used.
     let real = format!("{}:{}", d.path().display(), STORE_LONG);
     let edit = patch_file(&exe, &runpath(&real));
@@ -393,13 +335,8 @@ fn growth_in_executable_without_pt_null_grows_the_table_in_place_and_runs() {
 #[test]
 fn executable_with_pt_null_slot_grows_and_runs() {
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
-    let exe = build_exe(
-        d.path(),
-        "exe",
-        d.path(),
-        &[&rpath_flag("$ORIGIN/nowhere"), new_dtags(), b"-pie"],
-    );
+    Gcc::lib(d.path()).build();
+    let exe = Gcc::exe(d.path()).runpath("$ORIGIN/nowhere").pie().build();
     null_out_phdr(&exe, goblin::elf::program_header::PT_NOTE);
     let long = format!("{STORE_LONG}:{}", d.path().display());
     let edit = patch_file(&exe, &runpath(&long));
@@ -418,13 +355,8 @@ fn executable_with_pt_null_slot_grows_and_runs() {
 #[test]
 fn non_pie_executable_runs_after_runpath_rewrite() {
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
-    let exe = build_exe(
-        d.path(),
-        "exe",
-        d.path(),
-        &[&rpath_flag(STORE_E), old_dtags(), b"-no-pie"],
-    );
+    Gcc::lib(d.path()).build();
+    let exe = Gcc::exe(d.path()).rpath(STORE_E).no_pie().build();
     assert_eq!(info(&exe).e_type, goblin::elf::header::ET_EXEC);
     patch_file(&exe, &runpath(d.path().to_str().unwrap()));
     assert_eq!(run(&exe).unwrap(), "42");
@@ -433,13 +365,10 @@ fn non_pie_executable_runs_after_runpath_rewrite() {
 #[test]
 fn shorter_interpreter_is_rewritten_in_place() {
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
-    let exe = build_exe(
-        d.path(),
-        "exe",
-        d.path(),
-        &[&rpath_flag(d.path().to_str().unwrap())],
-    );
+    Gcc::lib(d.path()).build();
+    let exe = Gcc::exe(d.path())
+        .search_path(d.path().to_str().unwrap())
+        .build();
     let ld = d.path().join("ld.so");
     std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
     let ld = ld.to_str().unwrap();
@@ -457,13 +386,10 @@ fn shorter_interpreter_is_rewritten_in_place() {
 #[test]
 fn longer_interpreter_moves_into_appended_segment_when_pt_null_is_free() {
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
-    let exe = build_exe(
-        d.path(),
-        "exe",
-        d.path(),
-        &[&rpath_flag(d.path().to_str().unwrap())],
-    );
+    Gcc::lib(d.path()).build();
+    let exe = Gcc::exe(d.path())
+        .search_path(d.path().to_str().unwrap())
+        .build();
     null_out_phdr(&exe, goblin::elf::program_header::PT_NOTE);
     let long_dir = d
         .path()
@@ -484,13 +410,10 @@ fn longer_interpreter_grows_in_an_ordinary_executable() {
     // gcc's executables have no PT_NULL and .interp right after the program headers: the
     // table grows where it is and .interp moves with the new string.
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
-    let exe = build_exe(
-        d.path(),
-        "exe",
-        d.path(),
-        &[&rpath_flag(d.path().to_str().unwrap())],
-    );
+    Gcc::lib(d.path()).build();
+    let exe = Gcc::exe(d.path())
+        .search_path(d.path().to_str().unwrap())
+        .build();
     let long_dir = d
         .path()
         .join("a-rather-long-directory-name-for-the-dynamic-loader");
@@ -509,7 +432,7 @@ fn longer_interpreter_grows_in_an_ordinary_executable() {
 #[test]
 fn refuses_interpreter_change_in_library() {
     let d = tmp();
-    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let lib = Gcc::lib(d.path()).build();
     assert_eq!(
         plan_file(&lib, &interpreter("/lib/ld.so")),
         Err(ElfRefusal::NoInterpreter)
@@ -519,7 +442,7 @@ fn refuses_interpreter_change_in_library() {
 #[test]
 fn refuses_nul_in_runpath() {
     let d = tmp();
-    let lib = build_lib(d.path(), "libfixture.so", &[]);
+    let lib = Gcc::lib(d.path()).build();
     let c = ElfChange {
         runpath: Some(b"/a\0/b".to_vec()),
         interpreter: None,
@@ -530,11 +453,7 @@ fn refuses_nul_in_runpath() {
 #[test]
 fn apply_keeps_file_mode_and_leaves_no_temp_file() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).runpath(STORE_E).build();
     std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o555)).unwrap();
     patch_file(&lib, &runpath(STORE_LONG));
     assert_eq!(
@@ -554,11 +473,7 @@ fn apply_keeps_file_mode_and_leaves_no_temp_file() {
 #[test]
 fn apply_rejects_an_edit_that_does_not_match_the_file() {
     let d = tmp();
-    let lib = build_lib(
-        d.path(),
-        "libfixture.so",
-        &[&rpath_flag(STORE_E), new_dtags()],
-    );
+    let lib = Gcc::lib(d.path()).runpath(STORE_E).build();
     let bytes = std::fs::read(&lib).unwrap();
     let mut edit = plan_edit(
         &ElfInfo::parse(&bytes).unwrap().unwrap(),
@@ -631,7 +546,7 @@ fn a_segment_holding_only_the_old_dynstr_is_reused_so_strip_keeps_the_file_loada
 #[test]
 fn pt_phdr_covers_the_whole_table_after_each_growth() {
     let d = tmp();
-    build_lib(d.path(), "libfixture.so", &[]);
+    Gcc::lib(d.path()).build();
     // A long interpreter string (a link to the real loader) right after the table: the first
     // growth moves and zeroes it; later ones extend the segment it appended.
     let ld_dir = d
@@ -641,17 +556,11 @@ fn pt_phdr_covers_the_whole_table_after_each_growth() {
     let ld = ld_dir.join("ld.so");
     std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
     let linker = format!("-Wl,--dynamic-linker={}", ld.display());
-    let exe = build_exe(
-        d.path(),
-        "exe",
-        d.path(),
-        &[
-            &rpath_flag("$ORIGIN"),
-            new_dtags(),
-            b"-pie",
-            linker.as_bytes(),
-        ],
-    );
+    let exe = Gcc::exe(d.path())
+        .runpath("$ORIGIN")
+        .pie()
+        .flag(linker.as_bytes())
+        .build();
     for n in 1..=3 {
         let value = format!("{}:{}", d.path().display(), vec![STORE_LONG; n].join(":"));
         let edit = patch_file(&exe, &runpath(&value));

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::common;
+use crate::support::common::{self, StripRun};
 use crate::support::reliability::{self as rc, is_patch_temp, is_strip_temp};
 
 /// Runs `tool` under strace with `syscalls` delayed by 3 s (only those touching `only_path`,
@@ -82,13 +82,8 @@ fn strip_store_refs_killed_between_temp_symlink_and_rename_is_cleaned_up_by_the_
     make(&root);
     make(&control);
     let before = rc::tree(&root);
-    let uninterrupted = common::tool("strip-store-refs")
-        .arg(&control)
-        .output()
-        .unwrap();
-    assert!(uninterrupted.status.success());
-    let mut tool = common::tool("strip-store-refs");
-    tool.arg(&root);
+    StripRun::new().path(&control).run().ok();
+    let tool = StripRun::new().path(&root).command();
     let bin = root.join("bin");
     kill_inside_window(
         tool,
@@ -109,11 +104,7 @@ fn strip_store_refs_killed_between_temp_symlink_and_rename_is_cleaned_up_by_the_
     assert_eq!(added.len(), 1, "{added:?}");
     assert!(is_strip_temp(&added[0]), "{added:?}");
 
-    let rerun = common::tool("strip-store-refs")
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(rerun.status.success(), "{}", rc::text(&rerun.stderr));
+    let rerun = StripRun::new().path(&root).run().ok();
     assert!(
         rc::text(&rerun.stderr).contains("left by a killed run"),
         "the re-run says what it removed: {}",
@@ -189,8 +180,7 @@ fn strip_store_refs_killed_while_writing_a_read_only_file_keeps_its_mode() {
         format!("x {} y", common::store_path(9, "zlib-1.3.1")),
     );
     rc::set_mode(&file, 0o444);
-    let mut tool = common::tool("strip-store-refs");
-    tool.arg(&root);
+    let tool = StripRun::new().path(&root).command();
     // Hold the write of the reference open and kill the tool inside it. The mode may only be
     // lifted when the owner could not write otherwise (never as root), so a kill leaves it.
     let log = t.path().join("strace.log");
@@ -203,11 +193,7 @@ fn strip_store_refs_killed_while_writing_a_read_only_file_keeps_its_mode() {
         "the reference was not written yet"
     );
     let killed_mode = rc::mode_of(&file);
-    let rerun = common::tool("strip-store-refs")
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(rerun.status.success(), "{}", rc::text(&rerun.stderr));
+    StripRun::new().path(&root).run().ok();
     assert_eq!(
         fs::read_to_string(&file).unwrap(),
         format!(
@@ -236,8 +222,7 @@ fn strip_store_refs_rerun_after_a_kill_still_neutralises_bare_hashes() {
         "b-inputs.json",
         format!("{{\"hash\": \"{hash}\"}}\n"),
     );
-    let mut tool = common::tool("strip-store-refs");
-    tool.args(["-j", "1"]).arg(&root);
+    let tool = StripRun::new().jobs(1).path(&root).command();
     let neutralised = format!("libdir={}/lib\n", common::neutral(&pq));
     // Bare hashes are written first: hold the prefixed write open once the bare one is done.
     kill_inside_window(
@@ -252,11 +237,7 @@ fn strip_store_refs_rerun_after_a_kill_still_neutralises_bare_hashes() {
         format!("libdir={pq}/lib\n"),
         "killed before the prefixed occurrence was written: the hash stays recognisable"
     );
-    let rerun = common::tool("strip-store-refs")
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(rerun.status.success(), "{}", rc::text(&rerun.stderr));
+    StripRun::new().path(&root).run().ok();
     assert_eq!(fs::read_to_string(&prefixed).unwrap(), neutralised);
     assert_eq!(
         fs::read_to_string(&bare).unwrap(),

@@ -16,8 +16,7 @@ fn neutralises_only_the_hash_bytes_in_place() {
     let f = write(dir.path(), "venv/bin/tool", &before);
     let inode = fs::metadata(&f).unwrap().ino();
 
-    let out = run(tool("strip-store-refs").arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = StripRun::new().path(dir.path()).run().ok();
 
     let after = fs::read(&f).unwrap();
     assert_eq!(after, before.replace(&py, &neutral(&py)).into_bytes());
@@ -43,12 +42,9 @@ fn second_run_is_a_byte_identical_no_op() {
         format!("{} {}", store_path(1, "a"), hash(1)),
     );
     symlink(store_path(2, "b"), dir.path().join("l")).unwrap();
-    assert!(run(tool("strip-store-refs").arg(dir.path()))
-        .status
-        .success());
+    StripRun::new().path(dir.path()).run().ok();
     let once = snapshot(dir.path());
-    let out = run(tool("strip-store-refs").arg(dir.path()));
-    assert!(out.status.success());
+    let out = StripRun::new().path(dir.path()).run().ok();
     assert_eq!(snapshot(dir.path()), once);
     assert!(
         stderr(&out).contains("changed 0 files and 0 symlinks"),
@@ -64,8 +60,7 @@ fn rewrites_symlink_targets_under_the_same_name() {
     symlink(format!("{py}/bin/python3.11"), dir.path().join("python")).unwrap();
     symlink("python", dir.path().join("python3")).unwrap();
 
-    let out = run(tool("strip-store-refs").arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = StripRun::new().path(dir.path()).run().ok();
     assert_eq!(
         fs::read_link(dir.path().join("python"))
             .unwrap()
@@ -99,7 +94,7 @@ fn names_holding_a_reference_are_errors_and_not_renamed() {
     write(dir.path(), &format!("{name}/file"), "clean");
     write(dir.path(), "other", store_path(5, "zlib"));
 
-    let out = run(tool("strip-store-refs").arg(dir.path()));
+    let out = StripRun::new().path(dir.path()).run();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -123,9 +118,7 @@ fn bare_hashes_of_neutralised_paths_are_neutralised_too() {
     write(dir.path(), "a", store_path(6, "libxml2"));
     // Only in another file, without the prefix: Nix still counts it.
     let b = write(dir.path(), "b", format!("zz{}zz {}", hash(6), hash(7)));
-    assert!(run(tool("strip-store-refs").arg(dir.path()))
-        .status
-        .success());
+    StripRun::new().path(dir.path()).run().ok();
     assert_eq!(
         fs::read_to_string(b).unwrap(),
         format!("zz{}zz {}", "e".repeat(32), hash(7))
@@ -137,8 +130,7 @@ fn target_restricts_the_run_to_those_paths() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (store_path(8, "a"), store_path(9, "b"));
     let f = write(dir.path(), "f", format!("{a} {b} {}", hash(8)));
-    let out = run(tool("strip-store-refs").args(["-t", &a]).arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
+    StripRun::new().args(["-t", &a]).path(dir.path()).run().ok();
     assert_eq!(
         fs::read_to_string(f).unwrap(),
         format!("{} {b} {}", neutral(&a), "e".repeat(32))
@@ -156,7 +148,7 @@ fn keep_spares_globs_store_paths_and_hashes() {
     );
     let text = format!("{py} {libc} {z} {q}");
     let f = write(dir.path(), "f", &text);
-    let out = run(tool("strip-store-refs")
+    StripRun::new()
         .args([
             "--keep",
             "*-python3-*",
@@ -167,12 +159,14 @@ fn keep_spares_globs_store_paths_and_hashes() {
             "--keep",
             &hash(13),
         ])
-        .arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
+        .path(dir.path())
+        .run()
+        .ok();
     assert_eq!(fs::read_to_string(&f).unwrap(), text);
-    let check = run(tool("strip-store-refs")
+    let check = StripRun::new()
         .args(["--check", "--keep", "*"])
-        .arg(dir.path()));
+        .path(dir.path())
+        .run();
     assert!(
         check.status.success(),
         "kept references do not count as remaining"
@@ -188,10 +182,11 @@ fn keep_spares_globs_store_paths_and_hashes() {
 fn also_hash_neutralises_a_hash_seen_only_bare() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "f", format!("self={}", hash(14)));
-    let out = run(tool("strip-store-refs")
+    StripRun::new()
         .args(["--also-hash", &hash(14)])
-        .arg(dir.path()));
-    assert!(out.status.success());
+        .path(dir.path())
+        .run()
+        .ok();
     assert_eq!(
         fs::read_to_string(f).unwrap(),
         format!("self={}", "e".repeat(32))
@@ -206,7 +201,7 @@ fn check_lists_each_remaining_reference_and_exits_1() {
     symlink(format!("{py}/bin/python"), dir.path().join("x/python")).unwrap();
     let before = snapshot(dir.path());
 
-    let out = run(tool("strip-store-refs").arg("--check").arg(dir.path()));
+    let out = StripRun::new().arg("--check").path(dir.path()).run();
     assert_eq!(out.status.code(), Some(1));
     let d = dir.path().display();
     assert_eq!(
@@ -215,10 +210,8 @@ fn check_lists_each_remaining_reference_and_exits_1() {
     );
     assert_eq!(snapshot(dir.path()), before, "--check changes nothing");
 
-    assert!(run(tool("strip-store-refs").arg(dir.path()))
-        .status
-        .success());
-    let clean = run(tool("strip-store-refs").arg("--check").arg(dir.path()));
+    StripRun::new().path(dir.path()).run().ok();
+    let clean = StripRun::new().arg("--check").path(dir.path()).run();
     assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
     assert_eq!(stdout(&clean), "");
 }
@@ -229,8 +222,7 @@ fn dry_run_changes_nothing_and_lists_what_it_would_do() {
     let p = store_path(16, "krb5");
     write(dir.path(), "f", &p);
     let before = snapshot(dir.path());
-    let out = run(tool("strip-store-refs").arg("--dry-run").arg(dir.path()));
-    assert!(out.status.success());
+    let out = StripRun::new().arg("--dry-run").path(dir.path()).run().ok();
     assert_eq!(snapshot(dir.path()), before);
     assert!(
         stdout(&out).contains(&format!("/f:11 {p}")),
@@ -254,8 +246,7 @@ fn read_only_file_is_written_and_its_mode_restored() {
     symlink(store_path(18, "y"), ro_dir.join("l")).unwrap();
     fs::set_permissions(&ro_dir, fs::Permissions::from_mode(0o555)).unwrap();
 
-    let out = run(tool("strip-store-refs").arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
+    StripRun::new().path(dir.path()).run().ok();
     assert_eq!(
         fs::read_to_string(&f).unwrap(),
         neutral(&store_path(17, "x"))
@@ -274,8 +265,7 @@ fn hard_links_survive_and_are_written_once() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "a", store_path(19, "x"));
     fs::hard_link(&a, dir.path().join("b")).unwrap();
-    let out = run(tool("strip-store-refs").arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = StripRun::new().path(dir.path()).run().ok();
     assert_eq!(fs::metadata(&a).unwrap().nlink(), 2);
     assert_eq!(
         fs::read_to_string(dir.path().join("b")).unwrap(),
@@ -296,9 +286,7 @@ fn files_without_references_are_not_written() {
         .unwrap()
         .set_modified(old)
         .unwrap();
-    assert!(run(tool("strip-store-refs").arg(dir.path()))
-        .status
-        .success());
+    StripRun::new().path(dir.path()).run().ok();
     assert_eq!(fs::metadata(&clean).unwrap().modified().unwrap(), old);
 }
 
@@ -311,7 +299,7 @@ fn fifos_are_skipped_without_being_opened() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     write(dir.path(), "f", store_path(21, "x"));
     let start = Instant::now();
-    let out = run(tool("strip-store-refs").arg(dir.path()));
+    let out = StripRun::new().path(dir.path()).run();
     assert!(
         start.elapsed() < Duration::from_secs(20),
         "opening a FIFO would block"
@@ -364,10 +352,11 @@ fn json_report_is_complete_and_deterministic() {
         );
     }
     let report = |jobs: &str| {
-        let out = run(tool("strip-store-refs")
+        let out = StripRun::new()
             .args(["--dry-run", "--report", "json", "-j", jobs])
-            .arg(dir.path()));
-        assert!(out.status.success());
+            .path(dir.path())
+            .run()
+            .ok();
         stdout(&out)
     };
     let one = report("1");
@@ -407,7 +396,7 @@ fn usage_errors_exit_2_and_touch_nothing() {
         ],
         vec![dir.path().join("missing").display().to_string()],
     ] {
-        let out = run(tool("strip-store-refs").args(&args));
+        let out = StripRun::new().args(&args).run();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
     assert_eq!(snapshot(dir.path()), before);
@@ -418,29 +407,27 @@ fn store_dir_comes_from_the_environment_or_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("/gnu/store/{}-guile", hash(25));
     let f = write(dir.path(), "f", &text);
-    assert!(run(tool("strip-store-refs").arg(dir.path()))
-        .status
-        .success());
+    StripRun::new().path(dir.path()).run().ok();
     assert_eq!(
         fs::read_to_string(&f).unwrap(),
         text,
         "not under /nix/store"
     );
-    assert!(run(tool("strip-store-refs")
+    StripRun::new()
         .env("NIX_STORE", "/gnu/store")
-        .arg(dir.path()))
-    .status
-    .success());
+        .path(dir.path())
+        .run()
+        .ok();
     assert_eq!(
         fs::read_to_string(&f).unwrap(),
         format!("/gnu/store/{}-guile", "e".repeat(32))
     );
     let g = write(dir.path(), "g", &text);
-    assert!(run(tool("strip-store-refs")
+    StripRun::new()
         .args(["--store-dir", "/gnu/store/"])
-        .arg(dir.path()))
-    .status
-    .success());
+        .path(dir.path())
+        .run()
+        .ok();
     assert_ne!(fs::read_to_string(&g).unwrap(), text);
 }
 
@@ -459,8 +446,7 @@ fn empty_files_and_references_across_read_chunks() {
         expected[i..i + p.len()].copy_from_slice(neutral(&p).as_bytes());
     }
     let f = write(dir.path(), "big", &big);
-    let out = run(tool("strip-store-refs").arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = StripRun::new().path(dir.path()).run().ok();
     assert!(fs::read(&f).unwrap() == expected);
     assert!(
         stderr(&out).contains("4 occurrences in 1 file"),
@@ -474,20 +460,22 @@ fn env_candidates_neutralises_bare_hashes_of_store_paths_in_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("dep={} other={}", hash(27), hash(28));
     let f = write(dir.path(), "f", &text);
-    let out = run(tool("strip-store-refs")
+    StripRun::new()
         .env("buildInputs", format!("{} /usr", store_path(27, "libxml2")))
-        .arg(dir.path()));
-    assert!(out.status.success());
+        .path(dir.path())
+        .run()
+        .ok();
     assert_eq!(
         fs::read_to_string(&f).unwrap(),
         text,
         "without the flag the bare hash is unknown"
     );
-    let out = run(tool("strip-store-refs")
+    StripRun::new()
         .env("buildInputs", format!("{} /usr", store_path(27, "libxml2")))
         .arg("--env-candidates")
-        .arg(dir.path()));
-    assert!(out.status.success(), "{}", stderr(&out));
+        .path(dir.path())
+        .run()
+        .ok();
     assert_eq!(
         fs::read_to_string(&f).unwrap(),
         format!("dep={} other={}", "e".repeat(32), hash(28))
@@ -505,8 +493,7 @@ fn a_killed_runs_temporary_symlink_is_removed_and_look_alikes_are_kept() {
     let stale = root.join("lib/.strip-store-refs.0.3");
     std::os::unix::fs::symlink(neutral(&python), &stale).unwrap();
     let look_alike = write(&root, "lib/.strip-store-refs.0.4", "a user's file");
-    let dry = run(tool("strip-store-refs").arg("--dry-run").arg(&root));
-    assert!(dry.status.success(), "{}", stderr(&dry));
+    let dry = StripRun::new().arg("--dry-run").path(&root).run().ok();
     assert!(
         stale.symlink_metadata().is_ok(),
         "a dry run removes nothing"
@@ -519,8 +506,7 @@ fn a_killed_runs_temporary_symlink_is_removed_and_look_alikes_are_kept() {
         "{}",
         stderr(&dry)
     );
-    let out = run(tool("strip-store-refs").arg(&root));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = StripRun::new().path(&root).run().ok();
     assert!(stale.symlink_metadata().is_err(), "removed");
     assert!(
         stderr(&out).contains(&format!(
@@ -540,13 +526,14 @@ fn overlapping_roots_are_walked_and_written_once() {
     let sp = store_path(3, "zlib-1.3.1");
     let file = write(&root, "lib/sub/a.txt", format!("x {sp} y"));
     let sub = root.join("lib/sub");
-    let out = run(tool("strip-store-refs")
-        .arg(&sub)
-        .arg(&root)
-        .arg(&root)
-        .args(["--report", "json"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = StripRun::new()
+        .path(&sub)
+        .path(&root)
+        .path(&root)
+        .json()
+        .run()
+        .ok();
+    let report = out.report();
     assert_eq!(report["files_scanned"], 1, "{report}");
     assert_eq!(report["references"].as_array().unwrap().len(), 1);
     assert_eq!(

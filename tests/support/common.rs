@@ -111,3 +111,242 @@ pub fn fixture() -> &'static Path {
         dir
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scenario builders: one tool run, spelled as its command line reads.
+// ---------------------------------------------------------------------------------------------
+
+/// What a tool run gave: the process's [`Output`] (through `Deref`: `ran.status`,
+/// `ran.stdout`, and `stderr(&ran)` work as on an `Output`), plus readers for what tests ask
+/// of it.
+#[derive(Debug)]
+pub struct Ran(pub Output);
+
+impl std::ops::Deref for Ran {
+    type Target = Output;
+    fn deref(&self) -> &Output {
+        &self.0
+    }
+}
+
+impl Ran {
+    /// The exit status's code (`None` when a signal ended the run).
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+
+    /// stderr as text (lossy).
+    pub fn err(&self) -> String {
+        stderr(&self.0)
+    }
+
+    /// stdout as text (lossy).
+    pub fn out(&self) -> String {
+        stdout(&self.0)
+    }
+
+    /// stdout parsed as the `--report json` report.
+    pub fn report(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.0.stdout)
+            .unwrap_or_else(|e| panic!("the report is not JSON ({e}):\n{}", self.out()))
+    }
+
+    /// Panics, with stderr, unless the run exited 0; returns the run for further checks.
+    #[track_caller]
+    pub fn ok(self) -> Ran {
+        assert!(self.0.status.success(), "{}", self.err());
+        self
+    }
+}
+
+/// One `patch-rpaths` run, each method one option of its command line, in the order called:
+/// `PatchRun::new().libs(&d).libc(&libc).path(&out).run()` is
+/// `patch-rpaths --libs D --libc LIBC OUT`.
+pub struct PatchRun(Command);
+
+impl Default for PatchRun {
+    fn default() -> Self {
+        PatchRun(tool("patch-rpaths"))
+    }
+}
+
+impl PatchRun {
+    pub fn new() -> PatchRun {
+        PatchRun::default()
+    }
+
+    fn opt(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> PatchRun {
+        self.0.arg(name).arg(value);
+        self
+    }
+
+    /// `--libs DIR`.
+    pub fn libs(self, dir: impl AsRef<Path>) -> PatchRun {
+        self.opt("--libs", dir.as_ref())
+    }
+
+    /// `--libs-tree DIR`.
+    pub fn libs_tree(self, dir: impl AsRef<Path>) -> PatchRun {
+        self.opt("--libs-tree", dir.as_ref())
+    }
+
+    /// `--libc DIR`.
+    pub fn libc(self, dir: impl AsRef<Path>) -> PatchRun {
+        self.opt("--libc", dir.as_ref())
+    }
+
+    /// `--interpreter FILE`.
+    pub fn interpreter(self, file: impl AsRef<Path>) -> PatchRun {
+        self.opt("--interpreter", file.as_ref())
+    }
+
+    /// `--bintools DIR`.
+    pub fn bintools(self, dir: impl AsRef<Path>) -> PatchRun {
+        self.opt("--bintools", dir.as_ref())
+    }
+
+    /// `--runtime-dependency DIR`.
+    pub fn runtime_dependency(self, dir: impl AsRef<Path>) -> PatchRun {
+        self.opt("--runtime-dependency", dir.as_ref())
+    }
+
+    /// `--append-rpath ENTRY` (a path, `$ORIGIN/…`, or anything the test wants refused).
+    pub fn append_rpath(self, entry: impl AsRef<std::ffi::OsStr>) -> PatchRun {
+        self.opt("--append-rpath", entry)
+    }
+
+    /// `--ignore-missing GLOB`.
+    pub fn ignore_missing(self, glob: &str) -> PatchRun {
+        self.opt("--ignore-missing", glob)
+    }
+
+    /// `--jobs N`.
+    pub fn jobs(self, n: usize) -> PatchRun {
+        self.opt("--jobs", n.to_string())
+    }
+
+    /// `--report json`.
+    pub fn json(self) -> PatchRun {
+        self.opt("--report", "json")
+    }
+
+    /// `--dry-run`.
+    pub fn dry_run(self) -> PatchRun {
+        self.arg("--dry-run")
+    }
+
+    /// `--keep-libc`.
+    pub fn keep_libc(self) -> PatchRun {
+        self.arg("--keep-libc")
+    }
+
+    /// Any other argument, as it is (a switch such as `--no-recurse`).
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> PatchRun {
+        self.0.arg(arg);
+        self
+    }
+
+    /// Any other arguments, as they are.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+        mut self,
+        args: I,
+    ) -> PatchRun {
+        self.0.args(args);
+        self
+    }
+
+    /// A PATH operand: a tree (or file) to patch.
+    pub fn path(self, path: impl AsRef<Path>) -> PatchRun {
+        self.arg(path.as_ref())
+    }
+
+    /// The working directory of the run (for relative arguments).
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> PatchRun {
+        self.0.current_dir(dir);
+        self
+    }
+
+    /// An environment variable for the run.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> PatchRun {
+        self.0.env(key, value);
+        self
+    }
+
+    /// Runs it to the end.
+    pub fn run(mut self) -> Ran {
+        Ran(run(&mut self.0))
+    }
+
+    /// The command, for a test that runs it another way (under strace, killed, …).
+    pub fn command(self) -> Command {
+        self.0
+    }
+}
+
+/// One `strip-store-refs` run, each method one option of its command line, in the order
+/// called: `StripRun::new().target(&p).path(&root).run()`.
+pub struct StripRun(Command);
+
+impl Default for StripRun {
+    fn default() -> Self {
+        StripRun(tool("strip-store-refs"))
+    }
+}
+
+impl StripRun {
+    pub fn new() -> StripRun {
+        StripRun::default()
+    }
+
+    /// `--jobs N`.
+    pub fn jobs(mut self, n: usize) -> StripRun {
+        self.0.arg("-j").arg(n.to_string());
+        self
+    }
+
+    /// `--check`.
+    pub fn check(self) -> StripRun {
+        self.arg("--check")
+    }
+
+    /// `--report json`.
+    pub fn json(self) -> StripRun {
+        self.args(["--report", "json"])
+    }
+
+    /// Any other argument, as it is.
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> StripRun {
+        self.0.arg(arg);
+        self
+    }
+
+    /// Any other arguments, as they are.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+        mut self,
+        args: I,
+    ) -> StripRun {
+        self.0.args(args);
+        self
+    }
+
+    /// A PATH operand: a tree to strip.
+    pub fn path(self, path: impl AsRef<Path>) -> StripRun {
+        self.arg(path.as_ref())
+    }
+
+    /// An environment variable for the run (`NIX_STORE`, `buildInputs`, …).
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> StripRun {
+        self.0.env(key, value);
+        self
+    }
+
+    /// Runs it to the end.
+    pub fn run(mut self) -> Ran {
+        Ran(run(&mut self.0))
+    }
+
+    /// The command, for a test that runs it another way (under strace, killed, …).
+    pub fn command(self) -> Command {
+        self.0
+    }
+}

@@ -72,6 +72,78 @@ pub fn build_exe(dir: &Path, name: &str, lib_dir: &Path, extra: &[&[u8]]) -> Pat
     out
 }
 
+/// A gcc-built fixture spelled as its link line reads: `Gcc::lib(dir)` is
+/// `dir/libfixture.so` ([`LIB_C`]), `Gcc::exe(dir)` is `dir/exe` ([`EXE_C`]) linked against
+/// `dir/libfixture.so`; the link flags follow in the order the methods are called.
+/// `Gcc::lib(d).runpath(STORE_E).build()` is `build_lib(d, "libfixture.so",
+/// &[&rpath_flag(STORE_E), b"-Wl,--enable-new-dtags"])`.
+pub struct Gcc {
+    dir: PathBuf,
+    exe: bool,
+    flags: Vec<Vec<u8>>,
+}
+
+impl Gcc {
+    /// `dir/libfixture.so`.
+    pub fn lib(dir: &Path) -> Gcc {
+        Gcc {
+            dir: dir.to_path_buf(),
+            exe: false,
+            flags: Vec::new(),
+        }
+    }
+
+    /// `dir/exe`, needing `dir/libfixture.so` (build that first).
+    pub fn exe(dir: &Path) -> Gcc {
+        Gcc {
+            exe: true,
+            ..Gcc::lib(dir)
+        }
+    }
+
+    /// A RUNPATH (`-rpath` with `--enable-new-dtags`).
+    pub fn runpath(self, path: &str) -> Gcc {
+        self.flag(&rpath_flag(path)).flag(b"-Wl,--enable-new-dtags")
+    }
+
+    /// An RPATH (`-rpath` with `--disable-new-dtags`).
+    pub fn rpath(self, path: &str) -> Gcc {
+        self.flag(&rpath_flag(path))
+            .flag(b"-Wl,--disable-new-dtags")
+    }
+
+    /// `-rpath` with the linker's default tag.
+    pub fn search_path(self, path: &str) -> Gcc {
+        self.flag(&rpath_flag(path))
+    }
+
+    /// `-pie`: a position-independent executable (ELF type DYN with PT_INTERP).
+    pub fn pie(self) -> Gcc {
+        self.flag(b"-pie")
+    }
+
+    /// `-no-pie`: ELF type EXEC.
+    pub fn no_pie(self) -> Gcc {
+        self.flag(b"-no-pie")
+    }
+
+    /// Any other gcc argument.
+    pub fn flag(mut self, flag: &[u8]) -> Gcc {
+        self.flags.push(flag.to_vec());
+        self
+    }
+
+    /// Compiles and links it; returns its path.
+    pub fn build(self) -> PathBuf {
+        let flags: Vec<&[u8]> = self.flags.iter().map(Vec::as_slice).collect();
+        if self.exe {
+            build_exe(&self.dir, "exe", &self.dir, &flags)
+        } else {
+            build_lib(&self.dir, "libfixture.so", &flags)
+        }
+    }
+}
+
 pub fn rpath_flag(p: &str) -> Vec<u8> {
     format!("-Wl,-rpath,{p}").into_bytes()
 }
