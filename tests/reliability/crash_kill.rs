@@ -24,7 +24,7 @@
 //! hashes a re-run no longer recognises are tallied and printed as `BUG:` lines instead of
 //! failing these two tests; `FIXUP_HOOKS_STRICT=1` makes them failures. Anything else fails.
 
-use crate::support::common;
+use crate::support::common::{self, PatchRun, StripRun};
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -67,6 +67,82 @@ fn typical_runtime(runs: &[Timed]) -> Duration {
     let mut rt: Vec<Duration> = runs.iter().map(|r| r.runtime).collect();
     rt.sort();
     rt[rt.len() / 2]
+}
+
+/// Where one tool is killed over and over: the pristine subset, the tree the tool runs on
+/// (always the same path: a RUNPATH may name a directory of the tree itself), on its own
+/// tmpfs, and the files its stderr and strace's log go to.
+struct Scene {
+    subset: PathBuf,
+    venv: PathBuf,
+    stderr: PathBuf,
+    strace_log: PathBuf,
+    _scratch: Option<rc::Tmpfs>,
+}
+
+impl Scene {
+    /// `t/subset` (filled by the caller) run as `t/run/venv` on a tmpfs of `size`.
+    fn new(t: &Path, size: &str) -> Scene {
+        let run_dir = t.join("run");
+        let scratch = rc::scratch(&run_dir, size);
+        Scene {
+            subset: t.join("subset"),
+            venv: run_dir.join("venv"),
+            stderr: t.join("stderr"),
+            strace_log: t.join("strace.log"),
+            _scratch: scratch,
+        }
+    }
+
+    /// Puts the pristine subset back where the tool runs.
+    fn reset(&self) {
+        rc::remove_tree(&self.venv);
+        rc::copy_tree(&self.subset, &self.venv);
+    }
+
+    /// Three uninterrupted runs of `tool`, each on a fresh copy: they must succeed and agree.
+    /// Returns their result and their median runtime.
+    fn uninterrupted(&self, tool: impl Fn() -> Command) -> (Tree, Duration) {
+        let mut runs = Vec::new();
+        let mut result: Option<Tree> = None;
+        for _ in 0..3 {
+            self.reset();
+            let run = timed_run(&mut tool(), &self.stderr);
+            assert!(
+                run.status.success(),
+                "{}",
+                fs::read_to_string(&self.stderr).unwrap()
+            );
+            let tree = rc::tree(&self.venv);
+            if let Some(first) = &result {
+                assert_eq!(first, &tree, "uninterrupted runs agree");
+            }
+            result = Some(tree);
+            runs.push(run);
+        }
+        (result.unwrap(), typical_runtime(&runs))
+    }
+
+    /// The write phase's `syscalls` (the writer being the first thread to call `writer`) in an
+    /// uninterrupted run of `tool` on a fresh copy; none without strace.
+    fn write_phase(
+        &self,
+        strace: &Option<PathBuf>,
+        tool: &Command,
+        syscalls: &[&str],
+        writer: &str,
+    ) -> Vec<Event> {
+        match strace {
+            Some(strace) => {
+                self.reset();
+                write_phase_events(strace, tool, syscalls, writer, &self.strace_log)
+            }
+            None => {
+                eprintln!("strace is not installed: every kill lands at a random moment");
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// A system call of the write phase to die on: SIGKILL on entry to the n-th `syscall` of the
@@ -531,40 +607,15 @@ impl StripOracle {
 #[test]
 fn strip_store_refs_killed_at_random_moments_leaves_whole_references_and_a_rerun_converges() {
     let t = tempfile::tempdir().unwrap();
-    let subset = t.path().join("subset");
-    let (with_refs, others) = strip_subset(&subset);
-    let run_dir = t.path().join("run");
-    let _scratch = rc::scratch(&run_dir, "256m");
-    let venv = run_dir.join("venv");
-    let stderr = t.path().join("stderr");
-    let pristine = rc::tree(&subset);
-    let strip = || {
-        let mut cmd = common::tool("strip-store-refs");
-        cmd.arg(&venv);
-        cmd
-    };
+    let scene = Scene::new(t.path(), "256m");
+    let (with_refs, others) = strip_subset(&scene.subset);
+    let (venv, stderr) = (&scene.venv, &scene.stderr);
+    let pristine = rc::tree(&scene.subset);
+    let strip = || StripRun::new().path(venv).command();
 
     // The reference result, and the timing of uninterrupted runs.
-    let mut runs = Vec::new();
-    let mut stripped: Option<Tree> = None;
-    for _ in 0..3 {
-        rc::remove_tree(&venv);
-        rc::copy_tree(&subset, &venv);
-        let run = timed_run(&mut strip(), &stderr);
-        assert!(
-            run.status.success(),
-            "{}",
-            fs::read_to_string(&stderr).unwrap()
-        );
-        let result = rc::tree(&venv);
-        if let Some(first) = &stripped {
-            assert_eq!(first, &result, "uninterrupted runs agree");
-        }
-        stripped = Some(result);
-        runs.push(run);
-    }
-    let runtime = typical_runtime(&runs);
-    let oracle = StripOracle::new(pristine, stripped.unwrap());
+    let (stripped, runtime) = scene.uninterrupted(strip);
+    let oracle = StripOracle::new(pristine, stripped);
     let total = oracle.total_windows + oracle.total_links;
     eprintln!(
         "strip-store-refs: subset of {with_refs} entries with references and {others} others; \
@@ -576,33 +627,21 @@ fn strip_store_refs_killed_at_random_moments_leaves_whole_references_and_a_rerun
     // Every system call of the write phase: each reference's pwrite, each mode lifted and put
     // back, each symlink made, chowned and renamed over its original.
     let strace = rc::strace();
-    let events = match &strace {
-        Some(strace) => {
-            rc::remove_tree(&venv);
-            rc::copy_tree(&subset, &venv);
-            write_phase_events(
-                strace,
-                &strip(),
-                &["pwrite64", "chmod", "symlink", "lchown", "rename"],
-                "pwrite64",
-                &t.path().join("strace.log"),
-            )
-        }
-        None => {
-            eprintln!("strace is not installed: every kill lands at a random moment");
-            Vec::new()
-        }
-    };
+    let events = scene.write_phase(
+        &strace,
+        &strip(),
+        &["pwrite64", "chmod", "symlink", "lchown", "rename"],
+        "pwrite64",
+    );
 
     let mut rng = Rng::from_env("strip-store-refs kills");
     let mut tally = Tally::default();
     for i in 0..rc::kills(DEFAULT_KILLS) {
-        rc::remove_tree(&venv);
-        rc::copy_tree(&subset, &venv);
+        scene.reset();
         let aim = aim(i, &mut rng, &strace, &events);
-        let kill = kill_at(&strip(), &mut rng, runtime, &aim, &stderr);
+        let kill = kill_at(&strip(), &mut rng, runtime, &aim, stderr);
         let ctx = format!("kill #{i} ({})", kill.aim);
-        let now = rc::tree(&venv);
+        let now = rc::tree(venv);
         let (done, checked, leftovers, modes) = oracle.check(&now, &ctx);
         tally.record(&kill, done, total);
         tally.entries_checked += checked;
@@ -626,7 +665,7 @@ fn strip_store_refs_killed_at_random_moments_leaves_whole_references_and_a_rerun
             "{ctx}: re-run failed: {}",
             rc::text(&rerun.stderr)
         );
-        let after = rc::tree(&venv);
+        let after = rc::tree(venv);
         let (added, removed) = rc::added_and_removed(&oracle.stripped, &after);
         assert!(
             added.is_empty() && removed.is_empty(),
@@ -706,8 +745,8 @@ fn patch_subset(dst: &Path) -> usize {
 #[test]
 fn patch_rpaths_killed_at_random_moments_leaves_whole_files_and_a_rerun_converges() {
     let t = tempfile::tempdir().unwrap();
-    let subset = t.path().join("subset");
-    let elf_files = patch_subset(&subset);
+    let scene = Scene::new(t.path(), "512m");
+    let elf_files = patch_subset(&scene.subset);
     let libc = rc::libc_dir(t.path());
     let libs: Vec<PathBuf> = rc::fixture_store_paths(common::fixture())
         .iter()
@@ -715,44 +754,14 @@ fn patch_rpaths_killed_at_random_moments_leaves_whole_files_and_a_rerun_converge
         .filter(|d| d.is_dir())
         .collect();
     assert!(libs.len() >= 5, "the fixture's store paths exist: {libs:?}");
-    let run_dir = t.path().join("run");
-    let _scratch = rc::scratch(&run_dir, "512m");
-    // Always the same path: a RUNPATH may name a directory of the tree itself.
-    let venv = run_dir.join("venv");
-    let stderr = t.path().join("stderr");
+    let (venv, stderr) = (&scene.venv, &scene.stderr);
     let patch = || {
-        let mut cmd = common::tool("patch-rpaths");
-        for d in &libs {
-            cmd.arg("--libs").arg(d);
-        }
-        cmd.arg("--libc")
-            .arg(&libc)
-            .args(["--ignore-missing", "*"])
-            .arg(&venv);
-        cmd
+        let run = libs.iter().fold(PatchRun::new(), |run, d| run.libs(d));
+        run.libc(&libc).ignore_missing("*").path(venv).command()
     };
-    let before = rc::tree(&subset);
+    let before = rc::tree(&scene.subset);
 
-    let mut runs = Vec::new();
-    let mut after: Option<Tree> = None;
-    for _ in 0..3 {
-        rc::remove_tree(&venv);
-        rc::copy_tree(&subset, &venv);
-        let run = timed_run(&mut patch(), &stderr);
-        assert!(
-            run.status.success(),
-            "{}",
-            fs::read_to_string(&stderr).unwrap()
-        );
-        let result = rc::tree(&venv);
-        if let Some(first) = &after {
-            assert_eq!(first, &result, "uninterrupted runs agree");
-        }
-        after = Some(result);
-        runs.push(run);
-    }
-    let after = after.unwrap();
-    let runtime = typical_runtime(&runs);
+    let (after, runtime) = scene.uninterrupted(patch);
     let changing: Vec<&PathBuf> = before
         .iter()
         .filter(|(p, n)| !n.same_content(&after[*p]))
@@ -771,40 +780,28 @@ fn patch_rpaths_killed_at_random_moments_leaves_whole_files_and_a_rerun_converge
     // Every system call of the write phase: each in-place edit's one pwrite (a same-length
     // RUNPATH, most of these files), each temporary file's copies, writes, mode and rename.
     let strace = rc::strace();
-    let events = match &strace {
-        Some(strace) => {
-            rc::remove_tree(&venv);
-            rc::copy_tree(&subset, &venv);
-            write_phase_events(
-                strace,
-                &patch(),
-                &[
-                    "pwrite64",
-                    "copy_file_range",
-                    "writev",
-                    "write",
-                    "fchmod",
-                    "rename",
-                ],
-                "pwrite64",
-                &t.path().join("strace.log"),
-            )
-        }
-        None => {
-            eprintln!("strace is not installed: every kill lands at a random moment");
-            Vec::new()
-        }
-    };
+    let events = scene.write_phase(
+        &strace,
+        &patch(),
+        &[
+            "pwrite64",
+            "copy_file_range",
+            "writev",
+            "write",
+            "fchmod",
+            "rename",
+        ],
+        "pwrite64",
+    );
 
     let mut rng = Rng::from_env("patch-rpaths kills");
     let mut tally = Tally::default();
     for i in 0..rc::kills(DEFAULT_KILLS) {
-        rc::remove_tree(&venv);
-        rc::copy_tree(&subset, &venv);
+        scene.reset();
         let aim = aim(i, &mut rng, &strace, &events);
-        let kill = kill_at(&patch(), &mut rng, runtime, &aim, &stderr);
+        let kill = kill_at(&patch(), &mut rng, runtime, &aim, stderr);
         let ctx = format!("kill #{i} ({})", kill.aim);
-        let now = rc::tree(&venv);
+        let now = rc::tree(venv);
         let (added, removed) = rc::added_and_removed(&before, &now);
         assert!(removed.is_empty(), "{ctx}: entries lost: {removed:?}");
         let leftovers: Vec<PathBuf> = added.iter().filter(|p| is_patch_temp(p)).cloned().collect();
@@ -863,7 +860,7 @@ fn patch_rpaths_killed_at_random_moments_leaves_whole_files_and_a_rerun_converge
             "{ctx}: re-run failed: {}",
             rc::text(&rerun.stderr)
         );
-        let result = rc::tree(&venv);
+        let result = rc::tree(venv);
         assert!(
             result == after,
             "{ctx}: the re-run did not reach the uninterrupted result: {:?}",
