@@ -134,6 +134,8 @@ fn flake_check_passes_against_the_offline_nixpkgs() {
     }
 }
 
+/// Needs uv and PyPI (or uv's cache) as well: the demo app's FOD runs `uv sync`.
+#[cfg(feature = "net-tests")]
 #[test]
 fn the_readme_flake_example_builds_the_demo_app() {
     let tools = prebuilt();
