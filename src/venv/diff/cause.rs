@@ -798,20 +798,55 @@ pub fn looks_like_build_dir(s: &str) -> bool {
     MARKS.iter().any(|m| s.contains(m)) || s.starts_with("/build") || s.starts_with("/tmp")
 }
 
+/// Every path-like token `range` touches, in order, the first and last extended to their
+/// whole token.
+fn tokens(buf: &[u8], range: &Range<usize>) -> Vec<String> {
+    if range.is_empty() {
+        return token(buf, range).into_iter().collect();
+    }
+    let start = around(buf, range.start, WINDOW, |c| !ends_token(c)).start;
+    let end = around(buf, range.end - 1, WINDOW, |c| !ends_token(c)).end;
+    (buf[start.min(range.start)..end.max(range.end)].split(|&c| ends_token(c)))
+        .filter(|t| !t.is_empty())
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .collect()
+}
+
+/// The build directories a differing region names on each side, paired in order. A linker
+/// merging string sections may lay the same strings out in another order when one of them
+/// changes, so the directory need not sit at the same offset in both files: the tokens at
+/// one offset are the evidence only when neither side names a directory elsewhere in it.
+fn directory_pairs(a: &[u8], b: &[u8], r: &Region) -> Vec<(String, String)> {
+    let dirs = |buf: &[u8], range: &Range<usize>| -> Vec<String> {
+        (tokens(buf, range).into_iter())
+            .filter(|t| looks_like_build_dir(t))
+            .collect()
+    };
+    let (old, new) = (dirs(a, &r.old), dirs(b, &r.new));
+    if !old.is_empty() && !new.is_empty() {
+        return old.into_iter().zip(new).filter(|(o, n)| o != n).collect();
+    }
+    match (token(a, &r.old), token(b, &r.new)) {
+        (Some(old), Some(new))
+            if old != new && (looks_like_build_dir(&old) || looks_like_build_dir(&new)) =>
+        {
+            vec![(old, new)]
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn build_directory(a: &[u8], b: &[u8], regions: &[(Region, String)]) -> Option<Cause> {
     let mut strings = BTreeSet::new();
-    for (r, place) in regions {
-        let (Some(old), Some(new)) = (token(a, &r.old), token(b, &r.new)) else {
-            continue;
-        };
-        if old != new && (looks_like_build_dir(&old) || looks_like_build_dir(&new)) {
+    'regions: for (r, place) in regions {
+        for (old, new) in directory_pairs(a, b, r) {
             strings.insert(StringPair {
                 old,
                 new,
                 place: place.clone(),
             });
             if strings.len() == MAX_EVIDENCE {
-                break;
+                break 'regions;
             }
         }
     }
@@ -1006,6 +1041,23 @@ mod tests {
         assert_eq!(strings[0].old, "/tmp/.tmpAbc123/build");
         assert_eq!(strings[0].new, "/tmp/.tmpXyz789/build");
         assert_eq!(causes.len(), 1);
+    }
+
+    #[test]
+    fn pairs_build_directories_a_merged_string_table_laid_out_in_another_order() {
+        // A linker merging .debug_line_str put the directory first in one build and the
+        // file name first in the other: at one offset, "ext.c" faces a directory.
+        let a = b"\0ext.c\0/tmp/.tmpAbc123/build\0";
+        let b = b"\0/tmp/.tmpXyz789/build\0ext.c\0";
+        let causes = classify(Path::new("x.so"), a, b, &no_records());
+        let Cause::BuildDirectory { strings } = &causes[0] else {
+            panic!("{causes:?}");
+        };
+        assert_eq!(
+            (strings[0].old.as_str(), strings[0].new.as_str()),
+            ("/tmp/.tmpAbc123/build", "/tmp/.tmpXyz789/build"),
+            "{strings:?}"
+        );
     }
 
     #[test]
