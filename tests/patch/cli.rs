@@ -4,8 +4,9 @@ use crate::support::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
+use crate::support::reliability::libc_dir;
 use common::*;
 
 const STRIPPED: &str = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
@@ -19,18 +20,33 @@ fn gcc(args: &[&str]) {
     );
 }
 
+/// C declarations of each needed library's `<name>_value()`, and the sum ` + a_value() + …`
+/// of their calls.
+fn value_calls(needs: &[(&str, &Path)]) -> (String, String) {
+    let decls = needs
+        .iter()
+        .map(|(n, _)| format!("int {n}_value(void);\n"))
+        .collect();
+    let calls = needs
+        .iter()
+        .map(|(n, _)| format!(" + {n}_value()"))
+        .collect();
+    (decls, calls)
+}
+
+/// `-L<dir> -l:lib<name>.so.1` for each needed library.
+fn link_args(needs: &[(&str, &Path)]) -> Vec<String> {
+    needs
+        .iter()
+        .flat_map(|(n, d)| [format!("-L{}", d.display()), format!("-l:lib{n}.so.1")])
+        .collect()
+}
+
 /// `dir/lib<name>.so.1` exporting `<name>_value()`, optionally needing other libraries.
 fn lib(dir: &Path, name: &str, needs: &[(&str, &Path)]) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
     let src = dir.join(format!("{name}.c"));
-    let calls: String = needs
-        .iter()
-        .map(|(n, _)| format!(" + {n}_value()"))
-        .collect();
-    let decls: String = needs
-        .iter()
-        .map(|(n, _)| format!("int {n}_value(void);\n"))
-        .collect();
+    let (decls, calls) = value_calls(needs);
     fs::write(
         &src,
         format!("{decls}int {name}_value(void) {{ return 1{calls}; }}\n"),
@@ -69,14 +85,7 @@ fn module_with(
 ) -> PathBuf {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let src = path.with_extension("c");
-    let calls: String = needs
-        .iter()
-        .map(|(n, _)| format!(" + {n}_value()"))
-        .collect();
-    let decls: String = needs
-        .iter()
-        .map(|(n, _)| format!("int {n}_value(void);\n"))
-        .collect();
+    let (decls, calls) = value_calls(needs);
     fs::write(
         &src,
         format!("{decls}int getpid(void);\nint module_value(void) {{ return 0{calls} + 0 * getpid(); }}\n{extra}"),
@@ -89,10 +98,7 @@ fn module_with(
         path.display().to_string(),
     ];
     args.push(src.display().to_string());
-    for (n, d) in needs {
-        args.push(format!("-L{}", d.display()));
-        args.push(format!("-l:lib{n}.so.1"));
-    }
+    args.extend(link_args(needs));
     if let Some(r) = runpath {
         args.push(format!("-Wl,-rpath,{r}"));
         args.push(
@@ -114,14 +120,7 @@ fn module_with(
 fn exe(path: &Path, needs: &[(&str, &Path)], runpath: Option<&str>, pie: bool) -> PathBuf {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let src = path.with_extension("c");
-    let decls: String = needs
-        .iter()
-        .map(|(n, _)| format!("int {n}_value(void);\n"))
-        .collect();
-    let sum: String = needs
-        .iter()
-        .map(|(n, _)| format!(" + {n}_value()"))
-        .collect();
+    let (decls, sum) = value_calls(needs);
     fs::write(
         &src,
         format!(
@@ -137,10 +136,7 @@ fn exe(path: &Path, needs: &[(&str, &Path)], runpath: Option<&str>, pie: bool) -
         path.display().to_string(),
         src.display().to_string(),
     ];
-    for (n, d) in needs {
-        args.push(format!("-L{}", d.display()));
-        args.push(format!("-l:lib{n}.so.1"));
-    }
+    args.extend(link_args(needs));
     if let Some(r) = runpath {
         args.push(format!("-Wl,-rpath,{r}"));
         args.push("-Wl,--enable-new-dtags".into());
@@ -220,6 +216,28 @@ fn runpath(path: &Path) -> Option<(String, String)> {
     })
 }
 
+/// What `patchelf FLAG PATH` prints (`--print-interpreter`, `--print-rpath`), trimmed.
+fn patchelf_print(flag: &str, path: &Path) -> String {
+    let out = Command::new("patchelf")
+        .arg(flag)
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Asserts the run's stderr contains `text`, showing the stderr if not.
+#[track_caller]
+fn assert_stderr_has(out: &Output, text: &str) {
+    assert!(stderr(out).contains(text), "{}", stderr(out));
+}
+
+/// Asserts the run's stdout contains `text`, showing the stdout if not.
+#[track_caller]
+fn assert_stdout_has(out: &Output, text: &str) {
+    assert!(stdout(out).contains(text), "{}", stdout(out));
+}
+
 /// Loads the module with the machine's Python and calls `module_value`.
 fn load(path: &Path) -> Result<i64, String> {
     let out = Command::new("python3.11")
@@ -235,26 +253,6 @@ fn load(path: &Path) -> Result<i64, String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
-}
-
-/// A libc directory with only glibc in it, as a Nix glibc output has.
-fn libc_dir(root: &Path) -> PathBuf {
-    let dir = root.join("glibc/lib");
-    if dir.exists() {
-        return dir;
-    }
-    fs::create_dir_all(&dir).unwrap();
-    for l in [
-        "libc.so.6",
-        "libm.so.6",
-        "libdl.so.2",
-        "libpthread.so.0",
-        "ld-linux-x86-64.so.2",
-    ] {
-        std::os::unix::fs::symlink(Path::new("/lib/x86_64-linux-gnu").join(l), dir.join(l))
-            .unwrap();
-    }
-    dir
 }
 
 fn patch(args: &[&Path], flags: &[&str]) -> Ran {
@@ -288,27 +286,157 @@ fn store_like(root: &Path, name: &str) -> PathBuf {
     ))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Scenario builders: a test's tree as its setup reads ("a library here, a module there needing
+// it, patch-rpaths over out"), built with `lib`, `module` and `libc_dir`.
+// ---------------------------------------------------------------------------------------------
+
+/// A test's scratch tree (a tempdir): libraries and modules built into it by relative path
+/// (an absolute one stays as it is), and patch-rpaths runs over its `out`.
+struct Tree(tempfile::TempDir);
+
+impl Tree {
+    fn new() -> Tree {
+        Tree(tempfile::tempdir().unwrap())
+    }
+
+    /// The common case after strip-store-refs: a [`store_like`] directory for `pkg` holding
+    /// `lib<name>.so.1`, and a module at `module` needing it whose RUNPATH is that
+    /// directory's [`stripped_twin`]. Returns the tree, the directory and the module.
+    fn stripped(pkg: &str, name: &str, module: &str) -> (Tree, PathBuf, PathBuf) {
+        let t = Tree::new();
+        let d = t.store_lib(pkg, name);
+        let m = t.module(module).needs(name, &d).stripped(&d).build();
+        (t, d, m)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path().join(rel)
+    }
+
+    /// `out`: where the modules go, what patch-rpaths runs over.
+    fn out(&self) -> PathBuf {
+        self.join("out")
+    }
+
+    /// The tree's glibc directory ([`libc_dir`]).
+    fn libc(&self) -> PathBuf {
+        libc_dir(self.path())
+    }
+
+    /// `lib<name>.so.1` (see [`lib`]) in `dir`; returns the directory.
+    fn lib_in(&self, dir: impl AsRef<Path>, name: &str) -> PathBuf {
+        let dir = self.join(dir);
+        lib(&dir, name, &[]);
+        dir
+    }
+
+    /// A [`store_like`] directory for `pkg` holding `lib<name>.so.1`; returns the directory.
+    fn store_lib(&self, pkg: &str, name: &str) -> PathBuf {
+        let dir = store_like(self.path(), pkg);
+        lib(&dir, name, &[]);
+        dir
+    }
+
+    /// A module at `rel`, as [`Module`] describes it.
+    fn module(&self, rel: impl AsRef<Path>) -> Module {
+        Module {
+            path: self.join(rel),
+            needs: Vec::new(),
+            runpath: None,
+            rpath: false,
+        }
+    }
+
+    fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        write(self.path(), rel, contents)
+    }
+
+    /// `rel`, a symlink to the machine's dynamic loader (whose path is longer than that).
+    fn loader(&self, rel: &str) -> PathBuf {
+        let ld = self.join(rel);
+        std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
+        ld
+    }
+
+    /// The executable `rel`, built by gcc from the C file `src`.
+    fn program(&self, rel: impl AsRef<Path>, src: &Path) -> PathBuf {
+        let exe = self.join(rel);
+        fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        gcc(&["-o", exe.to_str().unwrap(), src.to_str().unwrap()]);
+        exe
+    }
+
+    /// `patch-rpaths --libs LIB… --libc GLIBC`, other options and the paths still to add.
+    fn patch_run(&self, libs: &[&Path]) -> PatchRun {
+        libs.iter()
+            .fold(PatchRun::new(), |run, l| run.libs(l))
+            .libc(self.libc())
+    }
+
+    /// [`Tree::patch_run`] over `out`.
+    fn patch_out(&self, libs: &[&Path]) -> Ran {
+        self.patch_out_with(libs, &[])
+    }
+
+    /// [`Tree::patch_out`] with other options.
+    fn patch_out_with(&self, libs: &[&Path], options: &[&str]) -> Ran {
+        self.patch_run(libs).args(options).path(self.out()).run()
+    }
+}
+
+/// A [`module`] to build: the libraries it needs, its RUNPATH (or RPATH).
+struct Module {
+    path: PathBuf,
+    needs: Vec<(String, PathBuf)>,
+    runpath: Option<String>,
+    rpath: bool,
+}
+
+impl Module {
+    /// Needs `lib<name>.so.1`, linked from `dir`.
+    fn needs(mut self, name: &str, dir: &Path) -> Module {
+        self.needs.push((name.to_string(), dir.to_path_buf()));
+        self
+    }
+
+    fn runpath(mut self, runpath: &str) -> Module {
+        self.runpath = Some(runpath.to_string());
+        self
+    }
+
+    /// RUNPATH the [`stripped_twin`] of `dir`, as strip-store-refs leaves it in a FOD.
+    fn stripped(self, dir: &Path) -> Module {
+        self.runpath(&stripped_twin(dir))
+    }
+
+    /// RPATH instead of RUNPATH.
+    fn rpath(mut self) -> Module {
+        self.rpath = true;
+        self
+    }
+
+    fn build(self) -> PathBuf {
+        let needs: Vec<(&str, &Path)> = self
+            .needs
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_path()))
+            .collect();
+        module(&self.path, &needs, self.runpath.as_deref(), self.rpath)
+    }
+}
+
 #[test]
 fn relinks_a_stripped_runpath_to_the_libs_directory_in_place() {
-    let t = tempfile::tempdir().unwrap();
-    let pq = store_like(t.path(), "postgresql-15.18-lib");
-    lib(&pq, "pq", &[]);
-    let m = module(
-        &t.path().join("venv/_psycopg.so"),
-        &[("pq", &pq)],
-        Some(&stripped_twin(&pq)),
-        false,
-    );
+    let (t, pq, m) = Tree::stripped("postgresql-15.18-lib", "pq", "venv/_psycopg.so");
     let size = fs::metadata(&m).unwrap().len();
     assert!(load(&m).is_err(), "cannot load before patching");
 
-    let libc = libc_dir(t.path());
-    let out = PatchRun::new()
-        .libs(&pq)
-        .libc(&libc)
-        .path(t.path().join("venv"))
-        .run()
-        .ok();
+    let out = t.patch_run(&[&pq]).path(t.join("venv")).run().ok();
     assert_eq!(
         runpath(&m),
         Some(("RUNPATH".into(), pq.display().to_string()))
@@ -319,20 +447,18 @@ fn relinks_a_stripped_runpath_to_the_libs_directory_in_place() {
         "same-length rewrite stays in place"
     );
     assert_eq!(load(&m), Ok(1));
-    assert!(stderr(&out).contains("patched 1,"), "{}", stderr(&out));
+    assert_stderr_has(&out, "patched 1,");
 }
 
 #[test]
 fn keeps_origin_entries_and_adds_nothing_they_satisfy() {
-    let t = tempfile::tempdir().unwrap();
-    let libs = t.path().join("site/pkg.libs");
-    lib(&libs, "bundled", &[]);
-    let m = module(
-        &t.path().join("site/pkg/_ext.so"),
-        &[("bundled", &libs)],
-        Some("$ORIGIN/../pkg.libs"),
-        false,
-    );
+    let t = Tree::new();
+    let libs = t.lib_in("site/pkg.libs", "bundled");
+    let m = t
+        .module("site/pkg/_ext.so")
+        .needs("bundled", &libs)
+        .runpath("$ORIGIN/../pkg.libs")
+        .build();
     let before = fs::read(&m).unwrap();
     let out = patch(
         &[&t.path().join("site")],
@@ -349,51 +475,29 @@ fn keeps_origin_entries_and_adds_nothing_they_satisfy() {
 
 #[test]
 fn libraries_under_the_tree_are_found_before_libs_dirs() {
-    let t = tempfile::tempdir().unwrap();
-    let inside = t.path().join("out/lib");
-    let outside = t.path().join("elsewhere");
-    lib(&inside, "dep", &[]);
-    lib(&outside, "dep", &[]);
-    let m = module(
-        &t.path().join("out/bin/mod.so"),
-        &[("dep", &inside)],
-        None,
-        false,
-    );
-    PatchRun::new()
-        .libs(&outside)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let t = Tree::new();
+    let inside = t.lib_in("out/lib", "dep");
+    let outside = t.lib_in("elsewhere", "dep");
+    let m = t.module("out/bin/mod.so").needs("dep", &inside).build();
+    t.patch_out(&[&outside]).ok();
     assert_eq!(runpath(&m).unwrap().1, inside.display().to_string());
 }
 
 #[test]
 fn libs_directories_are_searched_in_the_order_given() {
-    let t = tempfile::tempdir().unwrap();
-    let (a, b) = (t.path().join("a"), t.path().join("b"));
-    lib(&a, "dep", &[]);
-    lib(&b, "dep", &[]);
-    let m = module(&t.path().join("out/mod.so"), &[("dep", &a)], None, false);
-    let libc = libc_dir(t.path());
+    let t = Tree::new();
+    let (a, b) = (t.lib_in("a", "dep"), t.lib_in("b", "dep"));
+    let m = t.module("out/mod.so").needs("dep", &a).build();
     for (first, second) in [(&a, &b), (&b, &a)] {
-        PatchRun::new()
-            .libs(first)
-            .libs(second)
-            .libc(&libc)
-            .path(t.path().join("out"))
-            .run()
-            .ok();
+        t.patch_out(&[first, second]).ok();
         assert_eq!(runpath(&m).unwrap().1, first.display().to_string());
     }
 }
 
 #[test]
 fn runpaths_of_found_libraries_are_searched_too() {
-    let t = tempfile::tempdir().unwrap();
-    let (base, top) = (t.path().join("base/lib"), t.path().join("top/lib"));
-    lib(&base, "base", &[]);
+    let t = Tree::new();
+    let (base, top) = (t.lib_in("base/lib", "base"), t.join("top/lib"));
     let top_so = lib(&top, "top", &[("base", &base)]);
     // top's own RUNPATH names base; the module needs both but is only given --libs top.
     let ok = Command::new("patchelf")
@@ -403,18 +507,12 @@ fn runpaths_of_found_libraries_are_searched_too() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let m = module(
-        &t.path().join("out/mod.so"),
-        &[("top", &top), ("base", &base)],
-        None,
-        false,
-    );
-    PatchRun::new()
-        .libs(&top)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let m = t
+        .module("out/mod.so")
+        .needs("top", &top)
+        .needs("base", &base)
+        .build();
+    t.patch_out(&[&top]).ok();
     assert_eq!(
         runpath(&m).unwrap().1,
         format!("{}:{}", top.display(), base.display())
@@ -424,101 +522,62 @@ fn runpaths_of_found_libraries_are_searched_too() {
 
 #[test]
 fn a_library_of_another_machine_is_not_a_candidate() {
-    let t = tempfile::tempdir().unwrap();
-    let (foreign, native) = (t.path().join("arm"), t.path().join("x86"));
+    let t = Tree::new();
+    let (foreign, native) = (t.join("arm"), t.lib_in("x86", "dep"));
     let f = lib(&foreign, "dep", &[]);
-    lib(&native, "dep", &[]);
     // Same name, but claims to be aarch64 (e_machine 183): must be skipped.
     let mut bytes = fs::read(&f).unwrap();
     bytes[18..20].copy_from_slice(&183u16.to_le_bytes());
     fs::write(&f, bytes).unwrap();
-    let m = module(
-        &t.path().join("out/mod.so"),
-        &[("dep", &native)],
-        None,
-        false,
-    );
-    PatchRun::new()
-        .libs(&foreign)
-        .libs(&native)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let m = t.module("out/mod.so").needs("dep", &native).build();
+    t.patch_out(&[&foreign, &native]).ok();
     assert_eq!(runpath(&m).unwrap().1, native.display().to_string());
 }
 
 #[test]
 fn libc_satisfies_without_an_entry_unless_keep_libc() {
-    let t = tempfile::tempdir().unwrap();
-    let libc = libc_dir(t.path());
+    let t = Tree::new();
+    let libc = t.libc();
     let gone = stripped_twin(&store_like(t.path(), "gone"));
-    let m = module(&t.path().join("out/mod.so"), &[], Some(&gone), false);
-    PatchRun::new()
-        .libc(&libc)
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let m = t.module("out/mod.so").runpath(&gone).build();
+    t.patch_out(&[]).ok();
     assert_eq!(
         runpath(&m).unwrap().1,
         gone,
         "nothing to add: the old RUNPATH stays, as autoPatchelf leaves it"
     );
-    PatchRun::new()
-        .libc(&libc)
-        .keep_libc()
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    t.patch_run(&[]).keep_libc().path(t.out()).run().ok();
     assert_eq!(runpath(&m).unwrap().1, libc.display().to_string());
 }
 
 #[test]
 fn rpath_stays_rpath() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "zlib-1.3.1");
-    lib(&d, "z", &[]);
-    let m = module(
-        &t.path().join("out/mod.so"),
-        &[("z", &d)],
-        Some(&stripped_twin(&d)),
-        true,
-    );
-    PatchRun::new()
-        .libs(&d)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let t = Tree::new();
+    let d = t.store_lib("zlib-1.3.1", "z");
+    let m = t
+        .module("out/mod.so")
+        .needs("z", &d)
+        .stripped(&d)
+        .rpath()
+        .build();
+    t.patch_out(&[&d]).ok();
     assert_eq!(runpath(&m), Some(("RPATH".into(), d.display().to_string())));
 }
 
 #[test]
 fn a_longer_runpath_grows_the_file_and_it_still_loads() {
-    let t = tempfile::tempdir().unwrap();
-    let long = t.path().join(format!("{}/lib", "d".repeat(150)));
-    lib(&long, "dep", &[]);
-    let m = module(
-        &t.path().join("out/mod.so"),
-        &[("dep", &long)],
-        Some("/x"),
-        false,
-    );
-    PatchRun::new()
-        .libs(&long)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let t = Tree::new();
+    let long = t.lib_in(format!("{}/lib", "d".repeat(150)), "dep");
+    let m = t
+        .module("out/mod.so")
+        .needs("dep", &long)
+        .runpath("/x")
+        .build();
+    t.patch_out(&[&long]).ok();
     assert_eq!(runpath(&m).unwrap().1, long.display().to_string());
     assert_eq!(load(&m), Ok(1));
-    let patchelf = Command::new("patchelf")
-        .arg("--print-rpath")
-        .arg(&m)
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&patchelf.stdout).trim(),
+        patchelf_print("--print-rpath", &m),
         long.display().to_string()
     );
 }
@@ -526,82 +585,53 @@ fn a_longer_runpath_grows_the_file_and_it_still_loads() {
 #[test]
 fn a_missing_common_library_without_a_trace_names_its_nixpkgs_attribute() {
     // A wheel built elsewhere: its RUNPATH names no store path to trace the library back to.
-    let t = tempfile::tempdir().unwrap();
-    let elsewhere = t.path().join("elsewhere");
-    lib(&elsewhere, "z", &[]);
-    let m = module(
-        &t.path().join("out/_zlib.so"),
-        &[("z", &elsewhere)],
-        Some("$ORIGIN"),
-        false,
-    );
-    let out = PatchRun::new()
-        .libc(libc_dir(t.path()))
-        .json()
-        .path(t.path().join("out"))
-        .run();
+    let t = Tree::new();
+    let elsewhere = t.lib_in("elsewhere", "z");
+    let m = t
+        .module("out/_zlib.so")
+        .needs("z", &elsewhere)
+        .runpath("$ORIGIN")
+        .build();
+    let out = t.patch_run(&[]).json().path(t.out()).run();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(&format!(
+    assert_stderr_has(&out, &format!(
             "error: missing libz.so.1 wanted by {} — add the package that provides it to buildInputs (in nixpkgs: zlib)",
             m.display()
-        )),
-        "{}",
-        stderr(&out)
-    );
+        ));
     let report = out.report();
     assert_eq!(report["missing"][0]["nixpkgs"], "zlib", "{report}");
 }
 
 #[test]
 fn missing_library_names_the_package_it_came_from_and_fails() {
-    let t = tempfile::tempdir().unwrap();
-    let pq = store_like(t.path(), "postgresql-15.18-lib");
-    lib(&pq, "pq", &[]);
-    let m = module(
-        &t.path().join("out/_psycopg.so"),
-        &[("pq", &pq)],
-        Some(&stripped_twin(&pq)),
-        false,
-    );
+    let (t, _, m) = Tree::stripped("postgresql-15.18-lib", "pq", "out/_psycopg.so");
     let before = fs::read(&m).unwrap();
-    let out = PatchRun::new()
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run();
+    let out = t.patch_out(&[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(&format!(
+    assert_stderr_has(&out, &format!(
             "error: missing libpq.so.1 wanted by {} — it came from postgresql-15.18-lib: add that package to buildInputs",
             m.display()
-        )),
-        "{}",
-        stderr(&out)
-    );
+        ));
     assert_eq!(
         fs::read(&m).unwrap(),
         before,
         "a file with a missing library is left as it was"
     );
-    let ignored = PatchRun::new()
+    let ignored = t
+        .patch_run(&[])
         .ignore_missing("libpq*")
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
+        .path(t.out())
         .run();
     assert_eq!(ignored.status.code(), Some(0), "{}", stderr(&ignored));
-    assert!(
-        stderr(&ignored).contains("warning: ignoring missing libpq.so.1"),
-        "{}",
-        stderr(&ignored)
-    );
+    assert_stderr_has(&ignored, "warning: ignoring missing libpq.so.1");
 }
 
 #[test]
 fn absolute_needed_that_exists_is_satisfied() {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("abs");
+    let t = Tree::new();
+    let d = t.join("abs");
     let so = lib(&d, "dep", &[]);
-    let src = t.path().join("m.c");
+    let src = t.join("m.c");
     fs::write(
         &src,
         "int dep_value(void); int module_value(void) { return dep_value(); }\n",
@@ -633,12 +663,7 @@ fn absolute_needed_that_exists_is_satisfied() {
         "-Wl,--enable-new-dtags",
     ]);
     assert!(readelf_d(&m).contains(&format!("[{}]", nosoname.display())));
-    let out = PatchRun::new()
-        .libs(&d)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let out = t.patch_out(&[&d]).ok();
     assert!(!stderr(&out).contains("error: missing"), "{}", stderr(&out));
     // Only the soname-linked library needs a directory; the absolute one needs none.
     assert_eq!(
@@ -650,32 +675,17 @@ fn absolute_needed_that_exists_is_satisfied() {
 
 #[test]
 fn interpreter_of_executables_is_set() {
-    let t = tempfile::tempdir().unwrap();
-    let exe = t.path().join("out/bin/hello");
-    fs::create_dir_all(exe.parent().unwrap()).unwrap();
-    let src = t.path().join("hello.c");
-    fs::write(
-        &src,
+    let t = Tree::new();
+    let src = t.write(
+        "hello.c",
         "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
-    )
-    .unwrap();
-    gcc(&["-o", exe.to_str().unwrap(), src.to_str().unwrap()]);
+    );
+    let exe = t.program("out/bin/hello", &src);
     // A path no longer than the one gcc wrote, so the rewrite stays in place.
-    let ld = t.path().join("ld.so");
-    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
-    PatchRun::new()
-        .interpreter(&ld)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
-    let interp = Command::new("patchelf")
-        .arg("--print-interpreter")
-        .arg(&exe)
-        .output()
-        .unwrap();
+    let ld = t.loader("ld.so");
+    t.patch_run(&[]).interpreter(&ld).path(t.out()).run().ok();
     assert_eq!(
-        String::from_utf8_lossy(&interp.stdout).trim(),
+        patchelf_print("--print-interpreter", &exe),
         ld.display().to_string()
     );
     let ran = Command::new(&exe).output().unwrap();
@@ -684,65 +694,31 @@ fn interpreter_of_executables_is_set() {
 
 #[test]
 fn second_run_is_byte_identical_and_dry_run_changes_nothing() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
-    let m = module(
-        &t.path().join("out/x.so"),
-        &[("xml2", &d)],
-        Some(&stripped_twin(&d)),
-        false,
-    );
-    let libc = libc_dir(t.path());
-    let args = |dry: bool| patch_one_dir(&d, &libc, &t.path().join("out"), dry);
+    let (t, d, m) = Tree::stripped("libxml2-2.13.8", "xml2", "out/x.so");
+    let args = |dry: bool| patch_one_dir(&d, &t.libc(), &t.out(), dry);
     let before = fs::read(&m).unwrap();
     let dry = args(true);
     assert!(dry.status.success());
     assert_eq!(fs::read(&m).unwrap(), before);
-    assert!(
-        stdout(&dry).contains(&format!(
-            "RUNPATH     {} -> {}",
-            stripped_twin(&d),
-            d.display()
-        )),
-        "{}",
-        stdout(&dry)
+    assert_stdout_has(
+        &dry,
+        &format!("RUNPATH     {} -> {}", stripped_twin(&d), d.display()),
     );
     assert!(args(false).status.success());
     let once = fs::read(&m).unwrap();
     let again = args(false);
     assert_eq!(fs::read(&m).unwrap(), once);
-    assert!(
-        stderr(&again).contains("patched 0, 1 already right"),
-        "{}",
-        stderr(&again)
-    );
+    assert_stderr_has(&again, "patched 0, 1 already right");
 }
 
 #[test]
 fn non_elf_is_skipped_and_a_broken_elf_is_an_error_naming_it() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, d, m) = Tree::stripped("zlib", "z", "out/ok.so");
     write(t.path(), "out/readme.txt", "hello");
     let broken = write(t.path(), "out/broken.so", b"\x7fELF\x02\x01\x01garbage");
-    let d = store_like(t.path(), "zlib");
-    lib(&d, "z", &[]);
-    let m = module(
-        &t.path().join("out/ok.so"),
-        &[("z", &d)],
-        Some(&stripped_twin(&d)),
-        false,
-    );
-    let out = PatchRun::new()
-        .libs(&d)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run();
+    let out = t.patch_out(&[&d]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(&format!("{}: not a valid ELF file", broken.display())),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, &format!("{}: not a valid ELF file", broken.display()));
     assert_eq!(
         runpath(&m).unwrap().1,
         d.display().to_string(),
@@ -768,39 +744,23 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn bintools_gives_the_default_interpreter_and_libc() {
-    let t = tempfile::tempdir().unwrap();
-    let libc = libc_dir(t.path());
-    let bintools = t.path().join("bintools");
-    fs::create_dir_all(bintools.join("nix-support")).unwrap();
-    let ld = t.path().join("ld.so");
-    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
-    fs::write(
-        bintools.join("nix-support/dynamic-linker"),
+    let t = Tree::new();
+    let libc = t.libc();
+    let bintools = t.join("bintools");
+    let ld = t.loader("ld.so");
+    t.write(
+        "bintools/nix-support/dynamic-linker",
         format!("{}\n", ld.display()),
-    )
-    .unwrap();
-    fs::write(
-        bintools.join("nix-support/orig-libc"),
+    );
+    t.write(
+        "bintools/nix-support/orig-libc",
         libc.parent().unwrap().display().to_string(),
-    )
-    .unwrap();
-    let exe = t.path().join("out/bin/hello");
-    fs::create_dir_all(exe.parent().unwrap()).unwrap();
-    let src = t.path().join("hello.c");
-    fs::write(&src, "int main(void) { return 0; }\n").unwrap();
-    gcc(&["-o", exe.to_str().unwrap(), src.to_str().unwrap()]);
-    PatchRun::new()
-        .bintools(&bintools)
-        .path(t.path().join("out"))
-        .run()
-        .ok();
-    let interp = Command::new("patchelf")
-        .arg("--print-interpreter")
-        .arg(&exe)
-        .output()
-        .unwrap();
+    );
+    let src = t.write("hello.c", "int main(void) { return 0; }\n");
+    let exe = t.program("out/bin/hello", &src);
+    PatchRun::new().bintools(&bintools).path(t.out()).run().ok();
     assert_eq!(
-        String::from_utf8_lossy(&interp.stdout).trim(),
+        patchelf_print("--print-interpreter", &exe),
         ld.display().to_string()
     );
     assert!(Command::new(&exe).status().unwrap().success());
@@ -808,19 +768,12 @@ fn bintools_gives_the_default_interpreter_and_libc() {
 
 #[test]
 fn libs_tree_adds_every_directory_holding_a_library() {
-    let t = tempfile::tempdir().unwrap();
-    let deep = t.path().join("deps/pkg/lib/nested");
-    lib(&deep, "deep", &[]);
-    let m = module(
-        &t.path().join("out/mod.so"),
-        &[("deep", &deep)],
-        None,
-        false,
-    );
-    PatchRun::new()
-        .libs_tree(t.path().join("deps"))
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
+    let t = Tree::new();
+    let deep = t.lib_in("deps/pkg/lib/nested", "deep");
+    let m = t.module("out/mod.so").needs("deep", &deep).build();
+    t.patch_run(&[])
+        .libs_tree(t.join("deps"))
+        .path(t.out())
         .run()
         .ok();
     assert_eq!(runpath(&m).unwrap().1, deep.display().to_string());
@@ -828,50 +781,26 @@ fn libs_tree_adds_every_directory_holding_a_library() {
 
 #[test]
 fn no_recurse_patches_only_direct_entries() {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("libdir");
-    lib(&d, "dep", &[]);
-    let top = module(&t.path().join("out/top.so"), &[("dep", &d)], None, false);
-    let below = module(
-        &t.path().join("out/sub/below.so"),
-        &[("dep", &d)],
-        None,
-        false,
-    );
-    PatchRun::new()
-        .arg("--no-recurse")
-        .libs(&d)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let t = Tree::new();
+    let d = t.lib_in("libdir", "dep");
+    let top = t.module("out/top.so").needs("dep", &d).build();
+    let below = t.module("out/sub/below.so").needs("dep", &d).build();
+    t.patch_out_with(&[&d], &["--no-recurse"]).ok();
     assert_eq!(runpath(&top).unwrap().1, d.display().to_string());
     assert_eq!(runpath(&below), None);
 }
 
 #[test]
 fn the_nearest_copy_of_a_library_in_the_tree_wins() {
-    let t = tempfile::tempdir().unwrap();
+    let t = Tree::new();
     // The same venv twice in one output: each module must use its own copy's library.
     let mut modules = Vec::new();
     for copy in ["a", "b"] {
-        let libs = t.path().join(format!("out/{copy}/pkg.libs"));
-        lib(&libs, "bundled", &[]);
-        modules.push((
-            libs.clone(),
-            module(
-                &t.path().join(format!("out/{copy}/pkg/mod.so")),
-                &[("bundled", &libs)],
-                None,
-                false,
-            ),
-        ));
+        let libs = t.lib_in(format!("out/{copy}/pkg.libs"), "bundled");
+        let m = t.module(format!("out/{copy}/pkg/mod.so"));
+        modules.push((libs.clone(), m.needs("bundled", &libs).build()));
     }
-    PatchRun::new()
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    t.patch_out(&[]).ok();
     for (libs, m) in &modules {
         assert_eq!(runpath(m).unwrap().1, libs.display().to_string());
     }
@@ -879,8 +808,8 @@ fn the_nearest_copy_of_a_library_in_the_tree_wins() {
 
 #[test]
 fn soname_links_in_the_tree_are_found_and_a_second_run_changes_nothing() {
-    let t = tempfile::tempdir().unwrap();
-    let tree = t.path().join("out");
+    let t = Tree::new();
+    let tree = t.out();
     // D holds libdep.so.1.0 (soname libdep.so.1) and its soname link, and libreg.so; E's
     // library needs libreg.so, F's needs libdep.so.1: only the link has that name.
     let d = tree.join("D");
@@ -889,8 +818,8 @@ fn soname_links_in_the_tree_are_found_and_a_second_run_changes_nothing() {
     fs::rename(&real, &versioned).unwrap();
     std::os::unix::fs::symlink("libdep.so.1.0", d.join("libdep.so.1")).unwrap();
     lib(&d, "reg", &[]);
-    let e = module(&tree.join("E/liby.so"), &[("reg", &d)], None, false);
-    let f = module(&tree.join("F/libx.so"), &[("dep", &d)], None, false);
+    let e = t.module("out/E/liby.so").needs("reg", &d).build();
+    let f = t.module("out/F/libx.so").needs("dep", &d).build();
     let libc = libc_dir(t.path());
     PatchRun::new().libc(&libc).path(&tree).run().ok();
     assert_eq!(runpath(&e).unwrap().1, d.display().to_string());
@@ -902,36 +831,23 @@ fn soname_links_in_the_tree_are_found_and_a_second_run_changes_nothing() {
     let snapshot_once = snapshot(&tree);
     let twice = PatchRun::new().libc(&libc).path(&tree).run().ok();
     assert_eq!(snapshot(&tree), snapshot_once);
-    assert!(stderr(&twice).contains("patched 0,"), "{}", stderr(&twice));
+    assert_stderr_has(&twice, "patched 0,");
 }
 
 #[test]
 fn ignore_existing_keeps_resolution_out_of_the_tree() {
-    let t = tempfile::tempdir().unwrap();
-    let inside = t.path().join("out/lib");
-    let outside = t.path().join("libs");
-    lib(&inside, "dep", &[]);
-    lib(&outside, "dep", &[]);
-    let m = module(
-        &t.path().join("out/mod.so"),
-        &[("dep", &inside)],
-        None,
-        false,
-    );
-    PatchRun::new()
-        .arg("--ignore-existing")
-        .libs(&outside)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let t = Tree::new();
+    let inside = t.lib_in("out/lib", "dep");
+    let outside = t.lib_in("libs", "dep");
+    let m = t.module("out/mod.so").needs("dep", &inside).build();
+    t.patch_out_with(&[&outside], &["--ignore-existing"]).ok();
     assert_eq!(runpath(&m).unwrap().1, outside.display().to_string());
 }
 
 #[test]
 fn a_separate_debug_file_is_skipped_not_an_error() {
-    let t = tempfile::tempdir().unwrap();
-    let so = lib(&t.path().join("out"), "dep", &[]);
+    let t = Tree::new();
+    let so = lib(&t.out(), "dep", &[]);
     let debug = t.path().join("out/libdep.so.1.debug");
     let ok = Command::new("objcopy")
         .arg("--only-keep-debug")
@@ -940,20 +856,16 @@ fn a_separate_debug_file_is_skipped_not_an_error() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let out = PatchRun::new()
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
-    assert!(stderr(&out).contains("1 not dynamic"), "{}", stderr(&out));
+    let out = t.patch_out(&[]).ok();
+    assert_stderr_has(&out, "1 not dynamic");
 }
 
 /// A library with no RUNPATH and no spare dynamic slot (as LLD links Rust wheels): it takes an
 /// --append-rpath entry all the same, in a copy of `.dynamic` (patchelf's way).
 #[test]
 fn a_library_without_a_spare_dynamic_slot_takes_a_new_runpath() {
-    let t = tempfile::tempdir().unwrap();
-    let m = module(&t.path().join("out/_rust.abi3.so"), &[], None, false);
+    let t = Tree::new();
+    let m = t.module("out/_rust.abi3.so").build();
     // Test-only surgery: fill the spare DT_NULL slots with DT_DEBUG (21) entries.
     let info = {
         let bytes = fs::read(&m).unwrap();
@@ -966,13 +878,13 @@ fn a_library_without_a_spare_dynamic_slot_takes_a_new_runpath() {
         bytes[at..at + 8].copy_from_slice(&21u64.to_le_bytes());
     }
     fs::write(&m, &bytes).unwrap();
-    let rt = t.path().join("runtime");
+    let rt = t.join("runtime");
     fs::create_dir_all(&rt).unwrap();
-    let out = PatchRun::new()
+    let out = t
+        .patch_run(&[])
         .append_rpath(&rt)
-        .libc(libc_dir(t.path()))
         .json()
-        .path(t.path().join("out"))
+        .path(t.out())
         .run();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report = out.report();
@@ -985,44 +897,22 @@ fn a_library_without_a_spare_dynamic_slot_takes_a_new_runpath() {
 
 #[test]
 fn hard_links_to_one_library_are_each_patched() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
-    let m = module(
-        &t.path().join("out/a/x.so"),
-        &[("xml2", &d)],
-        Some(&stripped_twin(&d)),
-        false,
-    );
-    let twin = t.path().join("out/b/x.so");
+    let (t, d, m) = Tree::stripped("libxml2-2.13.8", "xml2", "out/a/x.so");
+    let twin = t.join("out/b/x.so");
     fs::create_dir_all(twin.parent().unwrap()).unwrap();
     fs::hard_link(&m, &twin).unwrap();
     // One worker, so the second link is read for writing after the first was replaced: that
     // changed its link count (and ctime), not its bytes.
-    let out = PatchRun::new()
-        .jobs(1)
-        .libs(&d)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .run()
-        .ok();
+    let out = t.patch_run(&[&d]).jobs(1).path(t.out()).run().ok();
     for path in [&m, &twin] {
         assert_eq!(load(path), Ok(1), "{}", path.display());
     }
-    assert!(stderr(&out).contains("patched 2,"), "{}", stderr(&out));
+    assert_stderr_has(&out, "patched 2,");
 }
 
 #[test]
 fn a_killed_runs_temporary_copy_is_removed_and_reported() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
-    let m = module(
-        &t.path().join("out/x.so"),
-        &[("xml2", &d)],
-        Some(&stripped_twin(&d)),
-        false,
-    );
+    let (t, d, m) = Tree::stripped("libxml2-2.13.8", "xml2", "out/x.so");
     // A torn copy, as a kill in the middle of writing it leaves; pid 0 is no process.
     let torn = write(
         t.path(),
@@ -1031,28 +921,22 @@ fn a_killed_runs_temporary_copy_is_removed_and_reported() {
     );
     // Names that only look alike are the user's.
     let look_alike = write(t.path(), "out/x.so.patch-rpaths.0", "user data");
-    let look_alike_dir = t.path().join("out/.y.so.patch-rpaths.0");
+    let look_alike_dir = t.join("out/.y.so.patch-rpaths.0");
     fs::create_dir_all(&look_alike_dir).unwrap();
-    let libc = libc_dir(t.path());
-    let args = |dry: bool| patch_one_dir(&d, &libc, &t.path().join("out"), dry);
+    let args = |dry: bool| patch_one_dir(&d, &t.libc(), &t.out(), dry);
     let dry = args(true);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(torn.exists(), "a dry run removes nothing");
-    assert!(
-        stderr(&dry).contains(&format!(
-            "would remove {}: left by a killed run",
-            torn.display()
-        )),
-        "{}",
-        stderr(&dry)
+    assert_stderr_has(
+        &dry,
+        &format!("would remove {}: left by a killed run", torn.display()),
     );
     let out = args(false);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!torn.exists());
-    assert!(
-        stderr(&out).contains(&format!("removed {}: left by a killed run", torn.display())),
-        "{}",
-        stderr(&out)
+    assert_stderr_has(
+        &out,
+        &format!("removed {}: left by a killed run", torn.display()),
     );
     assert_eq!(fs::read_to_string(&look_alike).unwrap(), "user data");
     assert!(look_alike_dir.is_dir());
@@ -1061,23 +945,14 @@ fn a_killed_runs_temporary_copy_is_removed_and_reported() {
 
 #[test]
 fn overlapping_roots_patch_each_file_once() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
-    let m = module(
-        &t.path().join("out/sub/x.so"),
-        &[("xml2", &d)],
-        Some(&stripped_twin(&d)),
-        false,
-    );
-    let out = PatchRun::new()
-        .libs(&d)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out/sub"))
-        .path(t.path().join("out"))
+    let (t, d, m) = Tree::stripped("libxml2-2.13.8", "xml2", "out/sub/x.so");
+    let out = t
+        .patch_run(&[&d])
+        .path(t.join("out/sub"))
+        .path(t.out())
         .run()
         .ok();
-    assert!(stderr(&out).contains("scanned 1 file"), "{}", stderr(&out));
+    assert_stderr_has(&out, "scanned 1 file");
     assert_eq!(load(&m), Ok(1));
 }
 
@@ -1086,13 +961,11 @@ fn overlapping_roots_patch_each_file_once() {
 /// every file, as given even when it does not exist.
 #[test]
 fn runtime_dependencies_lead_executables_only_and_append_rpaths_end_every_runpath() {
-    let t = tempfile::tempdir().unwrap();
-    let out_dir = t.path().join("out");
-    let bundled = out_dir.join("lib");
-    lib(&bundled, "bundled", &[]);
-    let d = t.path().join("deps");
-    lib(&d, "dep", &[]);
-    let rt = t.path().join("runtime/lib");
+    let t = Tree::new();
+    let out_dir = t.out();
+    let bundled = t.lib_in("out/lib", "bundled");
+    let d = t.lib_in("deps", "dep");
+    let rt = t.join("runtime/lib");
     fs::create_dir_all(&rt).unwrap();
     let appended = "/run/opengl-driver/lib";
     let x = exe(
@@ -1101,12 +974,9 @@ fn runtime_dependencies_lead_executables_only_and_append_rpaths_end_every_runpat
         Some("$ORIGIN/../lib"),
         false,
     );
-    let m = module(&out_dir.join("site/mod.so"), &[("dep", &d)], None, false);
-    let libc = libc_dir(t.path());
+    let m = t.module("out/site/mod.so").needs("dep", &d).build();
     let args = || {
-        PatchRun::new()
-            .libs(&d)
-            .libc(&libc)
+        t.patch_run(&[&d])
             .runtime_dependency(&rt)
             .append_rpath(appended)
             .path(&out_dir)
@@ -1148,22 +1018,19 @@ fn runtime_dependencies_lead_executables_only_and_append_rpaths_end_every_runpat
 /// ELF type DYN like a library, and still takes runtime dependencies.
 #[test]
 fn a_pie_executable_takes_runtime_dependencies() {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("deps");
-    lib(&d, "dep", &[]);
-    let rt = t.path().join("runtime");
+    let t = Tree::new();
+    let d = t.lib_in("deps", "dep");
+    let rt = t.join("runtime");
     fs::create_dir_all(&rt).unwrap();
-    let x = exe(&t.path().join("out/app"), &[("dep", &d)], None, true);
+    let x = exe(&t.join("out/app"), &[("dep", &d)], None, true);
     let info = fixup_hooks::elf::ElfInfo::parse(&fs::read(&x).unwrap())
         .unwrap()
         .unwrap();
     assert_eq!(info.e_type, 3, "ET_DYN: a PIE executable");
     assert!(info.interpreter.is_some());
-    PatchRun::new()
-        .libs(&d)
-        .libc(libc_dir(t.path()))
+    t.patch_run(&[&d])
         .runtime_dependency(&rt)
-        .path(t.path().join("out"))
+        .path(t.out())
         .run()
         .ok();
     assert_eq!(
@@ -1178,10 +1045,9 @@ fn a_pie_executable_takes_runtime_dependencies() {
 /// the entry's other keys, are ignored.
 #[test]
 fn a_dlopen_note_resolves_to_the_first_alternative_found() {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("deps");
-    lib(&d, "dep", &[]);
-    let plugins = t.path().join("plugins");
+    let t = Tree::new();
+    let d = t.lib_in("deps", "dep");
+    let plugins = t.join("plugins");
     let foo = lib(&plugins, "foo", &[]);
     fs::rename(&foo, plugins.join("libfoo.so")).unwrap();
     let json = r#"[{"feature":"foo","description":"Foo support","priority":"recommended","soname":["libmissing.so.9","libfoo.so"]}]"#;
@@ -1191,33 +1057,22 @@ fn a_dlopen_note_resolves_to_the_first_alternative_found() {
     notes.extend(note("FDO", 1, br#"[{"soname":["libdecoy.so.2"]}]"#, None));
     notes.extend(note("FDO", NT_DLOPEN, json.as_bytes(), None));
     let m = module_with(
-        &t.path().join("out/libplug.so"),
+        &t.join("out/libplug.so"),
         &[("dep", &d)],
         None,
         false,
         &dlopen_section(&notes),
     );
-    let libc = libc_dir(t.path());
-    let patch_with = |libs: &[&Path], extra: &[&str]| {
-        let run = libs.iter().fold(PatchRun::new(), |run, l| run.libs(l));
-        run.libc(&libc).args(extra).path(t.path().join("out")).run()
-    };
+    let patch_with =
+        |libs: &[&Path], extra: &[&str]| t.patch_run(libs).args(extra).path(t.out()).run();
     let dry = patch_with(&[&d, &plugins], &["--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     let described = format!(
         "tried libmissing.so.9, libfoo.so: found libfoo.so in {}",
         plugins.display()
     );
-    assert!(
-        stdout(&dry).contains(&format!("  dlopen      {described}")),
-        "{}",
-        stdout(&dry)
-    );
-    assert!(
-        stderr(&dry).contains(&format!("{}: .note.dlopen: {described}", m.display())),
-        "{}",
-        stderr(&dry)
-    );
+    assert_stdout_has(&dry, &format!("  dlopen      {described}"));
+    assert_stderr_has(&dry, &format!("{}: .note.dlopen: {described}", m.display()));
     let out = patch_with(&[&d, &plugins], &["--report", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -1246,13 +1101,12 @@ fn a_dlopen_note_resolves_to_the_first_alternative_found() {
         runpath(&m).unwrap().1,
         format!("{}:{}", d.display(), first.display())
     );
-    assert!(
-        stderr(&out).contains(&format!(
+    assert_stderr_has(
+        &out,
+        &format!(
             "tried libmissing.so.9: found libmissing.so.9 in {}",
             first.display()
-        )),
-        "{}",
-        stderr(&out)
+        ),
     );
 }
 
@@ -1261,38 +1115,31 @@ fn a_dlopen_note_resolves_to_the_first_alternative_found() {
 /// and globs on any one alternative.
 #[test]
 fn a_dlopen_note_with_every_alternative_missing_fails_unless_ignored() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
+    let t = Tree::new();
+    let d = t.store_lib("libxml2-2.13.8", "xml2");
     let m = dlopen_module(
-        &t.path().join("out/libplug.so"),
+        &t.join("out/libplug.so"),
         &[("xml2", &d)],
         Some(&stripped_twin(&d)),
         r#"[{"soname":["libmissing.so.9","libgone.so.2"]}]"#,
     );
     let before = fs::read(&m).unwrap();
-    let libc = libc_dir(t.path());
     let patch_ignoring = |ignore: &[&str]| {
         let run = ignore
             .iter()
-            .fold(PatchRun::new(), |run, g| run.ignore_missing(g));
-        run.libs(&d).libc(&libc).path(t.path().join("out")).run()
+            .fold(t.patch_run(&[&d]), |run, g| run.ignore_missing(g));
+        run.path(t.out()).run()
     };
     let out = patch_ignoring(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!(
+    assert_stderr_has(
+        &out,
+        &format!(
             "error: missing any(libmissing.so.9, libgone.so.2) wanted by {} (.note.dlopen)",
             m.display()
-        )),
-        "{}",
-        stderr(&out)
+        ),
     );
-    assert!(
-        stderr(&out).contains("tried libmissing.so.9, libgone.so.2: none found"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "tried libmissing.so.9, libgone.so.2: none found");
     assert_eq!(fs::read(&m).unwrap(), before, "left untouched");
     // A glob that matches neither the name nor an alternative leaves it an error.
     assert_eq!(patch_ignoring(&["libxml2*"]).status.code(), Some(1));
@@ -1313,9 +1160,8 @@ fn a_dlopen_note_with_every_alternative_missing_fails_unless_ignored() {
 /// file's other dependencies are still resolved and it is patched.
 #[test]
 fn malformed_dlopen_notes_are_warnings_naming_the_file() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "zzlib-1.0");
-    lib(&d, "zz", &[]);
+    let t = Tree::new();
+    let d = t.store_lib("zzlib-1.0", "zz");
     let good = r#"[{"soname":["libzz.so.1"]}]"#;
     let cases: [(&str, Vec<u8>, &str); 5] = [
         (
@@ -1356,19 +1202,14 @@ fn malformed_dlopen_notes_are_warnings_naming_the_file() {
     let mut modules = Vec::new();
     for (name, notes, _) in &cases {
         modules.push(module_with(
-            &t.path().join(format!("out/{name}.so")),
+            &t.join(format!("out/{name}.so")),
             &[("zz", &d)],
             Some(&stripped_twin(&d)),
             false,
             &dlopen_section(notes),
         ));
     }
-    let out = PatchRun::new()
-        .libs(&d)
-        .libc(libc_dir(t.path()))
-        .json()
-        .path(t.path().join("out"))
-        .run();
+    let out = t.patch_run(&[&d]).json().path(t.out()).run();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for ((_, _, problem), m) in cases.iter().zip(&modules) {
         let prefix = format!("patch-rpaths: warning: {}: .note.dlopen: ", m.display());
@@ -1443,27 +1284,14 @@ fn traced(cmd: &Command, calls: &str, log: &Path) -> (std::process::Output, Stri
 #[test]
 fn a_same_length_runpath_is_written_in_place_keeping_inode_and_mode() {
     use std::os::unix::fs::PermissionsExt;
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
-    let m = module(
-        &t.path().join("out/x.so"),
-        &[("xml2", &d)],
-        Some(&stripped_twin(&d)),
-        false,
-    );
+    let (t, d, m) = Tree::stripped("libxml2-2.13.8", "xml2", "out/x.so");
     fs::set_permissions(&m, fs::Permissions::from_mode(0o444)).unwrap();
     let (ino, len) = (inode(&m), fs::metadata(&m).unwrap().len());
-    let libc = libc_dir(t.path());
-    let cmd = PatchRun::new()
-        .libs(&d)
-        .libc(&libc)
-        .path(t.path().join("out"))
-        .command();
+    let cmd = t.patch_run(&[&d]).path(t.out()).command();
     let (out, log) = traced(
         &cmd,
         "openat,pwrite64,write,writev,rename,renameat,renameat2,fsync,fdatasync",
-        &t.path().join("strace.log"),
+        &t.join("strace.log"),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(runpath(&m).unwrap().1, d.display().to_string());
@@ -1488,19 +1316,11 @@ fn a_same_length_runpath_is_written_in_place_keeping_inode_and_mode() {
 /// tree, would change too): it is replaced by a patched copy.
 #[test]
 fn a_hard_linked_file_is_replaced_not_written_through() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
-    let m = module(
-        &t.path().join("out/x.so"),
-        &[("xml2", &d)],
-        Some(&stripped_twin(&d)),
-        false,
-    );
-    let outside = t.path().join("elsewhere.so");
+    let (t, d, m) = Tree::stripped("libxml2-2.13.8", "xml2", "out/x.so");
+    let outside = t.join("elsewhere.so");
     fs::hard_link(&m, &outside).unwrap();
     let before = fs::read(&outside).unwrap();
-    let out = patch_one_dir(&d, &libc_dir(t.path()), &t.path().join("out"), false);
+    let out = patch_one_dir(&d, &t.libc(), &t.out(), false);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(runpath(&m).unwrap().1, d.display().to_string());
     assert_eq!(
@@ -1514,31 +1334,22 @@ fn a_hard_linked_file_is_replaced_not_written_through() {
 /// directory after the rename); without it nothing is synced.
 #[test]
 fn fsync_only_when_asked() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
-    module(
-        &t.path().join("out/a.so"),
-        &[("xml2", &d)],
-        Some(&stripped_twin(&d)),
-        false,
-    );
+    let (t, d, _) = Tree::stripped("libxml2-2.13.8", "xml2", "out/a.so");
     // Needs a longer RUNPATH: appended, through a temporary copy.
-    module(&t.path().join("out/b.so"), &[("xml2", &d)], None, false);
-    let libc = libc_dir(t.path());
+    t.module("out/b.so").needs("xml2", &d).build();
     for fsync in [false, true] {
-        let root = t.path().join(format!("run-{fsync}"));
+        let root = t.join(format!("run-{fsync}"));
         fs::create_dir_all(&root).unwrap();
         for n in ["a.so", "b.so"] {
-            fs::copy(t.path().join("out").join(n), root.join(n)).unwrap();
+            fs::copy(t.out().join(n), root.join(n)).unwrap();
         }
-        let run = PatchRun::new().libs(&d).libc(&libc);
+        let run = t.patch_run(&[&d]);
         let cmd = if fsync { run.arg("--fsync") } else { run }
             .path(&root)
             .command();
-        let (out, log) = traced(&cmd, "fsync,fdatasync", &t.path().join("strace.log"));
+        let (out, log) = traced(&cmd, "fsync,fdatasync", &t.join("strace.log"));
         assert!(out.status.success(), "{}", stderr(&out));
-        assert!(stderr(&out).contains("patched 2,"), "{}", stderr(&out));
+        assert_stderr_has(&out, "patched 2,");
         let syncs = log
             .lines()
             .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
@@ -1555,24 +1366,14 @@ fn fsync_only_when_asked() {
 /// come from one read), not again when a file is resolved against it.
 #[test]
 fn each_libs_library_is_opened_once() {
-    let t = tempfile::tempdir().unwrap();
-    let d = store_like(t.path(), "libxml2-2.13.8");
-    lib(&d, "xml2", &[]);
+    let (t, d, _) = Tree::stripped("libxml2-2.13.8", "xml2", "out/m0.so");
     lib(&d, "other", &[]);
-    for i in 0..4 {
-        module(
-            &t.path().join(format!("out/m{i}.so")),
-            &[("xml2", &d)],
-            Some(&stripped_twin(&d)),
-            false,
-        );
+    for i in 1..4 {
+        let m = t.module(format!("out/m{i}.so"));
+        m.needs("xml2", &d).stripped(&d).build();
     }
-    let cmd = PatchRun::new()
-        .libs(&d)
-        .libc(libc_dir(t.path()))
-        .path(t.path().join("out"))
-        .command();
-    let (out, log) = traced(&cmd, "openat,open", &t.path().join("strace.log"));
+    let cmd = t.patch_run(&[&d]).path(t.out()).command();
+    let (out, log) = traced(&cmd, "openat,open", &t.join("strace.log"));
     assert!(out.status.success(), "{}", stderr(&out));
     for name in ["libxml2.so.1", "libother.so.1"] {
         let opens = log
@@ -1588,28 +1389,21 @@ fn each_libs_library_is_opened_once() {
 /// are absolute (a library found in the tree included).
 #[test]
 fn relative_arguments_become_absolute_entries() {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("deps/lib");
-    lib(&d, "dep", &[]);
-    let rt = t.path().join("runtime/lib");
+    let t = Tree::new();
+    let d = t.lib_in("deps/lib", "dep");
+    let rt = t.join("runtime/lib");
     fs::create_dir_all(&rt).unwrap();
-    let bundled = t.path().join("out/lib");
-    lib(&bundled, "bundled", &[]);
+    let bundled = t.lib_in("out/lib", "bundled");
     let x = exe(
-        &t.path().join("out/bin/app"),
+        &t.join("out/bin/app"),
         &[("bundled", &bundled), ("dep", &d)],
         None,
         false,
     );
-    let m = module(
-        &t.path().join("out/site/m.so"),
-        &[("bundled", &bundled)],
-        None,
-        false,
-    );
-    libc_dir(t.path());
+    let m = t.module("out/site/m.so").needs("bundled", &bundled).build();
+    t.libc();
     // No longer than the one gcc wrote, so it fits in place.
-    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", t.path().join("ld")).unwrap();
+    let ld = t.loader("ld");
     PatchRun::new()
         .current_dir(t.path())
         .libs("deps/lib")
@@ -1635,15 +1429,7 @@ fn relative_arguments_become_absolute_entries() {
         runpath(&m).unwrap().1,
         format!("{}:$ORIGIN/../share:/opt/x/lib", abs(&bundled))
     );
-    let interp = Command::new("patchelf")
-        .arg("--print-interpreter")
-        .arg(&x)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&interp.stdout).trim(),
-        abs(&t.path().join("ld"))
-    );
+    assert_eq!(patchelf_print("--print-interpreter", &x), abs(&ld));
     assert!(Command::new(&x).status().unwrap().success(), "it runs");
 }
 
@@ -1651,30 +1437,21 @@ fn relative_arguments_become_absolute_entries() {
 /// runs in: refused as a usage error, nothing touched. `$ORIGIN`-relative ones are fine.
 #[test]
 fn a_relative_append_rpath_is_a_usage_error() {
-    let t = tempfile::tempdir().unwrap();
-    let m = module(&t.path().join("out/m.so"), &[], None, false);
+    let t = Tree::new();
+    let m = t.module("out/m.so").build();
     let before = fs::read(&m).unwrap();
-    let libc = libc_dir(t.path());
     for bad in ["lib", "./lib", "../x/lib", "$LIB/x"] {
-        let out = PatchRun::new()
-            .libc(&libc)
-            .append_rpath(bad)
-            .path(t.path().join("out"))
-            .run();
+        let out = t.patch_run(&[]).append_rpath(bad).path(t.out()).run();
         assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains(&format!("--append-rpath {bad}: a relative entry")),
-            "{}",
-            stderr(&out)
-        );
+        assert_stderr_has(&out, &format!("--append-rpath {bad}: a relative entry"));
         assert_eq!(fs::read(&m).unwrap(), before);
     }
     for good in ["$ORIGIN/../lib", "${ORIGIN}/lib", "/run/opengl-driver/lib"] {
-        let out = PatchRun::new()
-            .libc(&libc)
+        let out = t
+            .patch_run(&[])
             .append_rpath(good)
             .dry_run()
-            .path(t.path().join("out"))
+            .path(t.out())
             .run();
         assert_eq!(out.status.code(), Some(0), "{good}: {}", stderr(&out));
     }
@@ -1685,11 +1462,10 @@ fn a_relative_append_rpath_is_a_usage_error() {
 /// and a failure unless --allow-optional-refusal makes it a warning.
 #[test]
 fn an_optional_refusal_fails_unless_allowed_and_is_counted() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("out");
+    let t = Tree::new();
+    let dir = t.out();
     fs::create_dir_all(&dir).unwrap();
-    let src = t.path().join("plain.c");
-    fs::write(&src, "int plain_value(void) { return 1; }\n").unwrap();
+    let src = t.write("plain.c", "int plain_value(void) { return 1; }\n");
     let m = dir.join("libplain.so");
     gcc(&[
         "-shared",
@@ -1710,11 +1486,8 @@ fn an_optional_refusal_fails_unless_allowed_and_is_counted() {
     let at = d.entry_offset(index) as usize;
     bytes[at..at + 8].copy_from_slice(&21u64.to_le_bytes()); // DT_STRTAB -> DT_DEBUG
     fs::write(&m, &bytes).unwrap();
-    let libc = libc_dir(t.path());
     let args = |allow: bool| {
-        let run = PatchRun::new()
-            .libc(&libc)
-            .append_rpath("/run/opengl-driver/lib");
+        let run = t.patch_run(&[]).append_rpath("/run/opengl-driver/lib");
         if allow {
             run.arg("--allow-optional-refusal")
         } else {
@@ -1725,25 +1498,13 @@ fn an_optional_refusal_fails_unless_allowed_and_is_counted() {
     };
     let out = args(false);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("patched 0, 0 already right, 1 refused"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("--allow-optional-refusal makes this a warning"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "patched 0, 0 already right, 1 refused");
+    assert_stderr_has(&out, "--allow-optional-refusal makes this a warning");
     assert_eq!(fs::read(&m).unwrap(), bytes, "left untouched");
     let out = args(true);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("patched 0, 0 already right, 1 refused"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stderr(&out).contains("warning: "), "{}", stderr(&out));
+    assert_stderr_has(&out, "patched 0, 0 already right, 1 refused");
+    assert_stderr_has(&out, "warning: ");
     assert_eq!(fs::read(&m).unwrap(), bytes, "left untouched");
 }
 
@@ -1751,17 +1512,12 @@ fn an_optional_refusal_fails_unless_allowed_and_is_counted() {
 /// takes --interpreter instead of being skipped as "not dynamic".
 #[test]
 fn an_executable_without_dynamic_entries_still_gets_the_interpreter() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("hello.c");
-    fs::write(&src, "int main(void) { return 0; }\n").unwrap();
-    let ld = t.path().join("ld");
-    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
-    let libc = libc_dir(t.path());
+    let t = Tree::new();
+    let src = t.write("hello.c", "int main(void) { return 0; }\n");
+    let ld = t.loader("ld");
     for (case, surgery) in [("empty", 0u8), ("missing", 1)] {
-        let dir = t.path().join(case);
-        fs::create_dir_all(&dir).unwrap();
-        let x = dir.join("hello");
-        gcc(&["-o", x.to_str().unwrap(), src.to_str().unwrap()]);
+        let dir = t.join(case);
+        let x = t.program(dir.join("hello"), &src);
         let mut bytes = fs::read(&x).unwrap();
         let (phoff, phnum) = (
             u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize,
@@ -1777,24 +1533,15 @@ fn an_executable_without_dynamic_entries_still_gets_the_interpreter() {
             bytes[dynamic..dynamic + 4].copy_from_slice(&0u32.to_le_bytes()); // PT_NULL
         }
         fs::write(&x, &bytes).unwrap();
-        let out = PatchRun::new()
-            .interpreter(&ld)
-            .libc(&libc)
-            .path(&dir)
-            .run();
+        let out = t.patch_run(&[]).interpreter(&ld).path(&dir).run();
         assert!(out.status.success(), "{case}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("patched 1,") && stderr(&out).contains("0 not dynamic"),
             "{case}: {}",
             stderr(&out)
         );
-        let interp = Command::new("patchelf")
-            .arg("--print-interpreter")
-            .arg(&x)
-            .output()
-            .unwrap();
         assert_eq!(
-            String::from_utf8_lossy(&interp.stdout).trim(),
+            patchelf_print("--print-interpreter", &x),
             ld.display().to_string(),
             "{case}"
         );
@@ -1805,25 +1552,21 @@ fn an_executable_without_dynamic_entries_still_gets_the_interpreter() {
 /// GNU files, never a FreeBSD-branded one, which is skipped as foreign and counted.
 #[test]
 fn a_freebsd_branded_file_does_not_get_a_linux_loader() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("hello.c");
-    fs::write(&src, "int main(void) { return 0; }\n").unwrap();
-    let ld = t.path().join("ld");
-    std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", &ld).unwrap();
-    let dir = t.path().join("out");
-    fs::create_dir_all(&dir).unwrap();
+    let t = Tree::new();
+    let src = t.write("hello.c", "int main(void) { return 0; }\n");
+    let ld = t.loader("ld");
+    let dir = t.out();
     let mut files = Vec::new();
     for (name, osabi) in [("sysv", 0u8), ("gnu", 3), ("freebsd", 9)] {
-        let x = dir.join(name);
-        gcc(&["-o", x.to_str().unwrap(), src.to_str().unwrap()]);
+        let x = t.program(dir.join(name), &src);
         let mut bytes = fs::read(&x).unwrap();
         bytes[7] = osabi;
         fs::write(&x, &bytes).unwrap();
         files.push((x, bytes));
     }
-    let out = PatchRun::new()
+    let out = t
+        .patch_run(&[])
         .interpreter(&ld)
-        .libc(libc_dir(t.path()))
         .json()
         .path(&dir)
         .run()
@@ -1840,13 +1583,8 @@ fn a_freebsd_branded_file_does_not_get_a_linux_loader() {
     );
     assert_eq!(fs::read(&files[2].0).unwrap(), files[2].1, "untouched");
     for (x, _) in &files[..2] {
-        let interp = Command::new("patchelf")
-            .arg("--print-interpreter")
-            .arg(x)
-            .output()
-            .unwrap();
         assert_eq!(
-            String::from_utf8_lossy(&interp.stdout).trim(),
+            patchelf_print("--print-interpreter", x),
             ld.display().to_string()
         );
     }
