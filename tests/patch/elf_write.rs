@@ -4,7 +4,7 @@ use crate::support::elf::*;
 
 use std::os::unix::fs::PermissionsExt;
 
-use fixup_hooks::elf::{plan_edit, ElfChange, ElfInfo, ElfRefusal, Placement};
+use fixup_hooks::elf::{plan_edit, ElfChange, ElfEdit, ElfInfo, ElfRefusal, Placement};
 
 /// Checks every patched library gets: readelf quiet, patchelf agrees, it loads, and
 /// `strip -g` yields a loadable file, whatever strategy the writer used.
@@ -15,6 +15,81 @@ fn assert_library_ok(lib: &std::path::Path, want_runpath: &str) {
     let stripped = strip_copy(lib).expect("strip -g refused the patched library");
     assert_readelf_clean(&stripped);
     dlopen(&stripped, "fixture_answer").expect("stripped library loads");
+}
+
+/// Asserts the writer describes its edit with `text` (which strategy ran, in its words).
+#[track_caller]
+fn assert_described(edit: &ElfEdit, text: &str) {
+    assert!(edit.description.contains(text), "{}", edit.description);
+}
+
+/// `dir/exe` (after its library), finding `dir/libfixture.so` through `-rpath dir`.
+fn exe_finding_its_lib(dir: &std::path::Path) -> std::path::PathBuf {
+    Gcc::exe_with_lib(dir)
+        .search_path(dir.to_str().unwrap())
+        .build()
+}
+
+/// A link to the machine's loader whose path is longer than the loader's own.
+fn long_loader(dir: &std::path::Path) -> String {
+    let ld = loader_in(
+        dir,
+        "a-rather-long-directory-name-for-the-dynamic-loader",
+        "ld-linux-x86-64.so.2",
+    );
+    ld.to_str().unwrap().to_string()
+}
+
+/// Asserts patchelf reads `ld` as the executable's interpreter, it runs, readelf is quiet.
+#[track_caller]
+fn assert_runs_with_loader(exe: &std::path::Path, ld: &str) {
+    assert_eq!(patchelf(exe, "--print-interpreter"), ld);
+    assert_eq!(run(exe).unwrap(), "42");
+    assert_readelf_clean(exe);
+}
+
+/// A link to the machine's loader in the new directory `dir/name`; returns the link's path.
+fn loader_in(dir: &std::path::Path, name: &str, file: &str) -> std::path::PathBuf {
+    let ld_dir = dir.join(name);
+    std::fs::create_dir_all(&ld_dir).unwrap();
+    let ld = ld_dir.join(file);
+    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    ld
+}
+
+/// Asserts the library kept an RPATH (now `value`, no RUNPATH beside it) and is sound.
+#[track_caller]
+fn assert_rpath_kept(lib: &std::path::Path, value: &str) {
+    let dy = info(lib).dynamic.unwrap();
+    assert_eq!(dy.rpath.unwrap().bytes, value.as_bytes());
+    assert_eq!(dy.runpath, None);
+    assert_library_ok(lib, value);
+}
+
+/// Asserts a patched executable runs, readelf is quiet and patchelf reads `want_runpath`.
+#[track_caller]
+fn assert_exe_ok(exe: &std::path::Path, want_runpath: &str) {
+    assert_eq!(run(exe).unwrap(), "42");
+    assert_readelf_clean(exe);
+    assert_eq!(patchelf(exe, "--print-rpath"), want_runpath);
+}
+
+/// `libfixture.so` with a RUNPATH of `STORE_E`, linked with `--hash-style=STYLE`, its section
+/// headers then dropped.
+fn hashed_lib_without_section_headers(dir: &std::path::Path, style: &str) -> std::path::PathBuf {
+    let lib = Gcc::lib(dir)
+        .runpath(STORE_E)
+        .flag(format!("-Wl,--hash-style={style}").as_bytes())
+        .build();
+    drop_section_headers(&lib);
+    lib
+}
+
+/// Asserts `strip -g` takes the executable (else fails with `refused`) and the copy runs.
+#[track_caller]
+fn assert_stripped_copy_runs(exe: &std::path::Path, refused: &str) {
+    let stripped = strip_copy(exe).expect(refused);
+    assert_eq!(run(&stripped).unwrap(), "42");
 }
 
 /// Every section (moved ones included) sits at an offset and address its alignment allows.
@@ -50,10 +125,7 @@ fn same_length_rpath_stays_rpath() {
     let lib = Gcc::lib(d.path()).rpath(STORE_E).build();
     let edit = patch_file(&lib, &runpath(STORE_REAL));
     assert_eq!(edit.placement, Placement::InPlace);
-    let dy = info(&lib).dynamic.unwrap();
-    assert_eq!(dy.rpath.unwrap().bytes, STORE_REAL.as_bytes());
-    assert_eq!(dy.runpath, None);
-    assert_library_ok(&lib, STORE_REAL);
+    assert_rpath_kept(&lib, STORE_REAL);
 }
 
 #[test]
@@ -88,12 +160,7 @@ fn longer_runpath_in_library_appends_segment_and_grows_phdr_table_in_place() {
     std::fs::copy(&lib, &original).unwrap();
     let edit = patch_file(&lib, &runpath(STORE_LONG));
     assert!(edit.placement.appends_segment());
-    assert!(
-        edit.description
-            .contains("program header table grown in place"),
-        "{}",
-        edit.description
-    );
+    assert_described(&edit, "program header table grown in place");
     let i = info(&lib);
     assert_eq!(i.phoff, 64, "the table stays after the ELF header");
     assert_sections_aligned(&lib);
@@ -139,12 +206,7 @@ fn without_section_headers_the_phdr_table_moves_to_the_segment_start() {
     // Nothing tells which sections follow the table, so none can move out of its way.
     drop_section_headers(&lib);
     let edit = patch_file(&lib, &runpath(STORE_LONG));
-    assert!(
-        edit.description
-            .contains("program header table moved to its start"),
-        "{}",
-        edit.description
-    );
+    assert_described(&edit, "program header table moved to its start");
     // Inside a PT_LOAD, at its start: where the loader and binutils look for it.
     let i = info(&lib);
     assert!(
@@ -164,10 +226,7 @@ fn longer_rpath_stays_rpath_when_grown() {
     let d = tmp();
     let lib = Gcc::lib(d.path()).rpath("$ORIGIN").build();
     patch_file(&lib, &runpath(STORE_LONG));
-    let dy = info(&lib).dynamic.unwrap();
-    assert_eq!(dy.rpath.unwrap().bytes, STORE_LONG.as_bytes());
-    assert_eq!(dy.runpath, None);
-    assert_library_ok(&lib, STORE_LONG);
+    assert_rpath_kept(&lib, STORE_LONG);
 }
 
 #[test]
@@ -176,11 +235,7 @@ fn missing_runpath_uses_spare_dt_null_slot() {
     let lib = Gcc::lib(d.path()).build();
     let slots = info(&lib).dynamic.unwrap().spare_null_slots;
     let edit = patch_file(&lib, &runpath(STORE_REAL));
-    assert!(
-        edit.description.contains("DT_NULL slot"),
-        "{}",
-        edit.description
-    );
+    assert_described(&edit, "DT_NULL slot");
     let dy = info(&lib).dynamic.unwrap();
     assert_eq!(dy.runpath.unwrap().bytes, STORE_REAL.as_bytes());
     assert_eq!(dy.spare_null_slots, slots - 1);
@@ -195,11 +250,7 @@ fn missing_runpath_without_spare_dt_null_slot_moves_dynamic() {
     let before = info(&lib).dynamic.unwrap();
     assert_eq!(before.spare_null_slots, 0);
     let edit = patch_file(&lib, &runpath(STORE_REAL));
-    assert!(
-        edit.description.contains("copy of .dynamic"),
-        "{}",
-        edit.description
-    );
+    assert_described(&edit, "copy of .dynamic");
     let after = info(&lib).dynamic.unwrap();
     assert_ne!(
         after.vaddr, before.vaddr,
@@ -247,11 +298,7 @@ fn tail_shared_runpath_is_not_clobbered() {
 #[test]
 fn no_section_headers_sizes_dynsym_from_gnu_hash() {
     let d = tmp();
-    let lib = Gcc::lib(d.path())
-        .runpath(STORE_E)
-        .flag(b"-Wl,--hash-style=gnu")
-        .build();
-    drop_section_headers(&lib);
+    let lib = hashed_lib_without_section_headers(d.path(), "gnu");
     let edit = patch_file(&lib, &runpath(STORE_REAL));
     assert_eq!(edit.placement, Placement::InPlace);
     // (patchelf refuses files without section headers, so no oracle here but the loader.)
@@ -261,11 +308,7 @@ fn no_section_headers_sizes_dynsym_from_gnu_hash() {
 #[test]
 fn sysv_hash_library_grows_and_loads() {
     let d = tmp();
-    let lib = Gcc::lib(d.path())
-        .runpath(STORE_E)
-        .flag(b"-Wl,--hash-style=sysv")
-        .build();
-    drop_section_headers(&lib);
+    let lib = hashed_lib_without_section_headers(d.path(), "sysv");
     patch_file(&lib, &runpath(STORE_LONG));
     dlopen(&lib, "fixture_answer").unwrap();
 }
@@ -293,8 +336,7 @@ fn huge_page_alignment_is_respected_when_growing() {
 #[test]
 fn executable_runs_after_in_place_runpath_rewrite() {
     let d = tmp();
-    Gcc::lib(d.path()).build();
-    let exe = Gcc::exe(d.path()).runpath(STORE_E).pie().build();
+    let exe = Gcc::exe_with_lib(d.path()).runpath(STORE_E).pie().build();
     assert!(
         run(&exe).is_err(),
         "fixture: library not found before patching"
@@ -304,59 +346,42 @@ fn executable_runs_after_in_place_runpath_rewrite() {
         patch_file(&exe, &runpath(real)).placement,
         Placement::InPlace
     );
-    assert_eq!(run(&exe).unwrap(), "42");
-    assert_readelf_clean(&exe);
-    assert_eq!(patchelf(&exe, "--print-rpath"), real);
+    assert_exe_ok(&exe, real);
 }
 
 #[test]
 fn growth_in_executable_without_pt_null_grows_the_table_in_place_and_runs() {
     let d = tmp();
-    Gcc::lib(d.path()).build();
-    let exe = Gcc::exe(d.path()).runpath("$ORIGIN").pie().build();
+    let exe = Gcc::exe_with_lib(d.path()).runpath("$ORIGIN").pie().build();
     // A longer RUNPATH naming the library's real directory, so the run proves it is used.
     let real = format!("{}:{}", d.path().display(), STORE_LONG);
     let edit = patch_file(&exe, &runpath(&real));
     assert!(edit.placement.appends_segment());
-    assert!(
-        edit.description
-            .contains("program header table grown in place"),
-        "{}",
-        edit.description
-    );
-    assert_eq!(run(&exe).unwrap(), "42");
-    assert_readelf_clean(&exe);
+    assert_described(&edit, "program header table grown in place");
+    assert_exe_ok(&exe, &real);
     assert_sections_aligned(&exe);
-    assert_eq!(patchelf(&exe, "--print-rpath"), real);
-    let stripped = strip_copy(&exe).expect("strip -g takes a table grown in place");
-    assert_eq!(run(&stripped).unwrap(), "42");
+    assert_stripped_copy_runs(&exe, "strip -g takes a table grown in place");
 }
 
 #[test]
 fn executable_with_pt_null_slot_grows_and_runs() {
     let d = tmp();
-    Gcc::lib(d.path()).build();
-    let exe = Gcc::exe(d.path()).runpath("$ORIGIN/nowhere").pie().build();
+    let exe = Gcc::exe_with_lib(d.path())
+        .runpath("$ORIGIN/nowhere")
+        .pie()
+        .build();
     null_out_phdr(&exe, goblin::elf::program_header::PT_NOTE);
     let long = format!("{STORE_LONG}:{}", d.path().display());
     let edit = patch_file(&exe, &runpath(&long));
-    assert!(
-        edit.description.contains("PT_NULL slot reused"),
-        "{}",
-        edit.description
-    );
-    assert_eq!(run(&exe).unwrap(), "42");
-    assert_readelf_clean(&exe);
-    assert_eq!(patchelf(&exe, "--print-rpath"), long);
-    let stripped = strip_copy(&exe).expect("strip -g works when the table did not move");
-    assert_eq!(run(&stripped).unwrap(), "42");
+    assert_described(&edit, "PT_NULL slot reused");
+    assert_exe_ok(&exe, &long);
+    assert_stripped_copy_runs(&exe, "strip -g works when the table did not move");
 }
 
 #[test]
 fn non_pie_executable_runs_after_runpath_rewrite() {
     let d = tmp();
-    Gcc::lib(d.path()).build();
-    let exe = Gcc::exe(d.path()).rpath(STORE_E).no_pie().build();
+    let exe = Gcc::exe_with_lib(d.path()).rpath(STORE_E).no_pie().build();
     assert_eq!(info(&exe).e_type, goblin::elf::header::ET_EXEC);
     patch_file(&exe, &runpath(d.path().to_str().unwrap()));
     assert_eq!(run(&exe).unwrap(), "42");
@@ -365,10 +390,7 @@ fn non_pie_executable_runs_after_runpath_rewrite() {
 #[test]
 fn shorter_interpreter_is_rewritten_in_place() {
     let d = tmp();
-    Gcc::lib(d.path()).build();
-    let exe = Gcc::exe(d.path())
-        .search_path(d.path().to_str().unwrap())
-        .build();
+    let exe = exe_finding_its_lib(d.path());
     let ld = d.path().join("ld.so");
     std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
     let ld = ld.to_str().unwrap();
@@ -378,31 +400,18 @@ fn shorter_interpreter_is_rewritten_in_place() {
     );
     let edit = patch_file(&exe, &interpreter(ld));
     assert_eq!(edit.placement, Placement::InPlace);
-    assert_eq!(patchelf(&exe, "--print-interpreter"), ld);
-    assert_eq!(run(&exe).unwrap(), "42");
-    assert_readelf_clean(&exe);
+    assert_runs_with_loader(&exe, &ld);
 }
 
 #[test]
 fn longer_interpreter_moves_into_appended_segment_when_pt_null_is_free() {
     let d = tmp();
-    Gcc::lib(d.path()).build();
-    let exe = Gcc::exe(d.path())
-        .search_path(d.path().to_str().unwrap())
-        .build();
+    let exe = exe_finding_its_lib(d.path());
     null_out_phdr(&exe, goblin::elf::program_header::PT_NOTE);
-    let long_dir = d
-        .path()
-        .join("a-rather-long-directory-name-for-the-dynamic-loader");
-    std::fs::create_dir(&long_dir).unwrap();
-    let ld = long_dir.join("ld-linux-x86-64.so.2");
-    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
-    let ld = ld.to_str().unwrap();
-    let edit = patch_file(&exe, &interpreter(ld));
+    let ld = long_loader(d.path());
+    let edit = patch_file(&exe, &interpreter(&ld));
     assert!(edit.placement.appends_segment());
-    assert_eq!(patchelf(&exe, "--print-interpreter"), ld);
-    assert_eq!(run(&exe).unwrap(), "42");
-    assert_readelf_clean(&exe);
+    assert_runs_with_loader(&exe, &ld);
 }
 
 #[test]
@@ -410,23 +419,11 @@ fn longer_interpreter_grows_in_an_ordinary_executable() {
     // gcc's executables have no PT_NULL and .interp right after the program headers: the
     // table grows where it is and .interp moves with the new string.
     let d = tmp();
-    Gcc::lib(d.path()).build();
-    let exe = Gcc::exe(d.path())
-        .search_path(d.path().to_str().unwrap())
-        .build();
-    let long_dir = d
-        .path()
-        .join("a-rather-long-directory-name-for-the-dynamic-loader");
-    std::fs::create_dir(&long_dir).unwrap();
-    let ld = long_dir.join("ld-linux-x86-64.so.2");
-    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
-    let ld = ld.to_str().unwrap();
-    patch_file(&exe, &interpreter(ld));
-    assert_eq!(patchelf(&exe, "--print-interpreter"), ld);
-    assert_eq!(run(&exe).unwrap(), "42");
-    assert_readelf_clean(&exe);
-    let stripped = strip_copy(&exe).expect("strip -g refused the patched executable");
-    assert_eq!(run(&stripped).unwrap(), "42");
+    let exe = exe_finding_its_lib(d.path());
+    let ld = long_loader(d.path());
+    patch_file(&exe, &interpreter(&ld));
+    assert_runs_with_loader(&exe, &ld);
+    assert_stripped_copy_runs(&exe, "strip -g refused the patched executable");
 }
 
 #[test]
@@ -530,11 +527,7 @@ fn a_segment_holding_only_the_old_dynstr_is_reused_so_strip_keeps_the_file_loada
 
     let long = format!("{STORE_LONG}:{STORE_LONG}");
     let edit = patch_file(&lib, &runpath(&long));
-    assert!(
-        edit.description.contains("held only the old .dynstr"),
-        "{}",
-        edit.description
-    );
+    assert_described(&edit, "held only the old .dynstr");
     assert_eq!(info(&lib).loads().count(), loads_before, "no segment added");
     assert_library_ok(&lib, &long);
     // Left with no section, the old segment would come out of strip empty and misaligned
@@ -549,12 +542,11 @@ fn pt_phdr_covers_the_whole_table_after_each_growth() {
     Gcc::lib(d.path()).build();
     // A long interpreter string (a link to the real loader) right after the table: the first
     // growth moves and zeroes it; later ones extend the segment it appended.
-    let ld_dir = d
-        .path()
-        .join("a-long-directory-name-for-the-loader-".repeat(3));
-    std::fs::create_dir_all(&ld_dir).unwrap();
-    let ld = ld_dir.join("ld.so");
-    std::os::unix::fs::symlink(system_interpreter(), &ld).unwrap();
+    let ld = loader_in(
+        d.path(),
+        &"a-long-directory-name-for-the-loader-".repeat(3),
+        "ld.so",
+    );
     let linker = format!("-Wl,--dynamic-linker={}", ld.display());
     let exe = Gcc::exe(d.path())
         .runpath("$ORIGIN")
@@ -585,6 +577,5 @@ fn pt_phdr_covers_the_whole_table_after_each_growth() {
         );
         assert_eq!(run(&exe).unwrap(), "42", "after growth {n}");
     }
-    let stripped = strip_copy(&exe).expect("strip -g works");
-    assert_eq!(run(&stripped).unwrap(), "42");
+    assert_stripped_copy_runs(&exe, "strip -g works");
 }

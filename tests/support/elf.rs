@@ -101,6 +101,12 @@ impl Gcc {
         }
     }
 
+    /// [`Gcc::exe`], after building the `dir/libfixture.so` it needs.
+    pub fn exe_with_lib(dir: &Path) -> Gcc {
+        Gcc::lib(dir).build();
+        Gcc::exe(dir)
+    }
+
     /// A RUNPATH (`-rpath` with `--enable-new-dtags`).
     pub fn runpath(self, path: &str) -> Gcc {
         self.flag(&rpath_flag(path)).flag(b"-Wl,--enable-new-dtags")
