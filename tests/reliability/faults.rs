@@ -62,6 +62,68 @@ fn rel<'a>(root: &Path, path: &'a Path) -> &'a Path {
     path.strip_prefix(root).unwrap()
 }
 
+/// Asserts the tool neither crashed nor failed.
+#[track_caller]
+fn assert_ok(out: &Output) {
+    assert_no_panic(out);
+    assert!(out.status.success(), "{}", stderr_of(out));
+}
+
+/// strip-store-refs over `root`, within [`HANG`].
+fn run_strip(root: &Path) -> (Output, Duration) {
+    rc::run_within(strip().arg(root), HANG)
+}
+
+/// The fixture's `patch-rpaths --libs … --libc …` over `root`, within [`HANG`].
+fn run_patch(fx: &rc::ElfFixture, root: &Path) -> (Output, Duration) {
+    rc::run_within(fx.patch_rpaths().arg(root), HANG)
+}
+
+/// `cmd ROOT` run as uid 65534 (see [`rc::as_nobody`]), within [`HANG`].
+fn run_as_nobody(mut cmd: Command, root: &Path) -> (Output, Duration) {
+    cmd.arg(root);
+    rc::run_within(&mut rc::as_nobody(cmd), HANG)
+}
+
+/// A patch-rpaths test's start: a tempdir, the ELF fixture in it, and its `out` for the tree.
+fn patch_scene() -> (tempfile::TempDir, rc::ElfFixture, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let fx = rc::ElfFixture::build(t.path(), None);
+    let root = t.path().join("out");
+    (t, fx, root)
+}
+
+/// A copy of the fixture's module (one needing the patch) at `path`.
+fn module_copy(fx: &rc::ElfFixture, path: PathBuf) -> PathBuf {
+    fs::copy(&fx.module, &path).unwrap();
+    path
+}
+
+/// Asserts `m` was patched as the fixture says and nothing else under `root` changed.
+#[track_caller]
+fn assert_only_patched(fx: &rc::ElfFixture, root: &Path, before: &rc::Tree, m: &Path) {
+    assert_eq!(fs::read(m).unwrap(), fx.patched);
+    assert_only_changed(root, before, &[m]);
+}
+
+/// Asserts that of the tree under `root`, only `changed` differ from `before`.
+#[track_caller]
+fn assert_only_changed(root: &Path, before: &rc::Tree, changed: &[&Path]) {
+    let changed: Vec<&Path> = changed.iter().map(|p| rel(root, p)).collect();
+    rc::assert_only_changed(before, &rc::tree(root), &changed);
+}
+
+/// Appends `text` to the file at `path`.
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Permissions.
 // ---------------------------------------------------------------------------------------------
@@ -81,14 +143,7 @@ fn strip_unreadable_file_and_directory_are_errors_naming_them_and_the_rest_is_do
     rc::set_mode(&locked, 0o000);
     let before = rc::tree(&root);
 
-    let (out, _) = rc::run_within(
-        &mut rc::as_nobody({
-            let mut c = strip();
-            c.arg(&root);
-            c
-        }),
-        HANG,
-    );
+    let (out, _) = run_as_nobody(strip(), &root);
     assert_no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert_names(&out, &secret, "cannot read: Permission denied");
@@ -101,9 +156,7 @@ fn strip_unreadable_file_and_directory_are_errors_naming_them_and_the_rest_is_do
 
 #[test]
 fn patch_unreadable_file_and_directory_are_errors_naming_them_and_the_rest_is_done() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = rc::ElfFixture::build(t.path(), None);
-    let root = t.path().join("out");
+    let (t, fx, root) = patch_scene();
     fs::create_dir_all(root.join("locked")).unwrap();
     let ok = root.join("ok.so");
     let secret = root.join("secret.so");
@@ -118,14 +171,7 @@ fn patch_unreadable_file_and_directory_are_errors_naming_them_and_the_rest_is_do
     rc::set_mode(&locked, 0o000);
     let before = rc::tree(&root);
 
-    let (out, _) = rc::run_within(
-        &mut rc::as_nobody({
-            let mut c = fx.patch_rpaths();
-            c.arg(&root);
-            c
-        }),
-        HANG,
-    );
+    let (out, _) = run_as_nobody(fx.patch_rpaths(), &root);
     assert_no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert_names(&out, &secret, "Permission denied");
@@ -135,7 +181,7 @@ fn patch_unreadable_file_and_directory_are_errors_naming_them_and_the_rest_is_do
         fx.patched,
         "the readable sibling is patched"
     );
-    rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &ok)]);
+    assert_only_changed(&root, &before, &[&ok]);
 }
 
 /// Read-only file and directory, as root (who needs no write bit) and as their owner; with
@@ -201,16 +247,7 @@ fn strip_read_only_file_and_directory_are_written_and_their_modes_restored() {
             ino,
             "{who}: written in place"
         );
-        rc::assert_only_changed(
-            &before,
-            &rc::tree(&root),
-            &[
-                rel(&root, &ro),
-                rel(&root, &rw),
-                rel(&root, &inner),
-                rel(&root, &link),
-            ],
-        );
+        assert_only_changed(&root, &before, &[&ro, &rw, &inner, &link]);
     }
 }
 
@@ -225,9 +262,7 @@ fn patch_read_only_file_and_directory() {
             continue;
         }
         let who = if as_owner { "as the owner" } else { "as root" };
-        let t = tempfile::tempdir().unwrap();
-        let fx = rc::ElfFixture::build(t.path(), None);
-        let root = t.path().join("out");
+        let (t, fx, root) = patch_scene();
         let rodir = root.join("rodir");
         fs::create_dir_all(&rodir).unwrap();
         let ro = root.join("ro.so");
@@ -384,7 +419,6 @@ fn strip_file_vanishing_between_its_scan_and_its_write_is_an_error_naming_it() {
 
 #[test]
 fn strip_file_growing_during_its_scan_is_neutralised_whole() {
-    use std::io::Write;
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("out");
     let size = 48 << 20;
@@ -393,16 +427,10 @@ fn strip_file_growing_during_its_scan_is_neutralised_whole() {
     assert!(rc::wait_for_reads(child.id(), size / 2, HANG));
     // The scan is half-way: what is appended now is read before it reaches the end.
     let tail = format!("\nappended {sp} end\n");
-    fs::OpenOptions::new()
-        .append(true)
-        .open(&victim)
-        .unwrap()
-        .write_all(tail.as_bytes())
-        .unwrap();
+    append(&victim, &tail);
     offsets.push(size + "\nappended ".len() as u64);
     let out = finish(child);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_ok(&out);
     let bytes = fs::read(&victim).unwrap();
     assert_eq!(bytes.len() as u64, size + tail.len() as u64, "nothing lost");
     assert_eq!(
@@ -417,7 +445,6 @@ fn strip_file_growing_during_its_scan_is_neutralised_whole() {
 
 #[test]
 fn strip_file_growing_after_its_scan_keeps_the_new_bytes_whole_and_check_names_them() {
-    use std::io::Write;
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("out");
     let size = 1 << 20;
@@ -426,15 +453,9 @@ fn strip_file_growing_after_its_scan_keeps_the_new_bytes_whole_and_check_names_t
     // The first write means every file was scanned.
     assert!(rc::wait_for_first_write(child.id(), HANG));
     let tail = format!("\nappended {sp} end\n");
-    fs::OpenOptions::new()
-        .append(true)
-        .open(&victim)
-        .unwrap()
-        .write_all(tail.as_bytes())
-        .unwrap();
+    append(&victim, &tail);
     let out = finish(child);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_ok(&out);
     let bytes = fs::read(&victim).unwrap();
     assert_eq!(
         &bytes[size as usize..],
@@ -463,7 +484,6 @@ fn strip_file_growing_after_its_scan_keeps_the_new_bytes_whole_and_check_names_t
 /// always done; never a crash, never half a reference.
 #[test]
 fn strip_file_vanishing_or_growing_at_random_moments() {
-    use std::io::Write;
     let t = tempfile::tempdir().unwrap();
     let size = 24 << 20;
     let calib = t.path().join("calibrate");
@@ -482,12 +502,7 @@ fn strip_file_vanishing_or_growing_at_random_moments() {
         std::thread::sleep(delay);
         let tail = format!("\nappended {sp} end\n");
         if grow {
-            fs::OpenOptions::new()
-                .append(true)
-                .open(&victim)
-                .unwrap()
-                .write_all(tail.as_bytes())
-                .unwrap();
+            append(&victim, &tail);
         } else {
             fs::remove_file(&victim).unwrap();
         }
@@ -552,8 +567,7 @@ fn patch_file_vanishing_before_its_write_is_an_error_naming_it() {
         for p in &others {
             fs::copy(&fx.module, p).unwrap();
         }
-        let victim = root.join("zz-victim.so");
-        fs::copy(&fx.module, &victim).unwrap();
+        let victim = module_copy(&fx, root.join("zz-victim.so"));
         let child = fx
             .patch_rpaths()
             .args(["-j", "1"])
@@ -633,9 +647,8 @@ fn strip_symlink_loops_are_not_followed() {
     let store_link = root.join("d/zoneinfo");
     std::os::unix::fs::symlink(&target, &store_link).unwrap();
     let before = rc::tree(&root);
-    let (out, took) = rc::run_within(strip().arg(&root), HANG);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (out, took) = run_strip(&root);
+    assert_ok(&out);
     assert!(took < Duration::from_secs(30), "took {took:?}");
     assert_eq!(fs::read_to_string(&f).unwrap(), f_after);
     assert_eq!(
@@ -656,19 +669,14 @@ fn strip_symlink_loops_are_not_followed() {
 
 #[test]
 fn patch_symlink_loops_are_not_followed() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = rc::ElfFixture::build(t.path(), None);
-    let root = t.path().join("out");
+    let (_dir, fx, root) = patch_scene();
     loops(&root);
-    let m = root.join("d/e/m.so");
-    fs::copy(&fx.module, &m).unwrap();
+    let m = module_copy(&fx, root.join("d/e/m.so"));
     let before = rc::tree(&root);
-    let (out, took) = rc::run_within(fx.patch_rpaths().arg(&root), HANG);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (out, took) = run_patch(&fx, &root);
+    assert_ok(&out);
     assert!(took < Duration::from_secs(30), "took {took:?}");
-    assert_eq!(fs::read(&m).unwrap(), fx.patched);
-    rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &m)]);
+    assert_only_patched(&fx, &root, &before, &m);
 }
 
 fn specials(root: &Path) -> (PathBuf, PathBuf, std::os::unix::net::UnixListener) {
@@ -687,9 +695,8 @@ fn strip_fifos_and_sockets_are_skipped_and_named() {
     let (fifo, sock, _listener) = specials(&root);
     let (f, f_after) = ref_file(&root, "f.txt", 30);
     let before = rc::tree(&root);
-    let (out, took) = rc::run_within(strip().arg(&root), HANG);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (out, took) = run_strip(&root);
+    assert_ok(&out);
     assert!(
         took < Duration::from_secs(30),
         "a FIFO was opened: {took:?}"
@@ -697,27 +704,22 @@ fn strip_fifos_and_sockets_are_skipped_and_named() {
     assert_names(&out, &fifo, "skipped: not a regular file");
     assert_names(&out, &sock, "skipped: not a regular file");
     assert_eq!(fs::read_to_string(&f).unwrap(), f_after);
-    rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &f)]);
+    assert_only_changed(&root, &before, &[&f]);
 }
 
 #[test]
 fn patch_fifos_and_sockets_are_not_opened() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = rc::ElfFixture::build(t.path(), None);
-    let root = t.path().join("out");
+    let (_dir, fx, root) = patch_scene();
     let (_fifo, _sock, _listener) = specials(&root);
-    let m = root.join("m.so");
-    fs::copy(&fx.module, &m).unwrap();
+    let m = module_copy(&fx, root.join("m.so"));
     let before = rc::tree(&root);
-    let (out, took) = rc::run_within(fx.patch_rpaths().arg(&root), HANG);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (out, took) = run_patch(&fx, &root);
+    assert_ok(&out);
     assert!(
         took < Duration::from_secs(30),
         "a FIFO was opened: {took:?}"
     );
-    assert_eq!(fs::read(&m).unwrap(), fx.patched);
-    rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &m)]);
+    assert_only_patched(&fx, &root, &before, &m);
     eprintln!(
         "patch-rpaths on a FIFO and a socket: {}",
         stderr_of(&out).lines().next().unwrap_or_default()
@@ -762,7 +764,7 @@ fn strip_non_utf8_names_are_processed_and_printed_lossily() {
         "each raw name listed lossily:\n{listing}"
     );
 
-    let (out, _) = rc::run_within(strip().arg(&root), HANG);
+    let (out, _) = run_strip(&root);
     assert_no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(
@@ -778,22 +780,15 @@ fn strip_non_utf8_names_are_processed_and_printed_lossily() {
     let mut want = format!("{n}/lib/").into_bytes();
     want.extend_from_slice(b"lib\xff\xfe.so");
     assert_eq!(fs::read_link(&link).unwrap().as_os_str().as_bytes(), want);
-    rc::assert_only_changed(
-        &before,
-        &rc::tree(&root),
-        &[rel(&root, &file), rel(&root, &inner), rel(&root, &link)],
-    );
+    assert_only_changed(&root, &before, &[&file, &inner, &link]);
 }
 
 #[test]
 fn patch_non_utf8_name_is_patched_and_printed_lossily() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = rc::ElfFixture::build(t.path(), None);
-    let root = t.path().join("out");
+    let (_dir, fx, root) = patch_scene();
     let dir = rc::raw_name(&root, b"lib\xfe");
     fs::create_dir_all(&dir).unwrap();
-    let m = rc::raw_name(&dir, b"m\xff.so");
-    fs::copy(&fx.module, &m).unwrap();
+    let m = module_copy(&fx, rc::raw_name(&dir, b"m\xff.so"));
     let before = rc::tree(&root);
     let dry = fx
         .patch_rpaths()
@@ -806,11 +801,9 @@ fn patch_non_utf8_name_is_patched_and_printed_lossily() {
         "{}",
         rc::text(&dry.stdout)
     );
-    let (out, _) = rc::run_within(fx.patch_rpaths().arg(&root), HANG);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(fs::read(&m).unwrap(), fx.patched);
-    rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &m)]);
+    let (out, _) = run_patch(&fx, &root);
+    assert_ok(&out);
+    assert_only_patched(&fx, &root, &before, &m);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -840,8 +833,7 @@ fn strip_a_hundred_thousand_files() {
     let made = start.elapsed();
     let (out, took) = rc::run_within(strip().arg(&root), Duration::from_secs(3600));
     eprintln!("100,000 files: made in {made:?}, strip-store-refs took {took:?}");
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_ok(&out);
     assert!(
         stderr_of(&out).contains(&format!("changed {refs} files")),
         "{}",
@@ -875,10 +867,9 @@ fn strip_a_thousand_deep_nesting() {
     let link = deep.join("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     assert!(link.as_os_str().len() > 2000);
-    let (out, took) = rc::run_within(strip().arg(&root), HANG);
+    let (out, took) = run_strip(&root);
     eprintln!("1,000-deep tree: strip-store-refs took {took:?}");
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_ok(&out);
     for (f, want) in &planted {
         assert_eq!(&fs::read_to_string(f).unwrap(), want);
     }
@@ -918,8 +909,7 @@ fn strip_sparse_file_over_4_gib() {
 
     let (out, took) = rc::run_within(strip().arg(&root), Duration::from_secs(1800));
     eprintln!("4.5 GiB sparse file: strip-store-refs took {took:?}");
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_ok(&out);
     assert!(
         stderr_of(&out).contains("3 occurrences in 1 file"),
         "{}",
@@ -947,9 +937,13 @@ fn strip_sparse_file_over_4_gib() {
 // A full disk.
 // ---------------------------------------------------------------------------------------------
 
-fn tmpfs(t: &Path) -> Option<rc::Tmpfs> {
+/// A 1 MiB tmpfs mounted under `t`, and its directory; None where mounting is not allowed.
+fn tmpfs(t: &Path) -> Option<(rc::Tmpfs, PathBuf)> {
     match rc::Tmpfs::mount(&t.join("disk"), "1m") {
-        Ok(fs) => Some(fs),
+        Ok(fs) => {
+            let root = fs.dir.clone();
+            Some((fs, root))
+        }
         Err(e) if e.contains("permission denied") || e.contains("must be superuser") => {
             eprintln!("SKIPPED: cannot mount a tmpfs here ({})", e.trim());
             None
@@ -961,10 +955,9 @@ fn tmpfs(t: &Path) -> Option<rc::Tmpfs> {
 #[test]
 fn strip_full_disk_in_place_writes_still_succeed() {
     let t = tempfile::tempdir().unwrap();
-    let Some(disk) = tmpfs(t.path()) else {
+    let Some((disk, root)) = tmpfs(t.path()) else {
         return;
     };
-    let root = disk.dir.clone();
     let (f, f_after) = ref_file(&root, "f.txt", 60);
     let (ro, ro_after) = ref_file(&root, "ro.txt", 61);
     rc::set_mode(&ro, 0o444);
@@ -979,9 +972,8 @@ fn strip_full_disk_in_place_writes_still_succeed() {
     );
     let before = rc::tree(&root);
 
-    let (out, _) = rc::run_within(strip().arg(&root), HANG);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (out, _) = run_strip(&root);
+    assert_ok(&out);
     assert_eq!(fs::read_to_string(&f).unwrap(), f_after);
     assert_eq!(fs::read_to_string(&ro).unwrap(), ro_after);
     assert_eq!(rc::mode_of(&ro), 0o444);
@@ -990,20 +982,15 @@ fn strip_full_disk_in_place_writes_still_succeed() {
         common::neutral(&target),
         "a short symlink fits in its inode"
     );
-    rc::assert_only_changed(
-        &before,
-        &rc::tree(&root),
-        &[rel(&root, &f), rel(&root, &ro), rel(&root, &link)],
-    );
+    assert_only_changed(&root, &before, &[&f, &ro, &link]);
 }
 
 #[test]
 fn strip_full_disk_symlink_that_cannot_be_recreated_is_an_error_naming_it() {
     let t = tempfile::tempdir().unwrap();
-    let Some(disk) = tmpfs(t.path()) else {
+    let Some((disk, root)) = tmpfs(t.path()) else {
         return;
     };
-    let root = disk.dir.clone();
     let (f, f_after) = ref_file(&root, "f.txt", 70);
     // A target too long to live in the inode: re-creating it needs a page.
     let target = format!(
@@ -1025,7 +1012,7 @@ fn strip_full_disk_symlink_that_cannot_be_recreated_is_an_error_naming_it() {
         target,
         "untouched"
     );
-    rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &f)]);
+    assert_only_changed(&root, &before, &[&f]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["symlinks_changed"], 0, "{report:#}");
     assert_names(&out, &link, "No space left on device");
@@ -1037,20 +1024,30 @@ fn strip_full_disk_symlink_that_cannot_be_recreated_is_an_error_naming_it() {
     );
 }
 
-#[test]
-fn patch_full_disk_temp_file_that_does_not_fit_is_an_error_naming_it() {
-    let t = tempfile::tempdir().unwrap();
-    let Some(disk) = tmpfs(t.path()) else {
-        return;
-    };
-    let fx = rc::ElfFixture::build(t.path(), Some(600_000));
-    let root = disk.dir.clone();
-    // Sorted first, so with one worker it is written first: its copy cannot fit in what is
-    // left, the small one's can.
+/// The patch-rpaths full-disk tests' start: on the 1 MiB tmpfs (see [`tmpfs`]), `a-big.so`
+/// (about 600 kB) and `b-small.so`, copies of the fixture's modules that need its patch.
+/// Returns the disk, the fixture, the disk's directory, the big and the small module; None
+/// where no tmpfs can be mounted.
+fn big_and_small_on_a_tmpfs(
+    dir: &Path,
+) -> Option<(rc::Tmpfs, rc::ElfFixture, PathBuf, PathBuf, PathBuf)> {
+    let (disk, root) = tmpfs(dir)?;
+    let fx = rc::ElfFixture::build(dir, Some(600_000));
     let big = root.join("a-big.so");
     let small = root.join("b-small.so");
     fs::copy(fx.big_module.as_ref().unwrap(), &big).unwrap();
     fs::copy(&fx.module, &small).unwrap();
+    Some((disk, fx, root, big, small))
+}
+
+#[test]
+fn patch_full_disk_temp_file_that_does_not_fit_is_an_error_naming_it() {
+    let t = tempfile::tempdir().unwrap();
+    // a-big.so is sorted first, so with one worker it is written first: its copy cannot fit
+    // in what is left, the small one's can.
+    let Some((disk, fx, root, big, small)) = big_and_small_on_a_tmpfs(t.path()) else {
+        return;
+    };
     let big_len = fs::metadata(&big).unwrap().len();
     assert!(
         disk.free() < big_len && disk.free() > 64 * 1024,
@@ -1080,7 +1077,7 @@ fn patch_full_disk_temp_file_that_does_not_fit_is_an_error_naming_it() {
         Some(format!("{}:{appended}", fx.lib_dir.display())),
         "the rest is done"
     );
-    rc::assert_only_changed(&before, &rc::tree(&root), &[rel(&root, &small)]);
+    assert_only_changed(&root, &before, &[&small]);
 }
 
 /// A same-length RUNPATH is written in place: it needs no free space, so a full disk takes it
@@ -1088,22 +1085,15 @@ fn patch_full_disk_temp_file_that_does_not_fit_is_an_error_naming_it() {
 #[test]
 fn patch_full_disk_in_place_writes_still_succeed() {
     let t = tempfile::tempdir().unwrap();
-    let Some(disk) = tmpfs(t.path()) else {
+    let Some((disk, fx, root, big, small)) = big_and_small_on_a_tmpfs(t.path()) else {
         return;
     };
-    let fx = rc::ElfFixture::build(t.path(), Some(600_000));
-    let root = disk.dir.clone();
-    let big = root.join("a-big.so");
-    let small = root.join("b-small.so");
-    fs::copy(fx.big_module.as_ref().unwrap(), &big).unwrap();
-    fs::copy(&fx.module, &small).unwrap();
     // Fill what is left.
     let filler = root.join("c-filler");
     let _ = fs::write(&filler, vec![1u8; disk.free() as usize + 4096]);
     assert!(disk.free() < 4096, "{} bytes still free", disk.free());
     let (out, _) = rc::run_within(fx.patch_rpaths().args(["-j", "1"]).arg(&root), HANG);
-    assert_no_panic(&out);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_ok(&out);
     assert_eq!(fs::read(&small).unwrap(), fx.patched);
     assert_eq!(
         rc::runpath(&big),
@@ -1115,12 +1105,10 @@ fn patch_full_disk_in_place_writes_still_succeed() {
 
 #[test]
 fn patch_fifos_and_sockets_are_named_as_skipped() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = rc::ElfFixture::build(t.path(), None);
-    let root = t.path().join("out");
+    let (_dir, fx, root) = patch_scene();
     let (fifo, sock, _listener) = specials(&root);
     fs::copy(&fx.module, root.join("m.so")).unwrap();
-    let (out, _) = rc::run_within(fx.patch_rpaths().arg(&root), HANG);
+    let (out, _) = run_patch(&fx, &root);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_names(&out, &fifo, "skipped");
     assert_names(&out, &sock, "skipped");
@@ -1130,9 +1118,7 @@ fn patch_fifos_and_sockets_are_named_as_skipped() {
 fn patch_file_replaced_by_a_fifo_after_the_walk_does_not_hang() {
     let strace =
         rc::strace().expect("strace holds open() open: install it (scripts/install-deps does)");
-    let t = tempfile::tempdir().unwrap();
-    let fx = rc::ElfFixture::build(t.path(), None);
-    let root = t.path().join("out");
+    let (t, fx, root) = patch_scene();
     fs::create_dir_all(&root).unwrap();
     let m = root.join("m.so");
     let victim = root.join("victim.so");
