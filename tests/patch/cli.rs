@@ -352,6 +352,23 @@ impl Tree {
         }
     }
 
+    /// The new (empty) directory `rel`.
+    fn dir(&self, rel: &str) -> PathBuf {
+        let dir = self.join(rel);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `libdep.so.1` in `out/lib`, inside the tree, and another in `outside`; a module at
+    /// `module` needs it, linked against the one inside. Returns both directories and the
+    /// module.
+    fn dep_inside_and_outside(&self, outside: &str, module: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let inside = self.lib_in("out/lib", "dep");
+        let outside = self.lib_in(outside, "dep");
+        let m = self.module(module).needs("dep", &inside).build();
+        (inside, outside, m)
+    }
+
     fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         write(self.path(), rel, contents)
     }
@@ -476,9 +493,7 @@ fn keeps_origin_entries_and_adds_nothing_they_satisfy() {
 #[test]
 fn libraries_under_the_tree_are_found_before_libs_dirs() {
     let t = Tree::new();
-    let inside = t.lib_in("out/lib", "dep");
-    let outside = t.lib_in("elsewhere", "dep");
-    let m = t.module("out/bin/mod.so").needs("dep", &inside).build();
+    let (inside, outside, m) = t.dep_inside_and_outside("elsewhere", "out/bin/mod.so");
     t.patch_out(&[&outside]).ok();
     assert_eq!(runpath(&m).unwrap().1, inside.display().to_string());
 }
@@ -837,9 +852,7 @@ fn soname_links_in_the_tree_are_found_and_a_second_run_changes_nothing() {
 #[test]
 fn ignore_existing_keeps_resolution_out_of_the_tree() {
     let t = Tree::new();
-    let inside = t.lib_in("out/lib", "dep");
-    let outside = t.lib_in("libs", "dep");
-    let m = t.module("out/mod.so").needs("dep", &inside).build();
+    let (_, outside, m) = t.dep_inside_and_outside("libs", "out/mod.so");
     t.patch_out_with(&[&outside], &["--ignore-existing"]).ok();
     assert_eq!(runpath(&m).unwrap().1, outside.display().to_string());
 }
@@ -878,8 +891,7 @@ fn a_library_without_a_spare_dynamic_slot_takes_a_new_runpath() {
         bytes[at..at + 8].copy_from_slice(&21u64.to_le_bytes());
     }
     fs::write(&m, &bytes).unwrap();
-    let rt = t.join("runtime");
-    fs::create_dir_all(&rt).unwrap();
+    let rt = t.dir("runtime");
     let out = t
         .patch_run(&[])
         .append_rpath(&rt)
@@ -965,8 +977,7 @@ fn runtime_dependencies_lead_executables_only_and_append_rpaths_end_every_runpat
     let out_dir = t.out();
     let bundled = t.lib_in("out/lib", "bundled");
     let d = t.lib_in("deps", "dep");
-    let rt = t.join("runtime/lib");
-    fs::create_dir_all(&rt).unwrap();
+    let rt = t.dir("runtime/lib");
     let appended = "/run/opengl-driver/lib";
     let x = exe(
         &out_dir.join("bin/app"),
@@ -1020,8 +1031,7 @@ fn runtime_dependencies_lead_executables_only_and_append_rpaths_end_every_runpat
 fn a_pie_executable_takes_runtime_dependencies() {
     let t = Tree::new();
     let d = t.lib_in("deps", "dep");
-    let rt = t.join("runtime");
-    fs::create_dir_all(&rt).unwrap();
+    let rt = t.dir("runtime");
     let x = exe(&t.join("out/app"), &[("dep", &d)], None, true);
     let info = fixup_hooks::elf::ElfInfo::parse(&fs::read(&x).unwrap())
         .unwrap()
@@ -1391,8 +1401,7 @@ fn each_libs_library_is_opened_once() {
 fn relative_arguments_become_absolute_entries() {
     let t = Tree::new();
     let d = t.lib_in("deps/lib", "dep");
-    let rt = t.join("runtime/lib");
-    fs::create_dir_all(&rt).unwrap();
+    let rt = t.dir("runtime/lib");
     let bundled = t.lib_in("out/lib", "bundled");
     let x = exe(
         &t.join("out/bin/app"),

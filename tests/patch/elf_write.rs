@@ -400,7 +400,7 @@ fn shorter_interpreter_is_rewritten_in_place() {
     );
     let edit = patch_file(&exe, &interpreter(ld));
     assert_eq!(edit.placement, Placement::InPlace);
-    assert_runs_with_loader(&exe, &ld);
+    assert_runs_with_loader(&exe, ld);
 }
 
 #[test]
