@@ -46,20 +46,7 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-pub fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-pub fn write(root: &Path, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, contents).unwrap();
-    path
-}
+pub use super::common::{stderr, stdout, write};
 
 /// Every entry's path, kind, mode and bytes (symlinks as targets), for before/after checks.
 pub fn snapshot(root: &Path) -> Vec<(PathBuf, String, u32, Vec<u8>)> {
