@@ -707,6 +707,51 @@ fn fix_venv_prepare_removes_bytecode_and_interpreter_links() {
 }
 
 #[test]
+fn fix_venv_prepare_blanks_the_digests_of_exactly_the_files_the_strip_changes() {
+    for case in
+        Case::each("fix_venv_prepare_blanks_the_digests_of_exactly_the_files_the_strip_changes")
+    {
+        let dep = case.path("strip.deps.dep");
+        // stripStoreRefsTargets = $dep reaches both hooks: a.py is stripped and its digest
+        // blanked (restore recomputes it); b.py, naming $other, is left and so is its line.
+        let on = case.path("venv.selection.on").join(SITE);
+        let record = read(&on.join("pkg-1.0.dist-info/RECORD"));
+        assert_eq!(
+            read(&on.join("pkg/a.py")),
+            format!("A = '{}'\n", stripped(&format!("{}/lib/x", s(&dep))))
+        );
+        assert!(record.contains("pkg/a.py,,\n"), "{record}");
+        let b = std::fs::read(on.join("pkg/b.py")).unwrap();
+        let line = format!(
+            "pkg/b.py,{},{}\n",
+            fixup_hooks::venv::record::hash(&b),
+            b.len()
+        );
+        assert!(record.contains(&line), "{record}");
+        // Control: without the knob the strip changes both, and prepare blanks both.
+        let off = case.path("venv.selection.off").join(SITE);
+        let record = read(&off.join("pkg-1.0.dist-info/RECORD"));
+        assert!(
+            record.contains("pkg/a.py,,\n") && record.contains("pkg/b.py,,\n"),
+            "{record}"
+        );
+    }
+}
+
+#[test]
+fn also_hash_in_strip_flags_fails_a_build_that_prepares_a_venv() {
+    for case in Case::each("also_hash_in_strip_flags_fails_a_build_that_prepares_a_venv") {
+        let err = case.fails("venv.alsoHashInFlags");
+        assert!(
+            err.contains(
+                "put the --also-hash values of stripStoreRefsFlags in stripStoreRefsAlsoHash"
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn fix_venv_restore_links_python_and_writes_runnable_console_scripts() {
     for case in Case::each("fix_venv_restore_links_python_and_writes_runnable_console_scripts") {
         let on = case.path("venv.restore.on");

@@ -198,6 +198,17 @@ rec {
       (restoreHook // { venvAt = "${builtins.placeholder "out"}/venv"; })
       { fixVenvRoot = "${builtins.placeholder "out"}/venv"; };
     noPython = case "venv-no-python" [ ./tree-venv.sh ] (removeAttrs restoreHook [ "fixVenvPython" ]);
+    # The FOD's pair of hooks: prepare must blank the RECORD digests of exactly the files
+    # the strip changes. on: only $dep is a target, so b.py (naming $other) keeps its digest.
+    fodHooks = {
+      nativeBuildInputs = [ hooks.fixVenvPrepareHook hooks.stripStoreRefsHook ];
+      inherit (strip.deps) dep other;
+    };
+    selection = pair "venv-selection" [ ./tree-venv.sh ./tree-venv-refs.sh ] fodHooks
+      { stripStoreRefsTargets = "${strip.deps.dep}"; };
+    # A hash only stripStoreRefsFlags names would change files prepare does not know of.
+    alsoHashInFlags = case "venv-also-hash" [ ./tree-venv.sh ./tree-venv-refs.sh ]
+      (fodHooks // { stripStoreRefsFlags = "--also-hash ${strip.deps.other}"; });
   };
 
   # The same derivation with the hooks in either order in nativeBuildInputs.
