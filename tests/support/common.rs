@@ -159,25 +159,88 @@ impl Ran {
     }
 }
 
-/// One `patch-rpaths` run, each method one option of its command line, in the order called:
+/// One run of a tool, each method one option of its command line, in the order called:
 /// `PatchRun::new().libs(&d).libc(&libc).path(&out).run()` is
-/// `patch-rpaths --libs D --libc LIBC OUT`.
-pub struct PatchRun(Command);
+/// `patch-rpaths --libs D --libc LIBC OUT`. The options both tools take are here; each
+/// tool's own are on [`PatchRun`] and [`StripRun`].
+pub struct ToolRun<T>(Command, std::marker::PhantomData<T>);
 
-impl Default for PatchRun {
-    fn default() -> Self {
-        PatchRun(tool("patch-rpaths"))
+/// patch-rpaths, for [`ToolRun`].
+pub enum Patch {}
+/// strip-store-refs, for [`ToolRun`].
+pub enum Strip {}
+
+/// One `patch-rpaths` run.
+pub type PatchRun = ToolRun<Patch>;
+/// One `strip-store-refs` run: `StripRun::new().check().path(&root).run()`.
+pub type StripRun = ToolRun<Strip>;
+
+impl<T> ToolRun<T> {
+    fn of(name: &str) -> ToolRun<T> {
+        ToolRun(tool(name), std::marker::PhantomData)
+    }
+
+    fn opt(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> ToolRun<T> {
+        self.0.arg(name).arg(value);
+        self
+    }
+
+    /// `--jobs N`.
+    pub fn jobs(self, n: usize) -> ToolRun<T> {
+        self.opt("--jobs", n.to_string())
+    }
+
+    /// `--report json`.
+    pub fn json(self) -> ToolRun<T> {
+        self.opt("--report", "json")
+    }
+
+    /// Any other argument, as it is (a switch such as `--no-recurse`).
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> ToolRun<T> {
+        self.0.arg(arg);
+        self
+    }
+
+    /// Any other arguments, as they are.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+        mut self,
+        args: I,
+    ) -> ToolRun<T> {
+        self.0.args(args);
+        self
+    }
+
+    /// A PATH operand: a tree (or file) to work on.
+    pub fn path(self, path: impl AsRef<Path>) -> ToolRun<T> {
+        self.arg(path.as_ref())
+    }
+
+    /// The working directory of the run (for relative arguments).
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> ToolRun<T> {
+        self.0.current_dir(dir);
+        self
+    }
+
+    /// An environment variable for the run (`NIX_STORE`, `buildInputs`, …).
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> ToolRun<T> {
+        self.0.env(key, value);
+        self
+    }
+
+    /// Runs it to the end.
+    pub fn run(mut self) -> Ran {
+        Ran(run(&mut self.0))
+    }
+
+    /// The command, for a test that runs it another way (under strace, killed, …).
+    pub fn command(self) -> Command {
+        self.0
     }
 }
 
 impl PatchRun {
     pub fn new() -> PatchRun {
-        PatchRun::default()
-    }
-
-    fn opt(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> PatchRun {
-        self.0.arg(name).arg(value);
-        self
+        ToolRun::of("patch-rpaths")
     }
 
     /// `--libs DIR`.
@@ -220,16 +283,6 @@ impl PatchRun {
         self.opt("--ignore-missing", glob)
     }
 
-    /// `--jobs N`.
-    pub fn jobs(self, n: usize) -> PatchRun {
-        self.opt("--jobs", n.to_string())
-    }
-
-    /// `--report json`.
-    pub fn json(self) -> PatchRun {
-        self.opt("--report", "json")
-    }
-
     /// `--dry-run`.
     pub fn dry_run(self) -> PatchRun {
         self.arg("--dry-run")
@@ -239,114 +292,15 @@ impl PatchRun {
     pub fn keep_libc(self) -> PatchRun {
         self.arg("--keep-libc")
     }
-
-    /// Any other argument, as it is (a switch such as `--no-recurse`).
-    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> PatchRun {
-        self.0.arg(arg);
-        self
-    }
-
-    /// Any other arguments, as they are.
-    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
-        mut self,
-        args: I,
-    ) -> PatchRun {
-        self.0.args(args);
-        self
-    }
-
-    /// A PATH operand: a tree (or file) to patch.
-    pub fn path(self, path: impl AsRef<Path>) -> PatchRun {
-        self.arg(path.as_ref())
-    }
-
-    /// The working directory of the run (for relative arguments).
-    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> PatchRun {
-        self.0.current_dir(dir);
-        self
-    }
-
-    /// An environment variable for the run.
-    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> PatchRun {
-        self.0.env(key, value);
-        self
-    }
-
-    /// Runs it to the end.
-    pub fn run(mut self) -> Ran {
-        Ran(run(&mut self.0))
-    }
-
-    /// The command, for a test that runs it another way (under strace, killed, …).
-    pub fn command(self) -> Command {
-        self.0
-    }
-}
-
-/// One `strip-store-refs` run, each method one option of its command line, in the order
-/// called: `StripRun::new().target(&p).path(&root).run()`.
-pub struct StripRun(Command);
-
-impl Default for StripRun {
-    fn default() -> Self {
-        StripRun(tool("strip-store-refs"))
-    }
 }
 
 impl StripRun {
     pub fn new() -> StripRun {
-        StripRun::default()
-    }
-
-    /// `--jobs N`.
-    pub fn jobs(mut self, n: usize) -> StripRun {
-        self.0.arg("-j").arg(n.to_string());
-        self
+        ToolRun::of("strip-store-refs")
     }
 
     /// `--check`.
     pub fn check(self) -> StripRun {
         self.arg("--check")
-    }
-
-    /// `--report json`.
-    pub fn json(self) -> StripRun {
-        self.args(["--report", "json"])
-    }
-
-    /// Any other argument, as it is.
-    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> StripRun {
-        self.0.arg(arg);
-        self
-    }
-
-    /// Any other arguments, as they are.
-    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
-        mut self,
-        args: I,
-    ) -> StripRun {
-        self.0.args(args);
-        self
-    }
-
-    /// A PATH operand: a tree to strip.
-    pub fn path(self, path: impl AsRef<Path>) -> StripRun {
-        self.arg(path.as_ref())
-    }
-
-    /// An environment variable for the run (`NIX_STORE`, `buildInputs`, …).
-    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> StripRun {
-        self.0.env(key, value);
-        self
-    }
-
-    /// Runs it to the end.
-    pub fn run(mut self) -> Ran {
-        Ran(run(&mut self.0))
-    }
-
-    /// The command, for a test that runs it another way (under strace, killed, …).
-    pub fn command(self) -> Command {
-        self.0
     }
 }
