@@ -324,17 +324,7 @@ fn fill<R: Read>(reader: &mut R, buf: &mut [u8], filled: &mut usize) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const H1: &str = "0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz";
-    const H2: &str = "9dkwkm28zyrjwsd4sxb1d3m0aqwc6rs4";
-
-    fn store() -> StoreDir {
-        StoreDir::new("/nix/store").unwrap()
-    }
-
-    fn hash(s: &str) -> StoreHash {
-        StoreHash::from_bytes(s.as_bytes()).unwrap()
-    }
+    use crate::shared::store::testing::{hash, store, H1, H2};
 
     /// Feeds the reader one byte at a time, the worst case for seams.
     struct Trickle<'a>(&'a [u8]);

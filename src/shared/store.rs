@@ -173,6 +173,23 @@ pub fn name_after(bytes: &[u8]) -> String {
     String::from_utf8(bytes[..len].to_vec()).expect("name chars are ASCII")
 }
 
+/// What the unit tests of several modules share: two valid hashes and the default store.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{StoreDir, StoreHash};
+
+    pub const H1: &str = "0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz";
+    pub const H2: &str = "9dkwkm28zyrjwsd4sxb1d3m0aqwc6rs4";
+
+    pub fn store() -> StoreDir {
+        StoreDir::new("/nix/store").unwrap()
+    }
+
+    pub fn hash(s: &str) -> StoreHash {
+        StoreHash::from_bytes(s.as_bytes()).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

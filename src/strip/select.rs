@@ -211,16 +211,7 @@ pub fn environment_hashes(store: &StoreDir) -> BTreeSet<StoreHash> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const H1: &str = "0c0s8w0wxyg2yyrb8iv5k1m6kv3bvhfz";
-    const H2: &str = "9dkwkm28zyrjwsd4sxb1d3m0aqwc6rs4";
-
-    fn store() -> StoreDir {
-        StoreDir::new("/nix/store").unwrap()
-    }
-    fn h(s: &str) -> StoreHash {
-        StoreHash::from_bytes(s.as_bytes()).unwrap()
-    }
+    use crate::shared::store::testing::{hash as h, store, H1, H2};
     fn seen() -> BTreeMap<StoreHash, Vec<String>> {
         [
             (h(H1), vec!["python3-3.11.7".into()]),
