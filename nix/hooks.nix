@@ -5,7 +5,8 @@
 #
 # Knobs read by the hooks (set them as derivation attributes):
 #   stripStoreRefsHook  dontStripStoreRefs, stripStoreRefsKeep (array),
-#                       stripStoreRefsFlags
+#                       stripStoreRefsTargets, stripStoreRefsAlsoHash (the
+#                       three also reach fix-venv prepare), stripStoreRefsFlags
 #   patchRpathsHook     dontAutoPatchelf, autoPatchelfIgnoreMissingDeps,
 #                       runtimeDependencies, appendRunpaths, autoPatchelfFlags,
 #                       autoPatchelfLibs (gathered from buildInputs),
