@@ -141,6 +141,9 @@ fn module_name(s: &str) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // prepare's strip planner, restore's RECORD check and diff work in parallel: on the
+    // cores the build was granted (NIX_BUILD_CORES), as the other tools do.
+    cli::init_pool(cli::jobs(None));
     let (report, common): (VenvReport, Common) = match args.command {
         Cmd::Diff {
             old,
@@ -150,7 +153,6 @@ fn main() -> ExitCode {
             if let Err(exit) = cli::require_paths("fix-venv", [&old, &new]) {
                 return exit.into();
             }
-            cli::init_pool(cli::jobs(None));
             return report::finish(&diff::run(&old, &new), format, true).into();
         }
         Cmd::Prepare {
